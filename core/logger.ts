@@ -1,0 +1,36 @@
+/**
+ * Logging: pino everywhere. One root logger per process (or per test), children per part and per device
+ * (`logger.child({ deviceId, kind, room })`). A file destination is written asynchronously (pino's sonic-boom);
+ * `flushLogger` before exit, since asynchronous logging loses what is buffered on a crash (pino's own docs say so).
+ */
+import { pino, type Logger, type LevelWithSilent } from 'pino'
+
+export type { Logger } from 'pino'
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const
+export type LogLevel = typeof LOG_LEVELS[number]
+
+export function isLogLevel (x: string): x is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(x)
+}
+
+export interface LoggerOptions {
+  level?: LevelWithSilent
+  /** A file path, a file descriptor (1 = stdout, 2 = stderr), or `'silent'` (default). */
+  destination?: string | number | 'silent'
+  name?: string
+}
+
+export function createLogger (options: LoggerOptions = {}): Logger {
+  const dest = options.destination ?? 'silent'
+  if (dest === 'silent') return pino({ level: 'silent' })
+  const stream = pino.destination({ dest, sync: typeof dest === 'number', mkdir: true })
+  return pino({ level: options.level ?? 'info', name: options.name ?? 'homefleet', base: { pid: process.pid } }, stream)
+}
+
+/** A logger that drops everything: the default for the programmatic API and tests. */
+export const silentLogger: Logger = pino({ level: 'silent' })
+
+/** Flush a logger's buffered lines (file destinations are asynchronous). */
+export function flushLogger (logger: Logger): Promise<void> {
+  return new Promise((resolve) => { logger.flush(() => { resolve() }) })
+}

@@ -1,0 +1,71 @@
+/**
+ * How every HomeFleet client reaches a broker: a URL (`mqtt://host:port`, `ws://…`) for a broker over the network,
+ * or a stream factory for the embedded broker's in-process transport (real MQTT packets over a duplex pair).
+ * Devices, scenarios, the bridge and the CLI all connect through here, so a fleet runs unchanged against either.
+ */
+import type { Duplex } from 'node:stream'
+import mqtt, { MqttClient, type IClientOptions } from 'mqtt'
+import { FleetError } from './errors.ts'
+
+export type BrokerTarget =
+  | { url: string; username?: string; password?: string }
+  | { stream: () => Duplex; label?: string }
+
+export function describeTarget (target: BrokerTarget): string {
+  return 'url' in target ? target.url : (target.label ?? 'embedded broker (in-process)')
+}
+
+/** Create (and start connecting) an MQTT.js client to the target. The caller owns it and must `end()` it. */
+export function createMqttClient (target: BrokerTarget, options: IClientOptions = {}): MqttClient {
+  if ('url' in target) {
+    const opts: IClientOptions = { ...options }
+    if (target.username !== undefined) opts.username = target.username
+    if (target.password !== undefined) opts.password = target.password
+    return mqtt.connect(target.url, opts)
+  }
+  return new MqttClient(() => target.stream(), { protocolVersion: 4, ...options })
+}
+
+const CONNACK_REASONS: Record<number, string> = {
+  1: 'unacceptable protocol version',
+  2: 'identifier rejected',
+  3: 'server unavailable',
+  4: 'bad user name or password',
+  5: 'not authorized'
+}
+
+/**
+ * Resolve on the first CONNACK that accepts the client; reject with FLEET_ERR_BROKER_REFUSED (a CONNACK refusal,
+ * with its return code), or FLEET_ERR_BROKER_UNREACHABLE (socket error or no CONNACK within `timeoutMs`).
+ */
+export function waitConnected (client: MqttClient, target: BrokerTarget, timeoutMs = 10_000): Promise<void> {
+  if (client.connected) return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const where = describeTarget(target)
+    const cleanup = (): void => {
+      clearTimeout(timer)
+      client.off('connect', onConnect)
+      client.off('error', onError)
+    }
+    const onConnect = (): void => { cleanup(); resolve() }
+    const onError = (err: Error & { code?: string | number }): void => {
+      cleanup()
+      if (typeof err.code === 'number' && err.code in CONNACK_REASONS) {
+        reject(new FleetError('FLEET_ERR_BROKER_REFUSED', `${where} refused the connection: ${CONNACK_REASONS[err.code]} (CONNACK ${err.code})`, { cause: err }))
+      } else {
+        reject(new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `cannot reach ${where}: ${err.message}`, { cause: err }))
+      }
+    }
+    const timer = setTimeout(() => {
+      cleanup()
+      reject(new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `no answer from ${where} within ${timeoutMs} ms`))
+    }, timeoutMs)
+    client.on('connect', onConnect)
+    client.on('error', onError)
+  })
+}
+
+/** End a client and wait until it has closed; never rejects. */
+export function endClient (client: MqttClient, force = false): Promise<void> {
+  return new Promise((resolve) => { client.end(force, {}, () => { resolve() }) })
+}

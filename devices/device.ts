@@ -1,0 +1,345 @@
+/**
+ * The device runtime: one simulated device is one MQTT.js client speaking the topic contract (core/topics.ts).
+ * Subclasses (speaker, band, camera) hold the device's own state and behaviour; this base does the MQTT side:
+ * status with a last will, identity, telemetry with a per-device sequence number, events, the twin
+ * (desired in, reported out, Azure-style `$version`), commands with replies matched by request id, and log lines.
+ */
+import type { MqttClient } from 'mqtt'
+import type { Clock, TimerHandle } from '../core/clock.ts'
+import type { Random } from '../core/random.ts'
+import type { Logger, LogLevel } from '../core/logger.ts'
+import { LOG_LEVELS } from '../core/logger.ts'
+import { STATUS_OFFLINE, STATUS_ONLINE, type Topics } from '../core/topics.ts'
+import { createMqttClient, endClient, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
+import { CommandError, REPLY_STATUS } from './command-error.ts'
+
+export const DEVICE_KINDS = ['speaker', 'band', 'camera'] as const
+export type DeviceKind = typeof DEVICE_KINDS[number]
+
+/** Who a device is. Published retained on its `info` topic. */
+export interface DeviceSpec {
+  id: string
+  kind: DeviceKind
+  model: string
+  /** Room name, e.g. `kitchen`; lower case. */
+  room: string
+  /** Human name, e.g. `kitchen speaker`, the way a voice request names it. */
+  name: string
+  firmware: string
+  /** The home this device belongs to (e.g. `demo`, `home-0042`). */
+  home: string
+  /** Milliseconds between telemetry messages (clock time). */
+  telemetryIntervalMs: number
+  /** Free tags for grouping (rollout groups use them later). */
+  tags?: Record<string, string>
+}
+
+/** What all devices of a fleet share. */
+export interface DeviceRuntime {
+  target: BrokerTarget
+  topics: Topics
+  clock: Clock
+  /** The fleet's root random stream; each device forks its own from it by id. */
+  random: Random
+  logger: Logger
+  /** Log lines at or above this level are also published on the device's log topic. Default `info`. */
+  publishLogLevel?: LogLevel | 'silent'
+  /** Milliseconds to wait for the first CONNACK. Default 30 000. */
+  connectTimeoutMs?: number
+  /** MQTT keep-alive, seconds. Default 60. */
+  keepalive?: number
+}
+
+export type CommandArgs = Record<string, unknown>
+/** A command handler: validates its arguments (throwing CommandError) and returns the reply's `result`. */
+export type CommandHandler = (args: CommandArgs) => Record<string, unknown> | undefined
+
+export interface ReplyOk { rid: string; command: string; ok: true; status: 200; result: Record<string, unknown> }
+export interface ReplyError { rid: string; command: string; ok: false; status: number; error: { code: string; message: string } }
+export type Reply = ReplyOk | ReplyError
+
+export interface DeviceCounters {
+  telemetrySent: number
+  eventsSent: number
+  commandsHandled: number
+  commandErrors: number
+  badPayloads: number
+  messagesOut: number
+}
+
+const LEVEL_INDEX: Record<string, number> = Object.fromEntries(LOG_LEVELS.map((l, i) => [l, i]))
+
+export abstract class Device {
+  readonly spec: Readonly<DeviceSpec>
+  protected readonly runtime: DeviceRuntime
+  protected readonly rng: Random
+  protected readonly clock: Clock
+  protected readonly logger: Logger
+  readonly counters: DeviceCounters = { telemetrySent: 0, eventsSent: 0, commandsHandled: 0, commandErrors: 0, badPayloads: 0, messagesOut: 0 }
+
+  /** Commands this kind understands, by name. */
+  protected abstract readonly commands: Readonly<Record<string, CommandHandler>>
+  /** Desired-state properties this kind accepts, applied in the order given. */
+  protected readonly desiredProperties: Readonly<Record<string, (value: unknown) => void>> = {}
+
+  private client: MqttClient | undefined
+  private telemetryTimer: TimerHandle | undefined
+  private firstTelemetryTimer: TimerHandle | undefined
+  private reportQueued = false
+  private telemetrySeq = 0
+  private eventSeq = 0
+  private desiredVersion: number | undefined
+  private stopped = false
+  private readonly publishLevel: number
+
+  constructor (spec: DeviceSpec, runtime: DeviceRuntime) {
+    this.spec = Object.freeze({ ...spec })
+    this.runtime = runtime
+    this.clock = runtime.clock
+    this.rng = runtime.random.fork(spec.id)
+    this.logger = runtime.logger.child({ deviceId: spec.id, kind: spec.kind, room: spec.room })
+    const pl = runtime.publishLogLevel ?? 'info'
+    this.publishLevel = pl === 'silent' ? Infinity : LEVEL_INDEX[pl] ?? 2
+  }
+
+  get id (): string { return this.spec.id }
+  get kind (): DeviceKind { return this.spec.kind }
+  get connected (): boolean { return this.client?.connected === true }
+  /** Telemetry messages sent so far; the next one carries `seq` = this + 1. */
+  get seq (): number { return this.telemetrySeq }
+
+  /** Advance the simulation by one telemetry interval. Called before each telemetry sample. */
+  protected abstract step (dtMs: number): void
+  /** The telemetry values for this tick (`ts` and `seq` are added by the runtime). */
+  protected abstract sample (): Record<string, unknown>
+  /** The device's reported state (the twin's reported half). */
+  abstract reportedState (): Record<string, unknown>
+
+  // ---- lifecycle -------------------------------------------------------------------------------------------
+
+  /** Connect, announce, subscribe, start telemetry. Rejects with FLEET_ERR_BROKER_* when the broker cannot be used. */
+  async start (): Promise<void> {
+    if (this.client !== undefined) return
+    this.stopped = false
+    const { topics } = this.runtime
+    const client = createMqttClient(this.runtime.target, {
+      clientId: this.id,
+      clean: true,
+      keepalive: this.runtime.keepalive ?? 60,
+      reconnectPeriod: 1000,
+      connectTimeout: this.runtime.connectTimeoutMs ?? 30_000,
+      resubscribe: true,
+      // The broker publishes this if we vanish without DISCONNECT [MQTT-3.1.2-8]; retained so late subscribers see it.
+      will: { topic: topics.status(this.id), payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true }
+    })
+    this.client = client
+    client.on('message', (topic, payload) => { this.onMessage(topic, payload) })
+    client.on('connect', () => { this.onConnect(client) })
+    client.on('error', (err) => { this.logger.debug({ err: err.message }, 'mqtt error') })
+    try {
+      await waitConnected(client, this.runtime.target, this.runtime.connectTimeoutMs ?? 30_000)
+    } catch (err) {
+      this.client = undefined
+      await endClient(client, true)
+      throw err
+    }
+  }
+
+  private onConnect (client: MqttClient): void {
+    const { topics } = this.runtime
+    this.publish(topics.status(this.id), STATUS_ONLINE, 1, true)
+    this.publish(topics.info(this.id), JSON.stringify(this.info()), 1, true)
+    this.publish(topics.reported(this.id), JSON.stringify(this.reportedPayload()), 1, true)
+    client.subscribe([topics.filter('command', this.id), topics.desired(this.id)], { qos: 1 }, (err) => {
+      if (err !== null && err !== undefined) this.log('error', 'subscribe failed', { err: err.message })
+    })
+    if (this.telemetryTimer === undefined && this.firstTelemetryTimer === undefined && !this.stopped) {
+      // A random phase spreads a fleet's telemetry over the interval instead of a burst every period.
+      const interval = this.spec.telemetryIntervalMs
+      this.firstTelemetryTimer = this.clock.setTimeout(() => {
+        this.firstTelemetryTimer = undefined
+        this.sendTelemetry()
+        this.telemetryTimer = this.clock.setInterval(() => { this.sendTelemetry() }, interval)
+      }, Math.floor(this.rng.next() * interval))
+    }
+    this.log('info', 'online', { firmware: this.spec.firmware })
+  }
+
+  /**
+   * Stop telemetry and disconnect. Graceful by default: publishes `offline` (a clean DISCONNECT suppresses the
+   * will [MQTT-3.1.2-10]). With `{ graceful: false }` the connection is dropped and the broker sends the will.
+   */
+  async stop (options: { graceful?: boolean } = {}): Promise<void> {
+    this.stopped = true
+    this.clock.clearTimer(this.firstTelemetryTimer)
+    this.clock.clearTimer(this.telemetryTimer)
+    this.firstTelemetryTimer = undefined
+    this.telemetryTimer = undefined
+    const client = this.client
+    this.client = undefined
+    if (client === undefined) return
+    if (options.graceful === false) {
+      client.stream.destroy()
+      await endClient(client, true)
+      return
+    }
+    if (client.connected) {
+      await new Promise<void>((resolve) => {
+        client.publish(this.runtime.topics.status(this.id), STATUS_OFFLINE, { qos: 1, retain: true }, () => { resolve() })
+      })
+    }
+    await endClient(client, !client.connected)
+  }
+
+  // ---- outgoing --------------------------------------------------------------------------------------------
+
+  private publish (topic: string, payload: string, qos: 0 | 1, retain: boolean): void {
+    const client = this.client
+    if (client === undefined || !client.connected) return
+    this.counters.messagesOut++
+    client.publish(topic, payload, { qos, retain }, (err) => {
+      if (err !== undefined && err !== null && !this.stopped) this.logger.debug({ err: err.message, topic }, 'publish failed')
+    })
+  }
+
+  /** One telemetry tick: step the simulation, then publish `{ts, seq, ...sample}`. */
+  sendTelemetry (): void {
+    this.step(this.spec.telemetryIntervalMs)
+    if (!this.connected) return
+    this.telemetrySeq++
+    this.counters.telemetrySent++
+    const body = { ts: this.clock.now(), seq: this.telemetrySeq, ...this.sample() }
+    this.publish(this.runtime.topics.telemetry(this.id), JSON.stringify(body), 0, false)
+  }
+
+  /** Publish an event `{ts, seq, ...data}` on `{p}/{id}/events/{name}` (QoS 1: events matter more than telemetry). */
+  protected emitEvent (name: string, data: Record<string, unknown> = {}): void {
+    this.eventSeq++
+    this.counters.eventsSent++
+    this.publish(this.runtime.topics.event(this.id, name), JSON.stringify({ ts: this.clock.now(), seq: this.eventSeq, ...data }), 1, false)
+    this.log('info', `event ${name}`, data)
+  }
+
+  /** Mark the reported state changed; it is published once, retained, after the current turn. */
+  protected stateChanged (): void {
+    if (this.reportQueued) return
+    this.reportQueued = true
+    queueMicrotask(() => {
+      this.reportQueued = false
+      this.publish(this.runtime.topics.reported(this.id), JSON.stringify(this.reportedPayload()), 1, true)
+    })
+  }
+
+  private reportedPayload (): Record<string, unknown> {
+    const out: Record<string, unknown> = { ...this.reportedState(), firmware: this.spec.firmware, ts: this.clock.now() }
+    if (this.desiredVersion !== undefined) out.$desiredVersion = this.desiredVersion
+    return out
+  }
+
+  info (): Record<string, unknown> {
+    const { id, kind, model, room, name, firmware, home, tags } = this.spec
+    return { id, kind, model, room, name, firmware, home, tags: tags ?? {} }
+  }
+
+  /** Log through pino and, at or above the publish level, on the device's log topic. */
+  log (level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
+    this.logger[level](fields, msg)
+    if ((LEVEL_INDEX[level] ?? 0) >= this.publishLevel) {
+      this.publish(this.runtime.topics.log(this.id), JSON.stringify({ ts: this.clock.now(), level, msg, ...fields }), 0, false)
+    }
+  }
+
+  // ---- incoming --------------------------------------------------------------------------------------------
+
+  private onMessage (topic: string, payload: Buffer): void {
+    const parsed = this.runtime.topics.parse(topic)
+    if (parsed === undefined || parsed.deviceId !== this.id) return
+    try {
+      if (parsed.channel === 'command') this.onCommand(parsed.name, parsed.rid, payload)
+      else if (parsed.channel === 'desired') this.onDesired(payload)
+    } catch (err) {
+      // A handler bug must not take the device (or the fleet) down: log it and carry on.
+      this.log('error', 'message handler failed', { topic, err: (err as Error).message })
+    }
+  }
+
+  private onCommand (name: string, rid: string, payload: Buffer): void {
+    const reply = this.execute(name, payload)
+    const full: Reply = { ...reply, rid } as Reply
+    this.publish(this.runtime.topics.reply(this.id, rid), JSON.stringify(full), 1, false)
+  }
+
+  /**
+   * Run a command as if it had arrived over MQTT (payload as raw bytes, a JSON string, or parsed arguments)
+   * and return its reply without the request id.
+   */
+  execute (name: string, payload: Buffer | string | CommandArgs): Omit<ReplyOk, 'rid'> | Omit<ReplyError, 'rid'> {
+    let args: CommandArgs
+    try {
+      args = parseArgs(payload)
+    } catch (err) {
+      this.counters.badPayloads++
+      this.counters.commandErrors++
+      const message = (err as Error).message
+      this.log('warn', 'bad command payload', { command: name, error: message })
+      return { command: name, ok: false, status: REPLY_STATUS.BAD_REQUEST, error: { code: 'BAD_REQUEST', message } }
+    }
+    const handler = Object.hasOwn(this.commands, name) ? this.commands[name] : undefined
+    try {
+      if (handler === undefined) throw new CommandError('UNKNOWN_COMMAND', `${this.kind} does not know the command "${name}"; it knows ${Object.keys(this.commands).join(', ')}`)
+      const result = handler(args) ?? {}
+      this.counters.commandsHandled++
+      this.log('info', `command ${name}`, { args })
+      this.stateChanged()
+      return { command: name, ok: true, status: 200, result }
+    } catch (err) {
+      this.counters.commandErrors++
+      const e = err instanceof CommandError ? err : new CommandError('INTERNAL', (err as Error).message)
+      this.log(e.code === 'INTERNAL' ? 'error' : 'warn', `command ${name} failed`, { code: e.code, error: e.message })
+      return { command: name, ok: false, status: REPLY_STATUS[e.code], error: { code: e.code, message: e.message } }
+    }
+  }
+
+  private onDesired (payload: Buffer): void {
+    if (payload.length === 0) return // retained desired state cleared
+    let desired: CommandArgs
+    try {
+      desired = parseArgs(payload)
+    } catch (err) {
+      this.counters.badPayloads++
+      this.log('warn', 'bad desired state payload', { error: (err as Error).message })
+      return
+    }
+    const version = desired.$version
+    if (typeof version === 'number' && this.desiredVersion !== undefined && version <= this.desiredVersion) return
+    const errors: Record<string, string> = {}
+    for (const [key, value] of Object.entries(desired)) {
+      if (key.startsWith('$')) continue
+      const apply = Object.hasOwn(this.desiredProperties, key) ? this.desiredProperties[key] : undefined
+      try {
+        if (apply === undefined) throw new CommandError('NOT_SUPPORTED', `${this.kind} has no desired property "${key}"`)
+        apply(value)
+      } catch (err) {
+        errors[key] = err instanceof CommandError ? `${err.code}: ${err.message}` : (err as Error).message
+      }
+    }
+    if (typeof version === 'number') this.desiredVersion = version
+    if (Object.keys(errors).length > 0) this.log('warn', 'desired state partly rejected', { errors })
+    else this.log('info', 'desired state applied', { version })
+    this.stateChanged()
+  }
+}
+
+function parseArgs (payload: Buffer | string | CommandArgs): CommandArgs {
+  if (typeof payload === 'object' && !Buffer.isBuffer(payload)) return payload
+  const text = typeof payload === 'string' ? payload : payload.toString('utf8')
+  if (text.trim() === '') return {}
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    throw new Error(`payload is not JSON: ${JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text)}`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('payload must be a JSON object of arguments')
+  return value as CommandArgs
+}

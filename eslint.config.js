@@ -1,0 +1,56 @@
+// Lint: typescript-eslint with type information, so that floating and misused promises are errors
+// (STYLE.md: "No floating promises"), plus an import-boundary rule that keeps the parts apart
+// (docs/ARCHITECTURE.md lists which folder may import which).
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
+
+const boundaries = {
+  core: ['core'],
+  broker: ['core', 'broker'],
+  devices: ['core', 'devices'],
+  bridge: ['core', 'bridge'],
+  scenarios: ['core', 'broker', 'devices', 'bridge', 'scenarios'],
+  cli: ['core', 'broker', 'devices', 'bridge', 'scenarios', 'cli']
+}
+
+const restrictFor = (part) => {
+  const banned = Object.keys(boundaries).filter((p) => !boundaries[part].includes(p))
+  return {
+    files: [`${part}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: banned.map((p) => ({
+          group: [`../${p}/*`, `../../${p}/*`, `../${p}`, `../../${p}`],
+          message: `${part}/ may not import ${p}/ (see docs/ARCHITECTURE.md)`
+        }))
+      }]
+    }
+  }
+}
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'dist/**', 'coverage/**', 'bin/**', 'eslint.config.js'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname }
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }]
+    }
+  },
+  ...Object.keys(boundaries).map(restrictFor),
+  {
+    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-non-null-assertion': 'off'
+    }
+  }
+)
