@@ -1,0 +1,76 @@
+/**
+ * The controller side of the command contract: publish `{p}/{id}/commands/{name}/{rid}` and wait for the reply on
+ * `{p}/{id}/replies/{rid}`. Used by the scenario runner, the CLI and the bridge: anything that commands devices.
+ */
+import { randomBytes } from 'node:crypto'
+import type { MqttClient } from 'mqtt'
+import { FleetError } from './errors.ts'
+import type { Topics } from './topics.ts'
+
+/** A device's answer (docs/topics.md, "replies"). */
+export type CommandReply =
+  | { rid: string; command: string; ok: true; status: number; result: Record<string, unknown> }
+  | { rid: string; command: string; ok: false; status: number; error: { code: string; message: string } }
+
+interface Pending { resolve: (r: CommandReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+
+export class Commander {
+  private readonly client: MqttClient
+  private readonly topics: Topics
+  private readonly pending = new Map<string, Pending>()
+  private readonly ridBase = randomBytes(4).toString('hex')
+  private counter = 0
+  private subscribed: Promise<void> | undefined
+  private readonly onMessage = (topic: string, payload: Buffer): void => {
+    const parsed = this.topics.parse(topic)
+    if (parsed?.channel !== 'reply') return
+    const p = this.pending.get(parsed.rid)
+    if (p === undefined) return
+    this.pending.delete(parsed.rid)
+    clearTimeout(p.timer)
+    try {
+      p.resolve(JSON.parse(payload.toString('utf8')) as CommandReply)
+    } catch (err) {
+      p.reject(new FleetError('FLEET_ERR_INTERNAL', `reply on ${topic} is not JSON`, { cause: err }))
+    }
+  }
+
+  /** `client` must be connected or connecting; the commander subscribes to replies on first use. */
+  constructor (client: MqttClient, topics: Topics, readonly defaultTimeoutMs = 10_000) {
+    this.client = client
+    this.topics = topics
+    client.on('message', this.onMessage)
+  }
+
+  private ready (): Promise<void> {
+    this.subscribed ??= this.client.subscribeAsync(this.topics.filter('reply'), { qos: 1 }).then(() => undefined)
+    return this.subscribed
+  }
+
+  /** Send one command; resolves with the device's reply (ok or error), rejects with FLEET_ERR_COMMAND_TIMEOUT. */
+  async send (deviceId: string, command: string, args: Record<string, unknown> | string = {}, timeoutMs = this.defaultTimeoutMs): Promise<CommandReply> {
+    await this.ready()
+    const rid = `${this.ridBase}-${(this.counter++).toString(36)}`
+    const topic = this.topics.command(deviceId, command, rid)
+    const reply = new Promise<CommandReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(rid)
+        reject(new FleetError('FLEET_ERR_COMMAND_TIMEOUT', `no reply from ${deviceId} to ${command} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.pending.set(rid, { resolve, reject, timer })
+    })
+    const payload = typeof args === 'string' ? args : JSON.stringify(args)
+    await this.client.publishAsync(topic, payload, { qos: 1 })
+    return reply
+  }
+
+  /** Stop listening; pending commands reject with FLEET_ERR_CLOSED. Does not end the client. */
+  close (): void {
+    this.client.off('message', this.onMessage)
+    for (const [rid, p] of this.pending) {
+      clearTimeout(p.timer)
+      p.reject(new FleetError('FLEET_ERR_CLOSED', `commander closed before the reply to ${rid}`))
+    }
+    this.pending.clear()
+  }
+}
