@@ -1,0 +1,157 @@
+import { connect as netConnect, type Socket } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import mqttPacket from 'mqtt-packet'
+import { createBroker, type EmbeddedBroker } from '../../broker/index.ts'
+import { createMqttClient, waitConnected } from '../../core/mqtt-connect.ts'
+import { FleetError } from '../../core/errors.ts'
+import { Teardown } from '../helpers/teardown.ts'
+import { connectClient, nextMessage } from '../helpers/mqtt.ts'
+
+const td = new Teardown()
+afterEach(async () => { await td.run() })
+
+async function broker (options: Parameters<typeof createBroker>[0] = {}): Promise<EmbeddedBroker> {
+  return td.add(await createBroker({ port: 0, ...options }), (b) => b.close())
+}
+
+/** Open a raw TCP socket and resolve with the first decoded packet the broker sends, or `close`. */
+function rawSession (port: number, bytes: Buffer): Promise<{ packet: mqttPacket.Packet | undefined; closed: boolean; socket: Socket }> {
+  return new Promise((resolve) => {
+    const socket = netConnect(port, '127.0.0.1')
+    td.add(socket, (s) => s.destroy())
+    const parser = mqttPacket.parser({ protocolVersion: 4 })
+    let first: mqttPacket.Packet | undefined
+    parser.on('packet', (p) => { first ??= p })
+    socket.on('data', (d) => parser.parse(d))
+    socket.on('close', () => { resolve({ packet: first, closed: true, socket }) })
+    socket.on('error', () => undefined)
+    socket.on('connect', () => socket.write(bytes))
+  })
+}
+
+describe('embedded broker', () => {
+  it('accepts MQTT.js clients over TCP and routes messages between them', async () => {
+    const b = await broker()
+    expect(b.port).toBeGreaterThan(0)
+    expect(b.url).toBe(`mqtt://127.0.0.1:${b.port}`)
+    const sub = td.client(await connectClient(b.url!))
+    const pub = td.client(await connectClient(b.url!))
+    await sub.subscribeAsync('home/+/telemetry', { qos: 1 })
+    const got = nextMessage(sub, (t) => t === 'home/x/telemetry')
+    await pub.publishAsync('home/x/telemetry', '{"seq":1}', { qos: 1 })
+    expect((await got).payload.toString()).toBe('{"seq":1}')
+    expect(b.stats().clients).toBe(2)
+  })
+
+  it('carries real MQTT over the in-process transport, to and from TCP clients', async () => {
+    const b = await broker()
+    const target = { stream: () => b.connectInProcess() }
+    const inproc = td.client(createMqttClient(target, { clientId: 'inproc-1', reconnectPeriod: 0 }))
+    await waitConnected(inproc, target)
+    const tcp = td.client(await connectClient(b.url!))
+    await tcp.subscribeAsync('a/b')
+    const got = nextMessage(tcp, (t) => t === 'a/b')
+    await inproc.publishAsync('a/b', 'from inside', { qos: 1 })
+    expect((await got).payload.toString()).toBe('from inside')
+    await inproc.subscribeAsync('c/d', { qos: 1 })
+    const back = nextMessage(inproc, (t) => t === 'c/d')
+    await tcp.publishAsync('c/d', 'from outside', { qos: 1 })
+    expect((await back).payload.toString()).toBe('from outside')
+  })
+
+  it('delivers retained messages to exact and wildcard subscriptions, and clears them with an empty payload', async () => {
+    const b = await broker()
+    const pub = td.client(await connectClient(b.url!))
+    await pub.publishAsync('home/d1/status', 'online', { qos: 1, retain: true })
+    await pub.publishAsync('home/d2/status', 'offline', { qos: 1, retain: true })
+    await pub.publishAsync('home/d1/state/reported', '{}', { qos: 1, retain: true })
+    const seen: string[] = []
+    const sub = td.client(await connectClient(b.url!))
+    sub.on('message', (t, p) => seen.push(`${t}=${p.toString()}`))
+    const two = new Promise<void>((resolve) => { sub.on('message', () => { if (seen.length === 2) resolve() }) })
+    await sub.subscribeAsync('home/+/status', { qos: 1 })
+    await two
+    expect(seen.sort()).toEqual(['home/d1/status=online', 'home/d2/status=offline'])
+    await pub.publishAsync('home/d1/status', '', { qos: 1, retain: true })
+    const late = td.client(await connectClient(b.url!))
+    const lateSeen: string[] = []
+    late.on('message', (t) => lateSeen.push(t))
+    const one = nextMessage(late, () => true)
+    await late.subscribeAsync(['home/d1/status', 'home/d2/status'], { qos: 1 })
+    await one
+    // Both subscriptions were answered together; d1's retained message is gone.
+    expect(lateSeen).toEqual(['home/d2/status'])
+  })
+
+  it('answers a zero-length client id with CleanSession=0 with CONNACK 0x02 and closes [MQTT-3.1.3-8]', async () => {
+    const b = await broker()
+    // Hand-encoded: MQTT.js and mqtt-packet refuse to generate this packet, which is the point of the test.
+    const connect = Buffer.from([
+      0x10, 12, // CONNECT, remaining length
+      0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, // "MQTT", protocol level 4 (3.1.1)
+      0x00, // connect flags: CleanSession=0
+      0x00, 0x1e, // keep alive 30 s
+      0x00, 0x00 // zero-length client id
+    ])
+    const { packet, closed } = await rawSession(b.port!, connect)
+    expect(packet).toMatchObject({ cmd: 'connack', returnCode: 2 })
+    expect(closed).toBe(true)
+  })
+
+  it('accepts a zero-length client id with CleanSession=1', async () => {
+    const b = await broker()
+    const c = td.client(await connectClient(b.url!, { clientId: '', clean: true }))
+    expect(c.connected).toBe(true)
+  })
+
+  it('closes only the connection that sent a malformed packet', async () => {
+    const b = await broker()
+    const good = td.client(await connectClient(b.url!))
+    await good.subscribeAsync('still/here')
+    // 0xF0 is the reserved packet type 15 [MQTT-2.2.1]: the broker must close that connection.
+    const { closed } = await rawSession(b.port!, Buffer.from([0xf0, 0x00]))
+    expect(closed).toBe(true)
+    const got = nextMessage(good, (t) => t === 'still/here')
+    const other = td.client(await connectClient(b.url!))
+    await other.publishAsync('still/here', 'yes', { qos: 1 })
+    expect((await got).payload.toString()).toBe('yes')
+    expect(good.connected).toBe(true)
+    expect(b.stats().clientErrors).toBeGreaterThanOrEqual(1)
+  })
+
+  it('names the port when it is already taken', async () => {
+    const first = await broker()
+    const err = await createBroker({ port: first.port!, host: '127.0.0.1' }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(FleetError)
+    expect((err as FleetError).code).toBe('FLEET_ERR_PORT_IN_USE')
+    expect((err as FleetError).exitCode).toBe(3)
+    expect((err as FleetError).message).toContain(`port ${first.port}`)
+  })
+
+  it('reports every invalid option together', async () => {
+    const err = await createBroker({ port: 70000, host: '', concurrency: 0 }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(FleetError)
+    const issues = (err as FleetError).issues.map((i) => i.path)
+    expect(issues).toEqual(['port', 'host', 'concurrency'])
+  })
+
+  it('close() disconnects clients and is idempotent', async () => {
+    const b = await createBroker({ port: 0 })
+    const c = td.client(await connectClient(b.url!))
+    const closed = new Promise<void>((resolve) => { c.once('close', () => { resolve() }) })
+    await Promise.all([b.close(), b.close()])
+    await closed
+    expect(b.aedes.closed).toBe(true)
+    expect(() => b.connectInProcess()).toThrow(/closed/)
+  })
+
+  it('runs without a TCP listener for in-process fleets', async () => {
+    const b = await broker({ tcp: false })
+    expect(b.port).toBeUndefined()
+    expect(b.url).toBeUndefined()
+    const target = { stream: () => b.connectInProcess() }
+    const c = td.client(createMqttClient(target, { reconnectPeriod: 0 }))
+    await waitConnected(c, target)
+    expect(b.stats().clients).toBe(1)
+  })
+})
