@@ -1,0 +1,95 @@
+/**
+ * `npm run bench:fleet`: how fast a fleet comes online, what it publishes, and what it costs in memory.
+ *
+ * Cases (each in its own process): HomeFleet devices on the embedded broker in-process (1,000 and 10,000) and over
+ * TCP (1,000); the same 1,000 over TCP against a real mosquitto (when installed); and baselines run in the same
+ * invocation: bare MQTT.js clients with the same session shape against plain aedes and against our broker.
+ * Prints one JSON object per case, then a summary object with ratios; `--quick` runs smaller cases.
+ * Every case is bounded: fixed device counts, a 10 s measurement window, a 5-minute time-out per case.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { BenchCase } from './fleet-case.ts'
+
+const quick = process.argv.includes('--quick')
+const big = quick ? 2000 : 10_000
+const small = quick ? 500 : 1000
+const windowMs = quick ? 3000 : 10_000
+const base = { telemetryMs: 1000, windowMs, connectRate: 0 }
+
+function runCase (c: BenchCase): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fleet-case.ts'), JSON.stringify(c)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    const timer = setTimeout(() => { child.kill('SIGKILL') }, 5 * 60_000)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      const line = out.trim().split('\n').pop() ?? ''
+      if (code !== 0 || line === '') { reject(new Error(`case ${c.name} exited ${code}`)); return }
+      resolve(JSON.parse(line) as Record<string, unknown>)
+    })
+  })
+}
+
+async function freePort (): Promise<number> {
+  const srv = createServer()
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
+  const port = (srv.address() as AddressInfo).port
+  await new Promise<void>((resolve) => srv.close(() => { resolve() }))
+  return port
+}
+
+async function withMosquitto<T> (fn: (url: string) => Promise<T>): Promise<T | undefined> {
+  const bin = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => spawnSync('test', ['-x', p]).status === 0)
+  if (bin === undefined) { process.stderr.write('mosquitto not installed: skipping the mosquitto case\n'); return undefined }
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'homefleet-bench-'))
+  const conf = join(dir, 'mosquitto.conf')
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_connections -1\npersistence false\n`)
+  const proc = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
+  await new Promise<void>((resolve, reject) => {
+    let err = ''
+    proc.stderr.on('data', (d: Buffer) => { err += d.toString(); if (err.includes('running')) resolve() })
+    proc.on('exit', (code) => { reject(new Error(`mosquitto exited ${code}: ${err}`)) })
+  })
+  try {
+    return await fn(`mqtt://127.0.0.1:${port}`)
+  } finally {
+    proc.kill('SIGTERM')
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const results: Array<Record<string, unknown>> = []
+const record = (r: Record<string, unknown>): void => { results.push(r); process.stdout.write(JSON.stringify(r) + '\n') }
+
+record(await runCase({ ...base, name: `homefleet-inproc-${small}`, clients: 'homefleet', broker: 'embedded', transport: 'inproc', devices: small }))
+record(await runCase({ ...base, name: `homefleet-inproc-${big}`, clients: 'homefleet', broker: 'embedded', transport: 'inproc', devices: big }))
+record(await runCase({ ...base, name: `homefleet-tcp-${small}`, clients: 'homefleet', broker: 'embedded', transport: 'tcp', devices: small }))
+record(await runCase({ ...base, name: `bare-clients-embedded-tcp-${small}`, clients: 'bare', broker: 'embedded', transport: 'tcp', devices: small }))
+record(await runCase({ ...base, name: `bare-clients-plain-aedes-tcp-${small}`, clients: 'bare', broker: 'aedes', transport: 'tcp', devices: small }))
+await withMosquitto(async (url) => {
+  record(await runCase({ ...base, name: `homefleet-mosquitto-tcp-${small}`, clients: 'homefleet', broker: 'url', transport: 'tcp', devices: small, url }))
+  record(await runCase({ ...base, name: `bare-clients-mosquitto-tcp-${small}`, clients: 'bare', broker: 'url', transport: 'tcp', devices: small, url }))
+})
+
+const get = (name: string): Record<string, number> | undefined => results.find((r) => r.case === name) as Record<string, number> | undefined
+const ratio = (a: number | undefined, b: number | undefined): number | null => a === undefined || b === undefined || b === 0 ? null : Math.round((a / b) * 100) / 100
+const inprocBig = get(`homefleet-inproc-${big}`)
+const summary = {
+  summary: 'bench:fleet',
+  node: process.version,
+  targets: { devices: big, onlineMsMax: 20_000, rssMbMax: 1536 },
+  [`inproc${big}OnlineMs`]: inprocBig?.onlineMs,
+  [`inproc${big}RssMbPeak`]: inprocBig?.rssMbPeak,
+  meetsTarget: inprocBig !== undefined && (inprocBig.onlineMs ?? Infinity) < 20_000 && (inprocBig.rssMbPeak ?? Infinity) < 1536,
+  // Ratios against baselines run in this same invocation (higher onlineMs ratio = slower than the baseline).
+  onlineMsHomefleetVsBareClientsEmbeddedTcp: ratio(get(`homefleet-tcp-${small}`)?.onlineMs, get(`bare-clients-embedded-tcp-${small}`)?.onlineMs),
+  onlineMsEmbeddedVsPlainAedesBareClients: ratio(get(`bare-clients-embedded-tcp-${small}`)?.onlineMs, get(`bare-clients-plain-aedes-tcp-${small}`)?.onlineMs),
+  onlineMsEmbeddedVsMosquittoHomefleet: ratio(get(`homefleet-tcp-${small}`)?.onlineMs, get(`homefleet-mosquitto-tcp-${small}`)?.onlineMs)
+}
+process.stdout.write(JSON.stringify(summary) + '\n')
