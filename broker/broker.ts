@@ -89,7 +89,7 @@ export function validateBrokerOptions (given: Partial<BrokerOptions> = {}): Read
 
 /** The shape of an aedes/CONNACK refusal: aedes reads `returnCode` off the error given to `authenticate`'s callback. */
 function refusal (message: string, returnCode: 2 | 4 | 5): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode }) as AuthenticateError
+  return Object.assign(new Error(message), { returnCode })
 }
 
 /**

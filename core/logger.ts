@@ -15,8 +15,8 @@ export function isLogLevel (x: string): x is LogLevel {
 
 export interface LoggerOptions {
   level?: LevelWithSilent
-  /** A file path, a file descriptor (1 = stdout, 2 = stderr), or `'silent'` (default). */
-  destination?: string | number | 'silent'
+  /** A file path, a file descriptor (1 = stdout, 2 = stderr), or the string `'silent'` (the default: no output). */
+  destination?: string | number
   name?: string
 }
 

@@ -35,6 +35,7 @@ export type ParsedTopic =
 export const STATUS_ONLINE = 'online'
 export const STATUS_OFFLINE = 'offline'
 
+// eslint-disable-next-line no-control-regex -- NUL is excluded on purpose: [MQTT-1.5.3-2] forbids U+0000 in topics
 const LEVEL_RE = /^[^/+#\u0000]+$/
 
 /** A topic level that names a device, command, event or request id: no `/`, `+`, `#`, NUL, not empty. */
@@ -83,7 +84,8 @@ export interface Topics {
 export function createTopics (prefix: string = DEFAULT_PREFIX): Topics {
   checkPrefix(prefix)
   const p = prefix
-  const plen = prefix.split('/').length
+  const prefixLevels = prefix.split('/')
+  const plen = prefixLevels.length
   const dev = (id: string): string => `${p}/${checkLevel('device id', id)}`
 
   const filterLevel = (x: string | undefined): string => x === undefined || x === '+' ? '+' : checkLevel('filter level', x)
@@ -116,7 +118,7 @@ export function createTopics (prefix: string = DEFAULT_PREFIX): Topics {
     all: () => `${p}/#`,
     parse (topic) {
       const levels = topic.split('/')
-      for (let i = 0; i < plen; i++) if (levels[i] !== undefined && levels[i] !== prefix.split('/')[i]) return undefined
+      for (let i = 0; i < plen; i++) if (levels[i] !== prefixLevels[i]) return undefined
       const rest = levels.slice(plen)
       const [deviceId, a, b, c] = rest
       if (deviceId === undefined || a === undefined || !isValidLevel(deviceId)) return undefined

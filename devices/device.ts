@@ -91,6 +91,8 @@ export abstract class Device {
   private desiredVersion: number | undefined
   private stopped = false
   private readonly publishLevel: number
+  private onSubscribed: (() => void) | undefined
+  private desiredErrors: Record<string, string> = {}
 
   constructor (spec: DeviceSpec, runtime: DeviceRuntime) {
     this.spec = Object.freeze({ ...spec })
@@ -107,6 +109,8 @@ export abstract class Device {
   get connected (): boolean { return this.client?.connected === true }
   /** Telemetry messages sent so far; the next one carries `seq` = this + 1. */
   get seq (): number { return this.telemetrySeq }
+  /** The names of the commands this device understands. */
+  commandNames (): string[] { return Object.keys(this.commands) }
 
   /** Advance the simulation by one telemetry interval. Called before each telemetry sample. */
   protected abstract step (dtMs: number): void
@@ -134,10 +138,14 @@ export abstract class Device {
     })
     this.client = client
     client.on('message', (topic, payload) => { this.onMessage(topic, payload) })
+    // start() resolves only once the command subscription is acknowledged, so a command sent right after start()
+    // cannot be lost [MQTT-3.8.4-1]: the broker must SUBACK before a publish to the new subscription is routed to us.
+    const subscribed = new Promise<void>((resolve) => { this.onSubscribed = resolve })
     client.on('connect', () => { this.onConnect(client) })
     client.on('error', (err) => { this.logger.debug({ err: err.message }, 'mqtt error') })
     try {
       await waitConnected(client, this.runtime.target, this.runtime.connectTimeoutMs ?? 30_000)
+      await subscribed
     } catch (err) {
       this.client = undefined
       await endClient(client, true)
@@ -152,6 +160,7 @@ export abstract class Device {
     this.publish(topics.reported(this.id), JSON.stringify(this.reportedPayload()), 1, true)
     client.subscribe([topics.filter('command', this.id), topics.desired(this.id)], { qos: 1 }, (err) => {
       if (err !== null && err !== undefined) this.log('error', 'subscribe failed', { err: err.message })
+      else { this.onSubscribed?.(); this.onSubscribed = undefined }
     })
     if (this.telemetryTimer === undefined && this.firstTelemetryTimer === undefined && !this.stopped) {
       // A random phase spreads a fleet's telemetry over the interval instead of a burst every period.
@@ -215,7 +224,7 @@ export abstract class Device {
   /** Publish an event `{ts, seq, ...data}` on `{p}/{id}/events/{name}` (QoS 1: events matter more than telemetry). */
   protected emitEvent (name: string, data: Record<string, unknown> = {}): void {
     this.eventSeq++
-    this.counters.eventsSent++
+    if (this.connected) this.counters.eventsSent++
     this.publish(this.runtime.topics.event(this.id, name), JSON.stringify({ ts: this.clock.now(), seq: this.eventSeq, ...data }), 1, false)
     this.log('info', `event ${name}`, data)
   }
@@ -233,6 +242,8 @@ export abstract class Device {
   private reportedPayload (): Record<string, unknown> {
     const out: Record<string, unknown> = { ...this.reportedState(), firmware: this.spec.firmware, ts: this.clock.now() }
     if (this.desiredVersion !== undefined) out.$desiredVersion = this.desiredVersion
+    // Like an Azure twin's per-property ack: a controller can see which desired properties were refused and why.
+    if (Object.keys(this.desiredErrors).length > 0) out.$desiredErrors = this.desiredErrors
     return out
   }
 
@@ -264,8 +275,7 @@ export abstract class Device {
   }
 
   private onCommand (name: string, rid: string, payload: Buffer): void {
-    const reply = this.execute(name, payload)
-    const full: Reply = { ...reply, rid } as Reply
+    const full: Reply = { ...this.execute(name, payload), rid }
     this.publish(this.runtime.topics.reply(this.id, rid), JSON.stringify(full), 1, false)
   }
 
@@ -287,10 +297,12 @@ export abstract class Device {
     const handler = Object.hasOwn(this.commands, name) ? this.commands[name] : undefined
     try {
       if (handler === undefined) throw new CommandError('UNKNOWN_COMMAND', `${this.kind} does not know the command "${name}"; it knows ${Object.keys(this.commands).join(', ')}`)
+      // Read-only commands (getBattery…) must not republish the retained reported state: compare before and after.
+      const before = JSON.stringify(this.reportedState())
       const result = handler(args) ?? {}
       this.counters.commandsHandled++
       this.log('info', `command ${name}`, { args })
-      this.stateChanged()
+      if (JSON.stringify(this.reportedState()) !== before) this.stateChanged()
       return { command: name, ok: true, status: 200, result }
     } catch (err) {
       this.counters.commandErrors++
@@ -324,6 +336,7 @@ export abstract class Device {
       }
     }
     if (typeof version === 'number') this.desiredVersion = version
+    this.desiredErrors = errors
     if (Object.keys(errors).length > 0) this.log('warn', 'desired state partly rejected', { errors })
     else this.log('info', 'desired state applied', { version })
     this.stateChanged()

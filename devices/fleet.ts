@@ -72,7 +72,7 @@ export function planFleet (description: FleetDescription = {}): DeviceSpec[] {
     const prefix = g.idPrefix ?? g.kind
     const w = Math.max(4, String(g.count).length)
     for (let i = 1; i <= g.count; i++) {
-      const room = g.room ?? (DEMO_ROOMS[(i - 1) % DEMO_ROOMS.length]?.name as string)
+      const room = g.room ?? DEMO_ROOMS[(i - 1) % DEMO_ROOMS.length]?.name ?? 'living room'
       const num = String(i).padStart(w, '0')
       specs.push({
         id: `${prefix}-${num}`,
@@ -195,8 +195,8 @@ export class Fleet {
     const total = this.devices.length
     let next = 0
     let online = 0
-    let failure: unknown
-    const worker = async (w: number): Promise<void> => {
+    let failure: Error | undefined
+    const worker = async (): Promise<void> => {
       while (failure === undefined && next < total) {
         options.signal?.throwIfAborted()
         const i = next++
@@ -210,12 +210,11 @@ export class Fleet {
           online++
           if (online % 100 === 0 || online === total) options.onProgress?.(online, total)
         } catch (err) {
-          failure ??= err
+          failure ??= err instanceof Error ? err : new Error(String(err))
         }
       }
-      void w
     }
-    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, total)) }, (_, w) => worker(w)))
+    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, total)) }, () => worker()))
     if (failure !== undefined) {
       await this.stop()
       throw failure

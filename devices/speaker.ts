@@ -101,7 +101,10 @@ export class Speaker extends Device {
   }
 
   protected override readonly desiredProperties: Readonly<Record<string, (value: unknown) => void>> = {
-    power: (v) => { this.commands[v === true ? 'turnOn' : v === false ? 'turnOff' : 'invalid']?.({}) ?? badBoolean('power', v) },
+    power: (v) => {
+      if (typeof v !== 'boolean') badBoolean('power', v)
+      this.commands[v ? 'turnOn' : 'turnOff']?.({})
+    },
     volume: (v) => { this.requireOn(); this.volume = arg.integer({ volume: v }, 'volume', 0, 100) },
     muted: (v) => { this.requireOn(); this.muted = arg.boolean({ muted: v }, 'muted') }
   }

@@ -1,0 +1,259 @@
+/**
+ * Security camera (Xiaomi-style, e.g. `xiaomi.camera.c300`): power, a live stream, night vision, motion events,
+ * snapshots, and a microSD card that fills up and then loops (oldest recordings overwritten).
+ *
+ * The model:
+ *
+ * - **Motion** arrives as a Poisson process whose rate depends on the room and the local hour
+ *   ({@link motionRatePerHour}): outdoor rooms (garden, front door, garage) see more, and every room sees far less
+ *   at night. Arrivals are evaluated inside `step(dtMs)` by time rescaling: the gap to the next arrival is drawn as
+ *   `rng.exponential(1)` in units of "expected events", and each step uses up `rate × dt` of it, so the rate may
+ *   change from hour to hour and the run stays deterministic for a seed. Each arrival emits `motion {zone, confidence}`
+ *   and records a short clip to the card.
+ * - **Storage** grows while streaming (the stream is recorded, at the stream quality's bitrate), with each motion
+ *   clip, and with each snapshot. When the card is full, the oldest recordings are overwritten: the used space
+ *   stays at the capacity and `overwrittenMb` counts what was lost; event `storageFull` is emitted once per fill.
+ * - **Night mode** `on` / `off` / `auto`; with `auto` the infrared light is on from 19:00 to 07:00 local time.
+ *
+ * When off (privacy mode) the camera stays connected and keeps sending telemetry, sees no motion, and answers every
+ * command but `turnOn` and `turnOff` (both idempotent) with `DEVICE_OFF`.
+ */
+import { clamp } from '../core/random.ts'
+import { arg, CommandError } from './command-error.ts'
+import { Device, type CommandArgs, type CommandHandler, type DeviceRuntime, type DeviceSpec } from './device.ts'
+import { HOUR_MS, localDay, localHour, utcOffsetMs } from './local-time.ts'
+
+export const NIGHT_MODES = ['on', 'off', 'auto'] as const
+export type NightMode = typeof NIGHT_MODES[number]
+
+/** Stream qualities and their bitrates, megabits per second. */
+export const STREAM_BITRATES_MBPS = Object.freeze({ '720p': 0.8, '1080p': 1.5, '2k': 2.5 })
+export type StreamQuality = keyof typeof STREAM_BITRATES_MBPS
+export const STREAM_QUALITIES = Object.keys(STREAM_BITRATES_MBPS) as readonly StreamQuality[]
+export const DEFAULT_STREAM_QUALITY: StreamQuality = '2k'
+
+/** A 32 GB microSD card, in MB. */
+export const STORAGE_CAPACITY_MB = 32 * 1024
+/** Seconds of video a motion event records. */
+export const MOTION_CLIP_SECONDS = 10
+/** Rooms that face outdoors: more motion by day. */
+export const OUTDOOR_ROOMS: readonly string[] = Object.freeze(['garden', 'front door', 'garage'])
+
+/** Motion events per hour, by day (07:00–20:00 local) and by night. */
+export const MOTION_RATES_PER_HOUR = Object.freeze({
+  outdoor: { day: 6, night: 1 },
+  indoor: { day: 2, night: 0.2 }
+})
+
+const ZONES: Readonly<Record<string, readonly string[]>> = {
+  'front door': ['porch', 'path', 'street'],
+  garden: ['lawn', 'gate', 'terrace'],
+  garage: ['door', 'driveway', 'workbench'],
+  'living room': ['sofa', 'doorway', 'window']
+}
+const DEFAULT_ZONES: readonly string[] = ['doorway', 'centre', 'window']
+
+/** Expected motion events per hour for a room at a local hour of day (fractional hours, 0–24). */
+export function motionRatePerHour (room: string, hour: number): number {
+  const rates = OUTDOOR_ROOMS.includes(room) ? MOTION_RATES_PER_HOUR.outdoor : MOTION_RATES_PER_HOUR.indoor
+  return hour >= 7 && hour < 20 ? rates.day : rates.night
+}
+
+/** Is the infrared light on for a night mode at a local hour? `auto` switches it on from 19:00 to 07:00. */
+export function infraredOn (mode: NightMode, hour: number): boolean {
+  return mode === 'on' || (mode === 'auto' && (hour >= 19 || hour < 7))
+}
+
+const MB = 1024 * 1024
+
+export class Camera extends Device {
+  power = true
+  streaming = false
+  quality: StreamQuality = DEFAULT_STREAM_QUALITY
+  nightMode: NightMode = 'auto'
+  /** MB used on the card; never above {@link STORAGE_CAPACITY_MB}. */
+  storageUsedMb: number
+  /** MB of old recordings overwritten since start (the card loops when full). */
+  overwrittenMb = 0
+  motionEventsToday = 0
+  /** Clock time of the last motion event, or null. */
+  lastMotionAt: number | null = null
+  /** Snapshots taken since start; the next one is number `snapshots + 1`. */
+  snapshots = 0
+  rssi: number
+
+  private readonly utcOffset: number
+  private day: number
+  /** Expected events still to go before the next arrival (time rescaling, see the class comment). */
+  private untilNextMotion: number
+  private storageFullNotified = false
+
+  constructor (spec: DeviceSpec, runtime: DeviceRuntime) {
+    super(spec, runtime)
+    this.utcOffset = utcOffsetMs(spec)
+    this.rssi = Math.round(this.rng.float(-80, -45))
+    // A card that has been in use for a while.
+    this.storageUsedMb = Math.round(this.rng.float(0.05, 0.6) * STORAGE_CAPACITY_MB)
+    this.untilNextMotion = this.rng.exponential(1)
+    this.day = localDay(this.clock.now(), this.utcOffset)
+  }
+
+  /** The stream's address: an identifier in the `.homefleet.local` namespace, not a server that answers. */
+  get streamUrl (): string { return `rtsp://${this.id}.cam.homefleet.local/live` }
+  get infrared (): boolean { return infraredOn(this.nightMode, localHour(this.clock.now(), this.utcOffset)) }
+  get zones (): readonly string[] { return ZONES[this.spec.room] ?? DEFAULT_ZONES }
+
+  private requireOn (): void {
+    if (!this.power) throw new CommandError('DEVICE_OFF', `${this.spec.name} is off; send turnOn first`)
+  }
+
+  protected readonly commands: Readonly<Record<string, CommandHandler>> = {
+    turnOn: () => { this.power = true; return { power: true } },
+    turnOff: () => { this.power = false; this.streaming = false; return { power: false } },
+    startStream: (args) => {
+      this.requireOn()
+      if (args.quality !== undefined) this.quality = readQuality(args.quality)
+      this.streaming = true
+      return { streaming: true, url: this.streamUrl, quality: this.quality }
+    },
+    stopStream: () => { this.requireOn(); this.streaming = false; return { streaming: false } },
+    snapshot: (args) => {
+      this.requireOn()
+      const jpegQuality = args.quality === undefined ? 85 : arg.integer(args, 'quality', 10, 100)
+      const ts = this.clock.now()
+      // About 350 KB for a 2K JPEG at quality 85; infrared images are greyscale and compress better.
+      const base = clamp(this.rng.normal(350_000, 40_000), 200_000, 500_000)
+      const bytes = Math.round(base * jpegSize(jpegQuality) / jpegSize(85) * (this.infrared ? 0.7 : 1))
+      this.snapshots++
+      this.store(bytes / MB)
+      return { image: `snap://${this.id}/${this.snapshots}.jpg`, ts, bytes }
+    },
+    setNightMode: (args) => {
+      this.requireOn()
+      this.nightMode = readNightMode(args)
+      return { nightMode: this.nightMode, infrared: this.infrared }
+    }
+  }
+
+  protected override readonly desiredProperties: Readonly<Record<string, (value: unknown) => void>> = {
+    power: (v) => {
+      if (typeof v !== 'boolean') throw new CommandError('INVALID_VALUE', `"power" must be true or false, got ${JSON.stringify(v)}`)
+      this.commands[v ? 'turnOn' : 'turnOff']?.({})
+    },
+    nightMode: (v) => {
+      const mode = readNightMode(typeof v === 'boolean' ? { on: v } : { mode: v })
+      this.requireOn()
+      this.nightMode = mode
+    },
+    streaming: (v) => {
+      if (typeof v !== 'boolean') throw new CommandError('INVALID_VALUE', `"streaming" must be true or false, got ${JSON.stringify(v)}`)
+      this.requireOn()
+      this.streaming = v
+    }
+  }
+
+  /** Add to the card; when full, the oldest recordings are overwritten (loop recording). */
+  private store (mb: number): void {
+    this.storageUsedMb += mb
+    if (this.storageUsedMb < STORAGE_CAPACITY_MB) return
+    this.overwrittenMb += this.storageUsedMb - STORAGE_CAPACITY_MB
+    this.storageUsedMb = STORAGE_CAPACITY_MB
+    if (!this.storageFullNotified) {
+      this.storageFullNotified = true
+      this.emitEvent('storageFull', { capacityMb: STORAGE_CAPACITY_MB })
+      this.stateChanged()
+    }
+  }
+
+  protected step (dtMs: number): void {
+    const now = this.clock.now()
+    const day = localDay(now, this.utcOffset)
+    if (day !== this.day) {
+      this.day = day
+      this.motionEventsToday = 0
+    }
+    this.rssi = Math.round(clamp(this.rssi + this.rng.normal(0, 1.5), -90, -30))
+    if (!this.power) return
+
+    if (this.streaming) this.store(STREAM_BITRATES_MBPS[this.quality] / 8 * dtMs / 1000)
+
+    // Poisson arrivals by time rescaling: `expected` is the mean number of events in this step.
+    let expected = motionRatePerHour(this.spec.room, localHour(now, this.utcOffset)) * dtMs / HOUR_MS
+    while (expected >= this.untilNextMotion) {
+      expected -= this.untilNextMotion
+      this.untilNextMotion = this.rng.exponential(1)
+      this.motion()
+    }
+    this.untilNextMotion -= expected
+  }
+
+  private motion (): void {
+    this.motionEventsToday++
+    this.lastMotionAt = this.clock.now()
+    const zone = this.rng.pick(this.zones)
+    const confidence = Math.round(this.rng.float(0.55, 0.99) * 100) / 100
+    // While streaming the stream is recorded already; otherwise motion records a clip of its own.
+    if (!this.streaming) this.store(STREAM_BITRATES_MBPS[this.quality] / 8 * MOTION_CLIP_SECONDS)
+    this.emitEvent('motion', { zone, confidence })
+  }
+
+  /** The telemetry values for this tick (public so tests and tools can read what would be sent). */
+  override sample (): Record<string, unknown> {
+    return {
+      power: this.power,
+      streaming: this.streaming,
+      nightMode: this.nightMode,
+      infrared: this.power && this.infrared,
+      storageUsedMb: Math.round(this.storageUsedMb * 10) / 10,
+      motionEventsToday: this.motionEventsToday,
+      rssi: this.rssi
+    }
+  }
+
+  reportedState (): Record<string, unknown> {
+    return {
+      power: this.power,
+      streaming: this.streaming,
+      streamUrl: this.streaming ? this.streamUrl : null,
+      quality: this.quality,
+      nightMode: this.nightMode,
+      storageUsedMb: Math.round(this.storageUsedMb * 10) / 10,
+      storageCapacityMb: STORAGE_CAPACITY_MB,
+      overwrittenMb: Math.round(this.overwrittenMb * 10) / 10,
+      motionEventsToday: this.motionEventsToday,
+      lastMotionAt: this.lastMotionAt
+    }
+  }
+}
+
+/** Relative JPEG size at a quality setting (10–100). */
+function jpegSize (quality: number): number {
+  return 0.25 + 0.75 * quality / 100
+}
+
+function readQuality (v: unknown): StreamQuality {
+  if (typeof v !== 'string' || !(STREAM_QUALITIES as readonly string[]).includes(v)) {
+    throw new CommandError('INVALID_VALUE', `argument "quality" must be one of ${STREAM_QUALITIES.join(', ')}, got ${JSON.stringify(v)}`)
+  }
+  return v as StreamQuality
+}
+
+/** `{on: boolean}` or `{mode: 'on'|'off'|'auto'}`; both may be given only when they agree. */
+function readNightMode (args: CommandArgs): NightMode {
+  const hasOn = args.on !== undefined
+  const hasMode = args.mode !== undefined
+  if (!hasOn && !hasMode) throw new CommandError('INVALID_VALUE', 'give "on" (true or false) or "mode" (on, off or auto)')
+  const fromOn = hasOn ? (arg.boolean(args, 'on') ? 'on' : 'off') : undefined
+  let fromMode: NightMode | undefined
+  if (hasMode) {
+    const m = args.mode
+    if (typeof m !== 'string' || !(NIGHT_MODES as readonly string[]).includes(m)) {
+      throw new CommandError('INVALID_VALUE', `argument "mode" must be one of ${NIGHT_MODES.join(', ')}, got ${JSON.stringify(m)}`)
+    }
+    fromMode = m as NightMode
+  }
+  if (fromOn !== undefined && fromMode !== undefined && fromOn !== fromMode) {
+    throw new CommandError('INVALID_VALUE', `"on": ${String(args.on)} and "mode": ${JSON.stringify(fromMode)} disagree; give one of them`)
+  }
+  return fromMode ?? fromOn ?? 'auto'
+}
