@@ -1,0 +1,371 @@
+/**
+ * Scenario files: YAML text → a checked {@link Scenario}, or one FLEET_ERR_SCENARIO_INVALID that names every
+ * problem with its file, line, column and field (fastify's habit: report all problems together, not the first).
+ *
+ * The YAML is parsed with positions (`parseDocument` + `LineCounter`), checked with the zod schema
+ * (scenarios/schema.ts), and each zod issue path is mapped back to the node it names; a missing key is placed on
+ * the nearest map that exists. Then what needs the whole file is checked: the fleet plans (no duplicate ids, not
+ * too large), every target selects at least one device, and the duration covers the timeline.
+ */
+import { readFile } from 'node:fs/promises'
+import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml'
+import type { z } from 'zod'
+import { FleetError, isFleetError, type Issue } from '../core/errors.ts'
+import type { DeviceKind, DeviceSpec } from '../devices/device.ts'
+import { planFleet, type DeviceGroupDescription, type FleetDescription } from '../devices/fleet.ts'
+import { KIND_COMMANDS } from '../devices/kinds.ts'
+import { BUILTIN_SCENARIOS } from './builtin/index.ts'
+import { formatDuration } from './duration.ts'
+import {
+  CONDITION_TYPES, DEFAULTS, issueMessage, scenarioSchema,
+  type Condition, type ParsedConditions, type ParsedFleet, type ParsedScenario, type ParsedStep, type Scenario, type Step, type CommandStep, type TargetSelector, type UnknownKeyParams
+} from './schema.ts'
+import { targetMatcher } from './select.ts'
+import { didYouMean, suggest } from './suggest.ts'
+
+type PathKey = string | number
+
+/** `timeline[2].args.level` */
+export function formatPath (path: readonly PropertyKey[]): string {
+  let out = ''
+  for (const k of path) {
+    if (typeof k === 'number') out += `[${k}]`
+    else out += out === '' ? String(k) : `.${String(k)}`
+  }
+  return out
+}
+
+/** Where things are in the source text. */
+class Locator {
+  constructor (private readonly doc: Document.Parsed, private readonly lines: LineCounter, private readonly file: string) {}
+
+  /** Line and column of the node at `path`, or of the nearest ancestor that exists (for a missing key). */
+  position (path: readonly PropertyKey[], preferKey = false): { line: number; column: number } {
+    const keys = path.filter((k): k is PathKey => typeof k === 'string' || typeof k === 'number')
+    for (let n = keys.length; n >= 0; n--) {
+      const prefix = keys.slice(0, n)
+      if (preferKey && n === keys.length && n > 0) {
+        // An unknown key: point at the key itself, not its value.
+        const parent = prefix.length === 1 ? this.doc.contents : this.doc.getIn(prefix.slice(0, -1), true)
+        if (isMap(parent)) {
+          const last = prefix[prefix.length - 1]
+          const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === last)
+          if (pair !== undefined && isScalar(pair.key) && pair.key.range !== undefined && pair.key.range !== null) return this.at(pair.key.range[0])
+        }
+      }
+      const node: unknown = n === 0 ? this.doc.contents : this.doc.getIn(prefix, true)
+      const range = (node as { range?: [number, number, number] | null } | null | undefined)?.range
+      if (range !== undefined && range !== null) return this.at(range[0])
+    }
+    return { line: 1, column: 1 }
+  }
+
+  line (path: readonly PropertyKey[]): number { return this.position(path).line }
+
+  issue (path: readonly PropertyKey[], message: string, preferKey = false): Issue {
+    const { line, column } = this.position(path, preferKey)
+    return { file: this.file, line, column, path: formatPath(path), message }
+  }
+
+  private at (offset: number): { line: number; column: number } {
+    const p = this.lines.linePos(offset)
+    return { line: p.line, column: p.col }
+  }
+}
+
+function invalid (file: string, issues: Issue[]): FleetError {
+  issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0))
+  const n = issues.length
+  return new FleetError('FLEET_ERR_SCENARIO_INVALID', `${file}: ${n} problem${n === 1 ? '' : 's'}`, { issues })
+}
+
+function zodIssueToIssue (loc: Locator, issue: z.core.$ZodIssue): Issue {
+  const params = issue.code === 'custom' ? issue.params as Partial<UnknownKeyParams> | undefined : undefined
+  if (params?.unknownKey === true) {
+    const key = String(issue.path[issue.path.length - 1])
+    const allowed = params.allowed ?? []
+    const hint = didYouMean(key, allowed)
+    return loc.issue(issue.path, `unknown key "${key}"${hint}; allowed here: ${allowed.join(', ')}`, true)
+  }
+  return loc.issue(issue.path, issue.message)
+}
+
+/**
+ * Check a scenario given as YAML text; `file` names it in messages. Throws FLEET_ERR_SCENARIO_INVALID with an
+ * {@link Issue} (file, line, column, dotted path, message) for every problem found.
+ *
+ * @example
+ * const scenario = loadScenarioText('name: smoke\ntimeline:\n  - at: 1s\n    note: hello\n', 'smoke.yaml')
+ */
+export function loadScenarioText (text: string, file: string): Scenario {
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: true })
+  const loc = new Locator(doc, lines, file)
+
+  if (doc.errors.length > 0) {
+    throw invalid(file, doc.errors.map((e) => {
+      const p = lines.linePos(e.pos[0])
+      return { file, line: p.line, column: p.col, path: '', message: `YAML syntax: ${e.message.split('\n')[0] ?? e.message}` }
+    }))
+  }
+  let data: unknown
+  try {
+    data = doc.toJS({ maxAliasCount: 1000 })
+  } catch (err) {
+    throw invalid(file, [{ file, line: 1, column: 1, path: '', message: `YAML: ${(err as Error).message}` }])
+  }
+  if (data === null || data === undefined) {
+    throw invalid(file, [{ file, line: 1, column: 1, path: '', message: 'the file is empty; a scenario needs at least name: and usually fleet: and timeline:' }])
+  }
+  // Top-level `x-…` keys are the user's own (as in Compose files): a place to define YAML anchors to reuse.
+  if (typeof data === 'object' && !Array.isArray(data)) {
+    data = Object.fromEntries(Object.entries(data as Record<string, unknown>).filter(([k]) => !k.startsWith('x-')))
+  }
+  const parsed = scenarioSchema.safeParse(data, { error: issueMessage })
+  if (!parsed.success) throw invalid(file, parsed.error.issues.map((i) => zodIssueToIssue(loc, i)))
+  return build(parsed.data, data as Record<string, unknown>, loc, file)
+}
+
+/**
+ * Read and check a scenario file. Throws FLEET_ERR_SCENARIO_NOT_FOUND (naming the path) when it cannot be read,
+ * FLEET_ERR_SCENARIO_INVALID when it is not a valid scenario.
+ */
+export async function loadScenarioFile (file: string): Promise<Scenario> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'ENOENT' || code === 'ENOTDIR' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message
+    throw new FleetError('FLEET_ERR_SCENARIO_NOT_FOUND', `cannot read scenario file ${file}: ${why} (built-in scenarios: ${BUILTIN_SCENARIOS.join(', ')})`, { cause: err })
+  }
+  return loadScenarioText(text, file)
+}
+
+// ---- from parsed data to a Scenario, with whole-file checks ------------------------------------------------------
+
+function selector (t: { device?: string[] | undefined; name?: string[] | undefined; kind?: DeviceKind | undefined; room?: string | undefined; home?: string | undefined; all?: true | undefined } | undefined): TargetSelector {
+  const out: TargetSelector = {}
+  if (t === undefined) return { all: true }
+  if (t.device !== undefined) out.device = t.device
+  if (t.name !== undefined) out.name = t.name
+  if (t.kind !== undefined) out.kind = t.kind
+  if (t.room !== undefined) out.room = t.room
+  if (t.home !== undefined) out.home = t.home
+  if (t.all !== undefined) out.all = t.all
+  return out
+}
+
+function fleetDescription (f: ParsedFleet | undefined): FleetDescription {
+  const out: FleetDescription = {}
+  if (f === undefined) return out
+  if (f.demoHome !== undefined) out.demoHome = f.demoHome
+  if (f.homes !== undefined) out.homes = f.homes
+  if (f.telemetryInterval !== undefined) out.telemetryIntervalMs = f.telemetryInterval
+  if (f.firmware !== undefined) {
+    const fw: Partial<Record<DeviceKind, string>> = {}
+    for (const k of ['speaker', 'band', 'camera'] as const) if (f.firmware[k] !== undefined) fw[k] = f.firmware[k]
+    out.firmware = fw
+  }
+  if (f.groups !== undefined) {
+    out.groups = f.groups.map((g) => {
+      const d: DeviceGroupDescription = { kind: g.kind, count: g.count }
+      if (g.room !== undefined) d.room = g.room
+      if (g.idPrefix !== undefined) d.idPrefix = g.idPrefix
+      if (g.model !== undefined) d.model = g.model
+      if (g.firmware !== undefined) d.firmware = g.firmware
+      if (g.telemetryInterval !== undefined) d.telemetryIntervalMs = g.telemetryInterval
+      if (g.tags !== undefined) d.tags = g.tags
+      return d
+    })
+  }
+  return out
+}
+
+function conditions (c: ParsedConditions, raw: unknown, base: PathKey[], loc: Locator): Condition[] {
+  const out: Condition[] = []
+  const rawMap = (raw ?? {}) as Record<string, unknown>
+  for (const type of CONDITION_TYPES) {
+    const list = c[type]
+    if (list === undefined) continue
+    const isList = Array.isArray(rawMap[type])
+    list.forEach((item, i) => {
+      const path = isList ? [...base, type, i] : [...base, type]
+      const where = { path: formatPath(path), line: loc.line(path) }
+      switch (type) {
+        case 'state': {
+          const s = item as { target: Parameters<typeof selector>[0]; reported: Record<string, unknown> }
+          out.push({ type, ...where, target: selector(s.target), reported: s.reported })
+          break
+        }
+        case 'telemetry': {
+          const t = item as { target?: Parameters<typeof selector>[0]; min?: number | undefined; noSequenceGaps?: boolean | undefined; noDuplicates?: boolean | undefined; inOrder?: boolean | undefined }
+          out.push({ type, ...where, target: selector(t.target), min: t.min ?? 1, noSequenceGaps: t.noSequenceGaps ?? false, noDuplicates: t.noDuplicates ?? false, inOrder: t.inOrder ?? false })
+          break
+        }
+        case 'events': {
+          const e = item as { target?: Parameters<typeof selector>[0]; name: string; min?: number | undefined; max?: number | undefined }
+          out.push({ type, ...where, target: selector(e.target), name: e.name, min: e.min ?? (e.max === undefined ? 1 : 0), max: e.max })
+          break
+        }
+        case 'messages': {
+          const m = item as { topic: string; min?: number | undefined; max?: number | undefined }
+          out.push({ type, ...where, topic: m.topic, min: m.min ?? (m.max === undefined ? 1 : 0), max: m.max })
+          break
+        }
+        case 'online':
+        case 'offline': {
+          const p = item as { target?: Parameters<typeof selector>[0] }
+          out.push({ type, ...where, target: selector(p.target) })
+          break
+        }
+      }
+    })
+  }
+  return out.sort((a, b) => (a.line ?? 0) - (b.line ?? 0))
+}
+
+function step (s: ParsedStep, index: number, raw: unknown, loc: Locator): Step {
+  const base = { index, line: loc.line(['timeline', index]), atMs: s.step.at }
+  switch (s.kind) {
+    case 'command':
+      return {
+        ...base,
+        kind: 'command',
+        command: s.step.command,
+        target: selector(s.step.target),
+        args: s.step.payload ?? s.step.args ?? {},
+        expect: s.step.expect ?? 'ok',
+        timeoutMs: s.step.timeout ?? DEFAULTS.commandTimeoutMs
+      }
+    case 'desired':
+      return { ...base, kind: 'desired', target: selector(s.step.target), desired: s.step.desired }
+    case 'note':
+      return { ...base, kind: 'note', note: s.step.note }
+    case 'check':
+      return {
+        ...base,
+        kind: 'check',
+        withinMs: s.step.within ?? 0,
+        conditions: conditions(s.step.expect, (raw as Record<string, unknown> | undefined)?.expect, ['timeline', index, 'expect'], loc)
+      }
+  }
+}
+
+/** Every target in the file with its path, for the "selects no device" check. */
+function targets (scenario: Scenario): Array<{ path: PathKey[]; target: TargetSelector }> {
+  const out: Array<{ path: PathKey[]; target: TargetSelector }> = []
+  for (const s of scenario.timeline) {
+    if (s.kind === 'command' || s.kind === 'desired') out.push({ path: ['timeline', s.index, 'target'], target: s.target })
+    if (s.kind === 'check') {
+      for (const c of s.conditions) if ('target' in c) out.push({ path: [...pathOf(c.path), 'target'], target: c.target })
+    }
+  }
+  for (const c of scenario.expect) if ('target' in c) out.push({ path: [...pathOf(c.path), 'target'], target: c.target })
+  return out
+}
+
+/** `timeline[2].expect.state[1]` → ['timeline', 2, 'expect', 'state', 1] */
+function pathOf (dotted: string): PathKey[] {
+  const out: PathKey[] = []
+  for (const m of dotted.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) out.push(m[2] !== undefined ? Number(m[2]) : m[1] as string)
+  return out
+}
+
+function build (p: ParsedScenario, raw: Record<string, unknown>, loc: Locator, file: string): Scenario {
+  const issues: Issue[] = []
+  const timeline = (p.timeline ?? []).map((s, i) => step(s, i, (raw.timeline as unknown[])[i], loc))
+  const expect = p.expect === undefined ? [] : conditions(p.expect, raw.expect, ['expect'], loc)
+
+  let end = 0
+  for (const s of timeline) end = Math.max(end, s.atMs + (s.kind === 'check' ? s.withinMs : 0))
+  const durationMs = p.duration ?? end + DEFAULTS.tailMs
+  if (p.duration !== undefined) {
+    const given = p.duration
+    const late = timeline.find((s) => s.atMs > given)
+    if (late !== undefined) issues.push(loc.issue(['duration'], `the run ends at ${formatDuration(given)}, before timeline[${late.index}] at ${formatDuration(late.atMs)} (line ${late.line}); make duration longer or leave it out`))
+  }
+
+  const fleet = fleetDescription(p.fleet)
+  const scenario: Scenario = {
+    name: p.name,
+    description: p.description,
+    file,
+    seed: p.seed ?? DEFAULTS.seed,
+    broker: p.broker ?? DEFAULTS.broker,
+    prefix: p.prefix ?? DEFAULTS.prefix,
+    durationMs,
+    speed: p.speed ?? DEFAULTS.speed,
+    fleet,
+    connectRate: p.fleet?.connectRate,
+    timeline,
+    expect
+  }
+
+  let specs: DeviceSpec[] | undefined
+  try {
+    specs = planFleet(fleet)
+  } catch (err) {
+    if (!isFleetError(err)) throw err
+    if (err.issues.length === 0) issues.push(loc.issue(['fleet'], err.message))
+    for (const i of err.issues) {
+      const path = pathOf(i.path).map((k) => k === 'telemetryIntervalMs' ? 'telemetryInterval' : k)
+      issues.push(loc.issue(['fleet', ...path], i.message))
+    }
+  }
+  if (specs !== undefined && specs.length === 0) issues.push(loc.issue(['fleet'], 'the fleet has no devices: keep demoHome, or add homes or groups'))
+  if (specs !== undefined && specs.length > 0) {
+    for (const { path, target } of targets(scenario)) {
+      const match = targetMatcher(target)
+      if (specs.some(match)) continue
+      issues.push(loc.issue(path, `selects none of the fleet's ${specs.length} devices${hintFor(target, specs)}`))
+    }
+    for (const s of timeline) if (s.kind === 'command') checkCommand(s, specs, loc, issues)
+  }
+  if (issues.length > 0) throw invalid(file, issues)
+  return scenario
+}
+
+/**
+ * A command some selected device does not know would get UNKNOWN_COMMAND at run time: say so now, unless the
+ * step expects exactly that (or any reply).
+ */
+function checkCommand (step: CommandStep, specs: readonly DeviceSpec[], loc: Locator, issues: Issue[]): void {
+  if (step.expect === 'UNKNOWN_COMMAND' || step.expect === 'any') return
+  const match = targetMatcher(step.target)
+  const selected = specs.filter(match)
+  const kinds = [...new Set(selected.map((s) => s.kind))]
+  const unknownTo = kinds.filter((k) => !KIND_COMMANDS[k].includes(step.command))
+  if (unknownTo.length === 0 || selected.length === 0) return
+  const known = [...new Set(kinds.flatMap((k) => KIND_COMMANDS[k]))]
+  if (unknownTo.length === kinds.length) {
+    const k = kinds.length === 1 ? `a ${kinds[0] as string}` : `a ${kinds.join(' or ')}`
+    issues.push(loc.issue(['timeline', step.index, 'command'], `${step.command} is not ${k} command${didYouMean(step.command, known)}; ${kinds.map((kind) => `${kind}: ${KIND_COMMANDS[kind].join(', ')}`).join('; ')} (to test the error reply, add expect: UNKNOWN_COMMAND)`))
+    return
+  }
+  const n = selected.filter((s) => unknownTo.includes(s.kind)).length
+  issues.push(loc.issue(['timeline', step.index, 'command'], `${step.command} is not a ${unknownTo.join(' or ')} command, and ${n} of the ${selected.length} selected devices are ${unknownTo.map((k) => `${k}s`).join(' or ')}; narrow the target with kind:, or add expect: any`))
+}
+
+/** Why a selector may have missed: the closest name, id, room or home. */
+function hintFor (target: TargetSelector, specs: readonly DeviceSpec[]): string {
+  const uniq = (f: (s: DeviceSpec) => string): string[] => [...new Set(specs.map(f))]
+  const tries: Array<[string, readonly string[] | string | undefined, (s: DeviceSpec) => string]> = [
+    ['name', target.name, (s) => s.name],
+    ['device', target.device, (s) => s.id],
+    ['room', target.room, (s) => s.room],
+    ['home', target.home, (s) => s.home]
+  ]
+  for (const [field, value, f] of tries) {
+    if (value === undefined) continue
+    for (const v of typeof value === 'string' ? [value] : value) {
+      if (/[*?]/.test(v)) continue
+      const known = uniq(f)
+      if (known.includes(v)) continue
+      const s = suggest(v, known)
+      if (s !== undefined) return ` (${field} "${v}": did you mean "${s}"?)`
+      return ` (no device has ${field} "${v}")`
+    }
+  }
+  return ' (each field must match: they combine with AND)'
+}

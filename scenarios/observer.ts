@@ -1,0 +1,250 @@
+/**
+ * The observer: one MQTT client subscribed to `{prefix}/#` that keeps what scenario expectations ask about, per
+ * device: telemetry count and sequence health (gaps, duplicates, late arrivals), online status, latest reported
+ * state, event counts by name; and message counts per topic.
+ *
+ * It sees every message of the fleet, so the message handler is one named method over plain state records
+ * (aedes's habit): no closure, promise or parsed topic array per message, and telemetry's `seq` is read straight
+ * from the payload bytes instead of JSON-parsing every sample.
+ */
+import type { MqttClient } from 'mqtt'
+import { STATUS_OFFLINE, STATUS_ONLINE, type Topics } from '../core/topics.ts'
+import { createMqttClient, endClient, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
+
+/** Missing telemetry ranges kept per device for the report; the count (`missing`) is always exact. */
+const MAX_GAP_RANGES = 8
+
+export interface DeviceObservation {
+  readonly id: string
+  /** Telemetry messages received. */
+  telemetry: number
+  /** Highest telemetry `seq` seen (0: none yet). */
+  lastSeq: number
+  /** Sequence numbers skipped and not (yet) received late. */
+  missing: number
+  /** The first few missing ranges, inclusive: `[12, 14]`. */
+  gaps: Array<[number, number]>
+  /** Telemetry with a `seq` seen before. */
+  duplicates: number
+  /** Telemetry that arrived after a higher `seq` (filling a gap). */
+  outOfOrder: number
+  /** Telemetry whose payload had no readable `seq`. */
+  malformed: number
+  /** Last `status` payload: `online`, `offline`, or undefined if none seen. */
+  status: 'online' | 'offline' | undefined
+  /** Latest reported state (parsed), or undefined. */
+  reported: Record<string, unknown> | undefined
+  /** Events received, by name. */
+  events: Map<string, number> | undefined
+}
+
+export interface TrafficCounts {
+  messages: number
+  bytes: number
+  telemetry: number
+  events: number
+  status: number
+  reported: number
+  desired: number
+  commands: number
+  replies: number
+  logs: number
+  info: number
+  /** Topics under the prefix that are not part of the contract, and anything else. */
+  other: number
+  /** Retained messages delivered at subscription time (state from before the run); not in the counts above. */
+  retainedAtStart: number
+}
+
+const SEQ_KEY = Buffer.from('"seq":')
+
+function newDevice (id: string): DeviceObservation {
+  return { id, telemetry: 0, lastSeq: 0, missing: 0, gaps: [], duplicates: 0, outOfOrder: 0, malformed: 0, status: undefined, reported: undefined, events: undefined }
+}
+
+/** The integer after `"seq":` in a JSON payload, without parsing the rest; -1 when absent or not an integer. */
+export function readSeq (payload: Buffer): number {
+  let i = payload.indexOf(SEQ_KEY)
+  if (i < 0) return -1
+  i += SEQ_KEY.length
+  while (i < payload.length && payload[i] === 0x20) i++
+  let n = 0
+  let digits = 0
+  for (; i < payload.length; i++) {
+    const c = payload[i] as number
+    if (c < 0x30 || c > 0x39) break
+    n = n * 10 + (c - 0x30)
+    digits++
+  }
+  return digits === 0 || digits > 15 ? -1 : n
+}
+
+export interface ObserverOptions {
+  target: BrokerTarget
+  topics: Topics
+  clientId?: string
+  connectTimeoutMs?: number
+}
+
+export class Observer {
+  readonly devices = new Map<string, DeviceObservation>()
+  readonly traffic: TrafficCounts = { messages: 0, bytes: 0, telemetry: 0, events: 0, status: 0, reported: 0, desired: 0, commands: 0, replies: 0, logs: 0, info: 0, other: 0, retainedAtStart: 0 }
+  /** Messages per topic (live messages only). */
+  readonly topicCounts = new Map<string, number>()
+  private readonly options: ObserverOptions
+  private readonly prefixSlash: string
+  private client: MqttClient | undefined
+
+  constructor (options: ObserverOptions) {
+    this.options = options
+    this.prefixSlash = `${options.topics.prefix}/`
+  }
+
+  /** Connect and subscribe. Rejects with FLEET_ERR_BROKER_UNREACHABLE / _REFUSED (after closing the client). */
+  async start (): Promise<void> {
+    const client = createMqttClient(this.options.target, {
+      clientId: this.options.clientId ?? `homefleet-observer-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+      clean: true,
+      reconnectPeriod: 1000,
+      connectTimeout: this.options.connectTimeoutMs ?? 10_000
+    })
+    this.client = client
+    client.on('message', this.onMessage)
+    // Errors after the first connection are reconnects (MQTT.js retries); waitConnected reports the first one.
+    client.on('error', noop)
+    try {
+      await waitConnected(client, this.options.target, this.options.connectTimeoutMs ?? 10_000)
+      await client.subscribeAsync(this.options.topics.all(), { qos: 1 })
+    } catch (err) {
+      this.client = undefined
+      await endClient(client, true)
+      throw err
+    }
+  }
+
+  async stop (): Promise<void> {
+    const client = this.client
+    this.client = undefined
+    if (client === undefined) return
+    client.off('message', this.onMessage)
+    await endClient(client, !client.connected)
+  }
+
+  device (id: string): DeviceObservation | undefined { return this.devices.get(id) }
+
+  /** Live messages whose topic matches an MQTT filter. */
+  countMatching (filter: string): number {
+    const match = filterMatcher(filter)
+    let n = 0
+    for (const [topic, count] of this.topicCounts) if (match(topic)) n += count
+    return n
+  }
+
+  private device$ (id: string): DeviceObservation {
+    let d = this.devices.get(id)
+    if (d === undefined) { d = newDevice(id); this.devices.set(id, d) }
+    return d
+  }
+
+  // The hot path: a bound method, one per observer, so no function is made per message.
+  private readonly onMessage = (topic: string, payload: Buffer, packet: { retain?: boolean }): void => {
+    const t = this.traffic
+    // [MQTT-3.3.1-8]: retain is set only on messages sent because of a new subscription, i.e. from before the run.
+    const stale = packet.retain === true
+    if (stale) t.retainedAtStart++
+    else {
+      t.messages++
+      t.bytes += payload.length
+      this.topicCounts.set(topic, (this.topicCounts.get(topic) ?? 0) + 1)
+    }
+    const p = this.prefixSlash
+    if (!topic.startsWith(p)) { if (!stale) t.other++; return }
+    const slash = topic.indexOf('/', p.length)
+    if (slash < 0) { if (!stale) t.other++; return }
+    const id = topic.slice(p.length, slash)
+    const rest = slash + 1
+    const restLen = topic.length - rest
+    if (restLen === 9 && topic.startsWith('telemetry', rest)) {
+      if (!stale) { t.telemetry++; this.onTelemetry(this.device$(id), payload) }
+    } else if (restLen === 6 && topic.startsWith('status', rest)) {
+      if (!stale) t.status++
+      const d = this.device$(id)
+      const s = payload.toString('utf8')
+      d.status = s === STATUS_ONLINE ? 'online' : s === STATUS_OFFLINE ? 'offline' : d.status
+    } else if (topic.startsWith('events/', rest)) {
+      if (!stale) {
+        t.events++
+        const name = topic.slice(rest + 7)
+        const d = this.device$(id)
+        d.events ??= new Map()
+        d.events.set(name, (d.events.get(name) ?? 0) + 1)
+      }
+    } else if (restLen === 14 && topic.startsWith('state/reported', rest)) {
+      if (!stale) t.reported++
+      if (payload.length === 0) { this.device$(id).reported = undefined; return }
+      try {
+        const v: unknown = JSON.parse(payload.toString('utf8'))
+        if (typeof v === 'object' && v !== null && !Array.isArray(v)) this.device$(id).reported = v as Record<string, unknown>
+      } catch {
+        // A device that reports bad JSON: the state condition will say the state is unreadable (missing).
+      }
+    } else if (stale) {
+      // Other retained channels (info, desired) carry nothing the expectations ask about.
+    } else if (topic.startsWith('replies/', rest)) t.replies++
+    else if (topic.startsWith('commands/', rest)) t.commands++
+    else if (restLen === 3 && topic.startsWith('log', rest)) t.logs++
+    else if (restLen === 13 && topic.startsWith('state/desired', rest)) t.desired++
+    else if (restLen === 4 && topic.startsWith('info', rest)) t.info++
+    else t.other++
+  }
+
+  private onTelemetry (d: DeviceObservation, payload: Buffer): void {
+    d.telemetry++
+    const seq = readSeq(payload)
+    if (seq < 0) { d.malformed++; return }
+    const last = d.lastSeq
+    if (seq === last + 1) { d.lastSeq = seq; return }
+    if (seq > last) {
+      // Sequence numbers start at 1, so a first message with seq 5 means 1..4 were lost.
+      d.missing += seq - last - 1
+      if (d.gaps.length < MAX_GAP_RANGES) d.gaps.push([last + 1, seq - 1])
+      d.lastSeq = seq
+      return
+    }
+    // seq <= last: a late arrival filling a gap, or a duplicate.
+    if (fillGap(d, seq)) { d.outOfOrder++; d.missing-- } else d.duplicates++
+  }
+}
+
+/** Remove `seq` from a recorded missing range; false when it was not missing (a duplicate). */
+function fillGap (d: DeviceObservation, seq: number): boolean {
+  for (let i = 0; i < d.gaps.length; i++) {
+    const g = d.gaps[i] as [number, number]
+    if (seq < g[0] || seq > g[1]) continue
+    if (g[0] === g[1]) d.gaps.splice(i, 1)
+    else if (seq === g[0]) g[0]++
+    else if (seq === g[1]) g[1]--
+    else d.gaps.splice(i, 1, [g[0], seq - 1], [seq + 1, g[1]])
+    return true
+  }
+  // Beyond the ranges kept: count it as late if the device has unlisted missing numbers.
+  return d.missing > d.gaps.reduce((n, g) => n + g[1] - g[0] + 1, 0)
+}
+
+/** A matcher for one MQTT filter ([MQTT-4.7.1-2], [MQTT-4.7.1-3]; `$` topics never match leading wildcards). */
+export function filterMatcher (filter: string): (topic: string) => boolean {
+  const f = filter.split('/')
+  return (topic) => {
+    if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false
+    const t = topic.split('/')
+    for (let i = 0; i < f.length; i++) {
+      const level = f[i]
+      if (level === '#') return true
+      if (i >= t.length) return false
+      if (level !== '+' && level !== t[i]) return false
+    }
+    return f.length === t.length
+  }
+}
+
+function noop (): void {}

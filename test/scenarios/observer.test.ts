@@ -1,0 +1,57 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { createBroker } from '../../broker/index.ts'
+import { createTopics } from '../../core/topics.ts'
+import { planFleet } from '../../devices/fleet.ts'
+import { evaluateCondition, Observer } from '../../scenarios/index.ts'
+import { readSeq } from '../../scenarios/observer.ts'
+import { loadScenarioText } from '../../scenarios/index.ts'
+import { Teardown } from '../helpers/teardown.ts'
+import { connectClient } from '../helpers/mqtt.ts'
+
+const td = new Teardown()
+afterEach(async () => { await td.run() })
+
+describe('readSeq', () => {
+  it('reads the integer after "seq": without parsing the JSON', () => {
+    expect(readSeq(Buffer.from('{"ts":1,"seq":42,"x":1}'))).toBe(42)
+    expect(readSeq(Buffer.from('{"ts":1,"seq": 7}'))).toBe(7)
+    expect(readSeq(Buffer.from('{"ts":1}'))).toBe(-1)
+    expect(readSeq(Buffer.from('{"seq":"x"}'))).toBe(-1)
+  })
+})
+
+describe('Observer', () => {
+  it('counts telemetry gaps, late arrivals and duplicates per device, and conditions name them', async () => {
+    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
+    const topics = createTopics('home')
+    const observer = td.add(new Observer({ target: { stream: () => broker.connectInProcess() }, topics }), (o) => o.stop())
+    await observer.start()
+    const pub = td.client(await connectClient(broker.url as string))
+    // band-0001: 1 2 5 4 4 7 → 3 and 6 missing, 4 late, one duplicate 4. band-0002: 1 2 3, clean.
+    const seqs: Array<[string, number]> = [['band-0001', 1], ['band-0001', 2], ['band-0001', 5], ['band-0001', 4], ['band-0001', 4], ['band-0001', 7], ['band-0002', 1], ['band-0002', 2], ['band-0002', 3]]
+    for (const [id, seq] of seqs) await pub.publishAsync(topics.telemetry(id), JSON.stringify({ ts: 1, seq, hr: 70 }), { qos: 1 })
+    await pub.publishAsync(topics.status('band-0001'), 'online', { qos: 1, retain: true })
+    await pub.publishAsync(topics.event('band-0002', 'vibrated'), '{}', { qos: 1 })
+    await vi.waitFor(() => { expect(observer.traffic.events).toBe(1) })
+
+    expect(observer.device('band-0001')).toMatchObject({ telemetry: 6, lastSeq: 7, missing: 2, gaps: [[3, 3], [6, 6]], outOfOrder: 1, duplicates: 1, status: 'online' })
+    expect(observer.device('band-0002')).toMatchObject({ telemetry: 3, missing: 0, duplicates: 0, outOfOrder: 0, events: new Map([['vibrated', 1]]) })
+    expect(observer.countMatching('home/+/telemetry')).toBe(9)
+    expect(observer.countMatching('home/band-0002/#')).toBe(4)
+
+    const specs = planFleet({ demoHome: false, groups: [{ kind: 'band', count: 2 }] })
+    const scenario = loadScenarioText([
+      'name: x',
+      'fleet: { demoHome: false, groups: [ { kind: band, count: 2 } ] }',
+      'expect:',
+      '  telemetry: { target: { kind: band }, noSequenceGaps: true, noDuplicates: true, inOrder: true }',
+      '  online: { target: { kind: band } }'
+    ].join('\n'), 'x.yaml')
+    const [telemetry, online] = scenario.expect.map((c) => evaluateCondition(c, { specs, observer }))
+    expect(telemetry).toEqual({
+      ok: false,
+      detail: '1 of 2 bands had sequence gaps: band-0001 (missing 3, 6); 1 of 2 bands sent duplicates: band-0001 (1); 1 of 2 bands had messages out of order: band-0001 (1)'
+    })
+    expect(online).toEqual({ ok: false, detail: '1 of 2 bands not online: band-0002 (no status seen)' })
+  })
+})

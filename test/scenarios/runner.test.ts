@@ -1,0 +1,282 @@
+import { connect as netConnect, createServer } from 'node:net'
+import { describe, expect, it, vi } from 'vitest'
+import { createBroker } from '../../broker/index.ts'
+import { FleetError } from '../../core/errors.ts'
+import { Device } from '../../devices/device.ts'
+import { formatReport, loadScenarioText, runScenario, type ProgressEvent } from '../../scenarios/index.ts'
+import { connectClient, nextMessage } from '../helpers/mqtt.ts'
+
+/** A small fleet with fast telemetry, so a run of a second or two has plenty to check. */
+const FLEET = `
+fleet:
+  demoHome: false
+  groups:
+    - { kind: speaker, count: 3, telemetryInterval: 100ms, room: kitchen }
+    - { kind: band, count: 2, telemetryInterval: 100ms }
+    - { kind: camera, count: 1, telemetryInterval: 100ms, room: garage }
+`
+
+const PASSING = `
+name: runner passes
+seed: 3
+duration: 1.5s
+${FLEET}
+timeline:
+  - at: 0s
+    note: start
+  - at: 200ms
+    command: setVolume
+    target: { kind: speaker }
+    args: { level: 33 }
+  - at: 200ms
+    expect:
+      state: { target: { kind: speaker }, reported: { volume: 33 } }
+    within: 1s
+  - at: 700ms
+    desired: { volume: 44 }
+    target: { device: speaker-0001 }
+  - at: 700ms
+    expect:
+      state: { target: { device: speaker-0001 }, reported: { volume: 44, power: true } }
+    within: 1s
+  - at: 400ms
+    command: say
+    target: { device: speaker-0002 }
+    args: { text: hello }
+  - at: 500ms
+    command: setVolume
+    target: { device: speaker-0003 }
+    args: { level: 500 }
+    expect: VALUE_OUT_OF_RANGE
+  - at: 500ms
+    command: nonsense
+    target: { kind: camera }
+    payload: "{ not json"
+    expect: any
+  - at: 1s
+    expect:
+      telemetry: { target: { kind: band }, min: 3, noSequenceGaps: true, noDuplicates: true, inOrder: true }
+      events: { target: { kind: speaker }, name: spoke, min: 1, max: 1 }
+      messages: { topic: "home/+/telemetry", min: 10 }
+      online: { target: { room: Garage } }
+expect:
+  telemetry: { min: 5, noSequenceGaps: true }
+  state: { target: { device: speaker-0003 }, reported: { volume: 33 } }
+  messages: { topic: "home/+/events/vibrated", max: 0 }
+`
+
+/** True when nothing listens on the port any more. */
+function refused (url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url)
+  return new Promise((resolve) => {
+    const s = netConnect(Number(port), hostname)
+    s.once('connect', () => { s.destroy(); resolve(false) })
+    s.once('error', () => { resolve(true) })
+  })
+}
+
+/** A port that was free a moment ago and has nothing listening on it. */
+async function closedPort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+  const address = server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+  return port
+}
+
+describe('runScenario over the embedded broker', () => {
+  it('runs commands, desired state and checks, reports progress, and closes everything', async () => {
+    const events: ProgressEvent[] = []
+    const report = await runScenario(loadScenarioText(PASSING, 'passing.yaml'), { onProgress: (e) => events.push(e) })
+
+    expect(report.steps.filter((s) => s.status === 'failed')).toEqual([])
+    expect(report.result).toBe('passed')
+    expect(report).toMatchObject({ name: 'runner passes', file: 'passing.yaml', seed: 3, speed: 1, embeddedBroker: true, prefix: 'home' })
+    expect(report.fleet).toMatchObject({ devices: 6, byKind: { speaker: 3, band: 2, camera: 1 } })
+    expect(report.steps.map((s) => s.status)).toEqual(['done', 'passed', 'passed', 'done', 'passed', 'passed', 'passed', 'passed', 'passed'])
+    expect(report.steps[1]).toMatchObject({ devices: 3, replies: { ok: 3, errors: {}, timeouts: 0 }, detail: '3 ok' })
+    expect(report.steps[6]).toMatchObject({ replies: { ok: 0, errors: { VALUE_OUT_OF_RANGE: 1 } } })
+    expect(report.steps[7]).toMatchObject({ replies: { errors: { BAD_REQUEST: 1 } } })
+    expect(report.steps[8]?.conditions?.map((c) => c.status)).toEqual(['passed', 'passed', 'passed', 'passed'])
+    expect(report.finalChecks.map((c) => [c.status, c.detail])).toEqual([
+      ['passed', expect.stringMatching(/^6 devices sent \d+ telemetry messages \(\d+\.\.\d+ each\), no gaps$/)],
+      ['passed', 'speaker-0003 reported volume 33'],
+      ['passed', '0 messages on home/+/events/vibrated']
+    ])
+    expect(report.expectations).toEqual({ passed: 9, failed: 0 })
+    expect(report.traffic.telemetry).toBeGreaterThanOrEqual(30)
+    expect(report.traffic.commands).toBe(6)
+    expect(report.traffic.replies).toBe(6)
+    expect(report.deviceCounters).toMatchObject({ devices: 6, commandsHandled: 4, badPayloads: 1 })
+
+    // Progress: broker first, then connecting/online, one event per step, a tick, the final checks.
+    expect(events[0]).toMatchObject({ type: 'broker', embedded: true, url: expect.stringMatching(/^mqtt:\/\/127\.0\.0\.1:\d+$/) })
+    expect(events.some((e) => e.type === 'connecting')).toBe(true)
+    expect(events.filter((e) => e.type === 'online')).toEqual([{ type: 'online', devices: 6, ms: expect.any(Number) }])
+    expect(events.filter((e) => e.type === 'step').map((e) => e.type === 'step' && e.index).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8])
+    expect(events.some((e) => e.type === 'tick')).toBe(true)
+    expect(events.filter((e) => e.type === 'expectation')).toHaveLength(3)
+
+    const text = formatReport(report)
+    expect(text.split('\n').at(-1)).toMatch(/^PASSED — 9 of 9 steps run, 0 failed; 9 of 9 expectations passed, in /)
+    expect(text).toContain('line 16  setVolume {"level":33} → every speaker — 3 ok')
+
+    // Nothing is left listening.
+    const url = (events[0] as Extract<ProgressEvent, { type: 'broker' }>).url as string
+    expect(await refused(url)).toBe(true)
+  })
+
+  it('fails the run when an expectation fails, naming the device', async () => {
+    const scenario = loadScenarioText(`
+name: runner fails
+duration: 800ms
+${FLEET}
+timeline:
+  - at: 100ms
+    command: setVolume
+    target: { device: speaker-0002 }
+    args: { level: 10 }
+  - at: 200ms
+    command: setVolume
+    target: { kind: speaker }
+    args: { level: 101 }
+  - at: 300ms
+    expect:
+      state: { target: { kind: speaker }, reported: { volume: 99 } }
+    within: 200ms
+expect:
+  telemetry: { target: { kind: band }, min: 1000 }
+  offline: { target: { kind: camera } }
+`, 'failing.yaml')
+    const report = await runScenario(scenario)
+    expect(report.result).toBe('failed')
+    expect(report.steps.map((s) => s.status)).toEqual(['passed', 'failed', 'failed'])
+    expect(report.steps[1]?.detail).toMatch(/^expected ok, got speaker-0001 \(VALUE_OUT_OF_RANGE: argument "level" must be from 0 to 100, got 101\), speaker-0002/)
+    expect(report.steps[2]?.detail).toMatch(/^3 of 3 speakers differ: speaker-0001 \(volume is \d+, expected 99\), speaker-0002 \(volume is 10, expected 99\), .* \(still not true after 200ms\)$/)
+    expect(report.finalChecks.map((c) => c.status)).toEqual(['failed', 'failed'])
+    expect(report.finalChecks[0]?.detail).toMatch(/^2 of 2 bands sent fewer than 1000 telemetry messages: band-0001 \(\d+\), band-0002 \(\d+\)$/)
+    expect(report.finalChecks[1]?.detail).toBe('1 of 1 camera not offline: camera-0001 (online)')
+    expect(report.expectations).toEqual({ passed: 0, failed: 3 })
+    expect(formatReport(report).split('\n').at(-1)).toMatch(/^FAILED — 3 of 3 steps run, 2 failed; 0 of 3 expectations passed/)
+  })
+
+  it('fails a step whose command gets no reply in time, and carries on with the next steps', async () => {
+    // A device that swallows `stop` without answering (the handler error is caught and logged by the device).
+    type Execute = (this: Device, ...args: Parameters<Device['execute']>) => ReturnType<Device['execute']>
+    const original = Object.getOwnPropertyDescriptor(Device.prototype, 'execute')?.value as Execute
+    const spy = vi.spyOn(Device.prototype, 'execute').mockImplementation(function (this: Device, name, payload) {
+      if (name === 'stop' && this.id === 'speaker-0002') throw new Error('stuck')
+      return original.call(this, name, payload)
+    })
+    try {
+      const report = await runScenario(loadScenarioText(`
+name: no reply
+duration: 600ms
+${FLEET}
+timeline:
+  - { at: 100ms, command: stop, target: { kind: speaker }, timeout: 300ms }
+  - { at: 200ms, command: mute, target: { device: speaker-0002 } }
+`, 'timeout.yaml'))
+      expect(report.steps.map((s) => s.status)).toEqual(['failed', 'passed'])
+      expect(report.steps[0]).toMatchObject({ replies: { ok: 2, timeouts: 1 }, detail: '1 of 3 did not reply within 300ms: speaker-0002' })
+      expect(report.result).toBe('failed')
+    } finally {
+      spy.mockRestore()
+    }
+  })
+
+  it('aborts on the signal: devices stopped, broker closed, remaining steps skipped', async () => {
+    const scenario = loadScenarioText(`name: long\n${FLEET}\ntimeline:\n  - { at: 100ms, note: soon }\n  - { at: 30s, note: never }\n`, 'long.yaml')
+    const controller = new AbortController()
+    let url: string | undefined
+    const report = await runScenario(scenario, {
+      signal: controller.signal,
+      onProgress: (e) => {
+        if (e.type === 'broker') url = e.url
+        if (e.type === 'step' && e.index === 0) controller.abort()
+      }
+    })
+    expect(report.result).toBe('aborted')
+    expect(report.abortReason).toBe('aborted')
+    expect(report.steps.map((s) => s.status)).toEqual(['done', 'skipped'])
+    expect(report.timelineMs).toBeLessThan(5000)
+    expect(formatReport(report).split('\n').at(-1)).toMatch(/^ABORTED aborted — 1 of 2 steps run/)
+    expect(await refused(url as string)).toBe(true)
+  })
+
+  it('aborts while the fleet is still connecting, leaving nothing running', async () => {
+    const scenario = loadScenarioText('name: big\nfleet: { demoHome: false, groups: [ { kind: band, count: 600 } ], connectRate: 300 }\ntimeline:\n  - { at: 1s, note: never }\n', 'big.yaml')
+    const controller = new AbortController()
+    let url: string | undefined
+    const report = await runScenario(scenario, {
+      signal: controller.signal,
+      onProgress: (e) => {
+        if (e.type === 'broker') url = e.url
+        if (e.type === 'connecting' && e.online >= 100) controller.abort()
+      }
+    })
+    expect(report.result).toBe('aborted')
+    expect(report.steps[0]?.status).toBe('skipped')
+    expect(await refused(url as string)).toBe(true)
+  })
+
+  it('resolves at once as aborted when the signal fired before the start', async () => {
+    const report = await runScenario(loadScenarioText(`name: x\n${FLEET}`, 'x.yaml'), { signal: AbortSignal.abort() })
+    expect(report.result).toBe('aborted')
+  })
+
+  it('runs against an external broker URL and leaves no retained desired state behind', async () => {
+    const broker = await createBroker({ port: 0 })
+    try {
+      const scenario = loadScenarioText(`
+name: external ok
+duration: 300ms
+${FLEET}
+timeline:
+  - { at: 100ms, desired: { volume: 12 }, target: { device: speaker-0001 } }
+  - at: 100ms
+    expect: { state: { target: { device: speaker-0001 }, reported: { volume: 12 } } }
+    within: 1s
+`, 'external.yaml')
+      const events: ProgressEvent[] = []
+      const report = await runScenario(scenario, { broker: broker.url as string, onProgress: (e) => events.push(e) })
+      expect(report.result).toBe('passed')
+      expect(report).toMatchObject({ broker: broker.url, embeddedBroker: false })
+      expect(events[0]).toEqual({ type: 'broker', url: broker.url, embedded: false })
+      // Every client the run opened has gone (the broker sees a TCP close a moment after the client does).
+      await vi.waitFor(() => { expect(broker.stats().clients).toBe(0) })
+      // The retained desired state was cleared, so the next run's devices do not inherit it.
+      const probe = await connectClient(broker.url as string)
+      const retained: string[] = []
+      probe.on('message', (topic, payload) => { if (topic.endsWith('/state/desired') && payload.length > 0) retained.push(topic) })
+      await probe.subscribeAsync('home/+/state/desired', { qos: 1 })
+      // A round trip through the broker after the subscription: retained messages are delivered before it.
+      await probe.subscribeAsync('probe/ping', { qos: 1 })
+      const ping = nextMessage(probe, (topic) => topic === 'probe/ping')
+      await probe.publishAsync('probe/ping', 'x', { qos: 1 })
+      await ping
+      await probe.endAsync()
+      expect(retained).toEqual([])
+    } finally {
+      await broker.close()
+    }
+  })
+
+  it('rejects with FLEET_ERR_BROKER_UNREACHABLE when an external broker refuses connections', async () => {
+    const port = await closedPort()
+    const scenario = loadScenarioText(`name: external\n${FLEET}\ntimeline:\n  - { at: 1s, note: never }\n`, 'external.yaml')
+    const err = await runScenario(scenario, { broker: `mqtt://127.0.0.1:${port}` }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(FleetError)
+    expect((err as FleetError).code).toBe('FLEET_ERR_BROKER_UNREACHABLE')
+    expect((err as FleetError).exitCode).toBe(3)
+    expect((err as FleetError).message).toContain(`127.0.0.1:${port}`)
+  })
+
+  it('refuses bad run options, naming each', async () => {
+    const scenario = loadScenarioText(`name: x\n${FLEET}`, 'x.yaml')
+    const err = await runScenario(scenario, { broker: 'carrier-pigeon', speed: 0, port: 70000 }).catch((e: unknown) => e) as FleetError
+    expect(err.code).toBe('FLEET_ERR_OPTIONS_INVALID')
+    expect(err.issues.map((i) => i.path)).toEqual(['broker', 'port', 'speed'])
+  })
+})
