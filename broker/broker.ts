@@ -183,8 +183,14 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
     port,
     url,
     connectInProcess () {
-      if (aedes.closed) throw new FleetError('FLEET_ERR_CLOSED', 'the broker is closed')
       const [clientSide, brokerSide] = duplexPair()
+      if (aedes.closed || closing !== undefined) {
+        // Like a refused TCP connect: MQTT.js calls this from its reconnect timer, where a throw would be uncaught;
+        // a stream that fails with a coded error is reported through the client's 'error' event instead.
+        const err = Object.assign(new Error('the embedded broker is closed'), { code: 'ECONNREFUSED' })
+        process.nextTick(() => { clientSide.destroy(err) })
+        return clientSide
+      }
       track(brokerSide)
       aedes.handle(brokerSide)
       return clientSide

@@ -46,6 +46,12 @@ export function waitConnected (client: MqttClient, target: BrokerTarget, timeout
       clearTimeout(timer)
       client.off('connect', onConnect)
       client.off('error', onError)
+      client.off('end', onEnd)
+    }
+    // Ended while connecting (a stop during start): settle now instead of holding the process until the time-out.
+    const onEnd = (): void => {
+      cleanup()
+      reject(new FleetError('FLEET_ERR_CLOSED', `the connection to ${where} was closed before it was accepted`))
     }
     const onConnect = (): void => { cleanup(); resolve() }
     const onError = (err: Error & { code?: string | number }): void => {
@@ -62,6 +68,7 @@ export function waitConnected (client: MqttClient, target: BrokerTarget, timeout
     }, timeoutMs)
     client.on('connect', onConnect)
     client.on('error', onError)
+    client.on('end', onEnd)
   })
 }
 

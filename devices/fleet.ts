@@ -193,17 +193,19 @@ export class Fleet {
     const rate = this.options.connectRate ?? 2000
     const concurrency = this.options.connectConcurrency ?? 200
     const total = this.devices.length
+    const signal = options.signal
     let next = 0
     let online = 0
     let failure: Error | undefined
+    const stopped = (): boolean => failure !== undefined || signal?.aborted === true
     const worker = async (): Promise<void> => {
-      while (failure === undefined && next < total) {
-        options.signal?.throwIfAborted()
+      while (!stopped() && next < total) {
         const i = next++
         if (rate > 0) {
           // Token pacing: connection i may start no earlier than i / rate seconds after the start.
           const due = t0 + (i * 1000) / rate - performance.now()
-          if (due > 0) await new Promise((resolve) => setTimeout(resolve, due))
+          if (due > 0) await pace(due, signal)
+          if (stopped()) return
         }
         try {
           await (this.devices[i] as Device).start()
@@ -214,10 +216,11 @@ export class Fleet {
         }
       }
     }
-    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, total)) }, () => worker()))
-    if (failure !== undefined) {
+    // allSettled, not all: every worker must have finished before we stop, or a straggler would connect afterwards.
+    await Promise.allSettled(Array.from({ length: Math.min(concurrency, Math.max(1, total)) }, () => worker()))
+    if (failure !== undefined || signal?.aborted === true) {
       await this.stop()
-      throw failure
+      throw failure ?? (signal?.reason instanceof Error ? signal.reason : new FleetError('FLEET_ERR_CLOSED', 'fleet start aborted'))
     }
     return { devices: total, ms: performance.now() - t0 }
   }
@@ -242,4 +245,14 @@ export class Fleet {
     }
     return out
   }
+}
+
+/** Wait `ms`, or less if the signal aborts (the caller checks the signal afterwards). */
+function pace (ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) { resolve(); return }
+    const done = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', done); resolve() }
+    const timer = setTimeout(done, ms)
+    signal?.addEventListener('abort', done, { once: true })
+  })
 }

@@ -142,7 +142,10 @@ describe('embedded broker', () => {
     await Promise.all([b.close(), b.close()])
     await closed
     expect(b.aedes.closed).toBe(true)
-    expect(() => b.connectInProcess()).toThrow(/closed/)
+    // After close, an in-process connect fails like a refused TCP connect, through the client's error event.
+    const target = { stream: () => b.connectInProcess() }
+    const late = td.client(createMqttClient(target, { reconnectPeriod: 0 }))
+    await expect(waitConnected(late, target)).rejects.toMatchObject({ code: 'FLEET_ERR_BROKER_UNREACHABLE' })
   })
 
   it('runs without a TCP listener for in-process fleets', async () => {
