@@ -1,0 +1,210 @@
+/**
+ * Every `fleet` command as data: its option table, arguments, description, examples and exit codes. The parser
+ * (options.ts), the help (help.ts) and docs/cli.md all come from here. Each command's implementation is imported
+ * only when it runs, so `fleet --help` loads neither the broker, the devices nor the scenario runner.
+ */
+import { LOG_LEVELS } from '../core/logger.ts'
+import { checkPrefix, DEFAULT_PREFIX } from '../core/topics.ts'
+import { DEVICE_KINDS } from '../devices/device.ts'
+import type { CliIo } from './io.ts'
+import {
+  durationOption, enumOption, flag, integerOption, listOption, numberOption, stringOption, urlOption,
+  type OptionTable, type OptionValues, type PositionalSpec
+} from './options.ts'
+
+export interface CommandContext<V> {
+  readonly options: V
+  readonly positionals: readonly string[]
+  readonly io: CliIo
+  /** Aborted on SIGINT/SIGTERM (or by the test that called `main`). */
+  readonly signal: AbortSignal
+  readonly debug: boolean
+}
+
+export interface Example { readonly command: string; readonly description: string }
+export interface ExitCodeDoc { readonly code: number; readonly meaning: string }
+
+export interface Command<O extends OptionTable = OptionTable> {
+  readonly name: string
+  /** One line, for the command list. */
+  readonly summary: string
+  /** Paragraphs for `fleet help <command>`. */
+  readonly description: readonly string[]
+  readonly positionals: readonly PositionalSpec[]
+  readonly options: O
+  readonly examples: readonly Example[]
+  readonly exitCodes: readonly ExitCodeDoc[]
+  /** Returns the exit code. Method syntax on purpose: commands with different tables share one list. */
+  run (ctx: CommandContext<OptionValues<O>>): Promise<number>
+}
+
+function defineCommand<O extends OptionTable> (command: Command<O>): Command<O> {
+  return Object.freeze(command)
+}
+
+/** Accepted by every command, and by `fleet` itself before the command name. */
+export const GLOBAL_OPTIONS = {
+  help: flag({ short: 'h', description: 'Show help (for fleet, or for the command it follows) and exit' }),
+  version: flag({ short: 'v', description: 'Print the HomeFleet version and exit' }),
+  debug: flag({ description: 'On an unexpected error, print the stack trace and causes (also FLEET_DEBUG=1)' })
+} as const satisfies OptionTable
+
+const prefixCheck = (v: string): string | undefined => {
+  try { checkPrefix(v); return undefined } catch { return 'a topic prefix of one or more levels without + # $ or empty levels, such as home or lab/home' }
+}
+const notEmpty = (v: string): string | undefined => v.trim() === '' ? 'a non-empty value' : undefined
+
+// ---- fleet broker ------------------------------------------------------------------------------------------------
+
+export const BROKER_OPTIONS = {
+  port: integerOption({ short: 'p', min: 0, max: 65535, default: 1883, description: 'TCP port to listen on; 0 picks a free port (the URL printed at start says which)' }),
+  host: stringOption({ valueName: 'HOST', default: '127.0.0.1', check: notEmpty, description: 'Interface to listen on: 127.0.0.1 for this machine only, 0.0.0.0 for every interface' }),
+  logLevel: enumOption({ short: 'l', valueName: 'LEVEL', choices: [...LOG_LEVELS, 'silent'], default: 'info', description: 'Lowest level of broker log lines to print' }),
+  jsonLogs: flag({ description: 'Print logs as pino JSON lines instead of pretty text' }),
+  statsInterval: durationOption({ minMs: 0, maxMs: 86_400_000, default: '60s', description: 'How often to log a one-line summary (clients, connections, publishes, client errors): at info level when something changed since the last one, at debug level otherwise; 0 turns it off' })
+} as const satisfies OptionTable
+export type BrokerValues = OptionValues<typeof BROKER_OPTIONS>
+
+const brokerCommand = defineCommand({
+  name: 'broker',
+  summary: 'Run the embedded MQTT broker (aedes, MQTT 3.1.1) on its own until Ctrl-C',
+  description: [
+    'Starts the embedded broker with a TCP listener, prints the URL it listens on and logs to stdout: pretty text by default, pino JSON lines with --json-logs. Devices, `fleet logs` and any MQTT client (mosquitto_sub, MQTT Explorer) can connect to it.',
+    'SIGINT (Ctrl-C) or SIGTERM closes every connection and the listener, then exits 0. A second Ctrl-C while closing ends the process at once.'
+  ],
+  positionals: [],
+  options: BROKER_OPTIONS,
+  examples: [
+    { command: 'fleet broker', description: 'Listen on mqtt://127.0.0.1:1883.' },
+    { command: 'fleet broker --port 0 --json-logs', description: 'Listen on any free port, logging JSON lines (the first says which URL).' },
+    { command: 'fleet broker --host 0.0.0.0 --log-level debug --stats-interval 10s', description: 'Listen on every interface, with a stats line every 10 s.' }
+  ],
+  exitCodes: [
+    { code: 0, meaning: 'stopped by SIGINT or SIGTERM' },
+    { code: 2, meaning: 'bad usage (unknown flag, bad value)' },
+    { code: 3, meaning: 'cannot listen: the port is in use (FLEET_ERR_PORT_IN_USE) or the address is not available (FLEET_ERR_LISTEN)' }
+  ],
+  async run (ctx) {
+    const { runBrokerCommand } = await import('./broker.ts')
+    return runBrokerCommand(ctx)
+  }
+})
+
+// ---- fleet run ---------------------------------------------------------------------------------------------------
+
+export const RUN_OPTIONS = {
+  broker: urlOption({ short: 'b', keywords: ['embedded'], defaultText: "the scenario's broker, else embedded", description: 'The broker to run the fleet on: a URL, or embedded for the embedded broker' }),
+  port: integerOption({ short: 'p', min: 0, max: 65535, defaultText: '0, any free port', description: "TCP port of the embedded broker's listener, so other tools (fleet logs, mosquitto_sub) can watch the run; only with the embedded broker" }),
+  host: stringOption({ valueName: 'HOST', check: notEmpty, defaultText: '127.0.0.1', description: "Interface of the embedded broker's listener; only with the embedded broker" }),
+  seed: integerOption({ short: 's', min: 0, max: 4_294_967_295, defaultText: "the scenario's seed", description: 'Random seed: the same scenario and seed give the same device behaviour' }),
+  speed: numberOption({ above: 0, max: 100, defaultText: "the scenario's speed, else 1", description: 'Device time scale: 10 makes device clocks (telemetry, timers) run ten times as fast' }),
+  report: stringOption({ valueName: 'FILE', description: 'Also write the report as JSON to FILE (directories are created)' }),
+  logFile: stringOption({ valueName: 'FILE', defaultText: 'no logs', description: 'Write structured pino logs (broker, devices, runner) as JSON lines to FILE; the terminal keeps progress and the report' }),
+  logLevel: enumOption({ short: 'l', valueName: 'LEVEL', choices: LOG_LEVELS, default: 'info', requires: ['logFile'], description: 'Lowest level written to --log-file' }),
+  json: flag({ description: 'Print the report as JSON on stdout instead of text' }),
+  quiet: flag({ short: 'q', description: 'No live progress on stderr; errors and the report are still printed' })
+} as const satisfies OptionTable
+export type RunValues = OptionValues<typeof RUN_OPTIONS>
+
+const runCommand = defineCommand({
+  name: 'run',
+  summary: 'Run a scenario (a file, or a built-in name such as demo) and report; exit 1 when an expectation fails',
+  description: [
+    '<scenario> is a path to a scenario file; when no such file exists it names a built-in scenario (`fleet run demo`). The fleet runs on the embedded broker unless --broker names another.',
+    'Live progress goes to stderr: on a terminal one updating status line (elapsed/duration, devices online, messages) plus a line per step and expectation as it happens; otherwise plain lines, one per event, without carriage returns. The report goes to stdout: text, or JSON with --json.',
+    'SIGINT (Ctrl-C) or SIGTERM aborts the run: devices and broker are closed, the report (result "aborted") is printed and written, and the exit code is 1, as for any run that did not pass. A second Ctrl-C ends the process at once.'
+  ],
+  positionals: [{ name: 'scenario', required: true, description: 'a scenario file, or the name of a built-in scenario' }],
+  options: RUN_OPTIONS,
+  examples: [
+    { command: 'fleet run demo', description: 'Run the built-in demo scenario on the embedded broker (what `npm start` does).' },
+    { command: 'fleet run smoke.yaml --seed 7 --report reports/smoke.json', description: 'Run a file with a fixed seed and keep the JSON report (CI).' },
+    { command: 'fleet run demo --port 1883 & fleet logs --level warn', description: 'Watch the devices of a run from another terminal.' },
+    { command: 'fleet run demo --broker mqtt://10.0.0.5:1883 --log-file run.log --log-level debug', description: 'Run against an external broker, with debug logs in run.log.' },
+    { command: 'fleet run demo --json --quiet | jq .result', description: 'Only the JSON report, for scripts.' }
+  ],
+  exitCodes: [
+    { code: 0, meaning: 'every expectation passed' },
+    { code: 1, meaning: 'an expectation failed, or the run was aborted (Ctrl-C)' },
+    { code: 2, meaning: 'bad usage, or a bad or missing scenario file (file:line of each problem on stderr)' },
+    { code: 3, meaning: 'the broker is unreachable or refused the connection, or the embedded broker cannot listen' }
+  ],
+  async run (ctx) {
+    const { runScenarioCommand } = await import('./run.ts')
+    return runScenarioCommand(ctx)
+  }
+})
+
+// ---- fleet logs --------------------------------------------------------------------------------------------------
+
+export const LOGS_OPTIONS = {
+  broker: urlOption({ short: 'b', default: 'mqtt://127.0.0.1:1883', description: 'Broker to watch' }),
+  prefix: stringOption({ valueName: 'PREFIX', default: DEFAULT_PREFIX, check: prefixCheck, description: 'Topic prefix of the fleet' }),
+  device: listOption({ short: 'd', valueName: 'GLOB', check: (v) => /[/+#]/.test(v) ? 'a device id or glob without / + #' : undefined, description: 'Only devices whose id matches: an id, or a glob with * and ?' }),
+  kind: listOption({ short: 'k', valueName: 'KIND', choices: DEVICE_KINDS, description: 'Only devices of this kind' }),
+  room: listOption({ short: 'r', valueName: 'ROOM', description: "Only devices in this room, as the device's info names it (kitchen, living room)" }),
+  level: enumOption({ short: 'l', valueName: 'LEVEL', choices: LOG_LEVELS, default: 'trace', description: 'Lowest level to show (devices publish info and above unless told otherwise)' }),
+  json: flag({ description: 'One JSON object per line: {time, ts, level, deviceId, kind, room, msg, fields} (or raw for a payload that is not JSON)' }),
+  count: integerOption({ short: 'n', min: 1, max: 1_000_000_000, description: 'Exit 0 after printing N lines' }),
+  timeout: durationOption({ short: 't', minMs: 1, maxMs: 604_800_000, description: 'Exit after this long: 0 normally, 1 when --count was given and not reached' }),
+  connectTimeout: durationOption({ minMs: 1, maxMs: 600_000, default: '5s', description: 'Give up (exit 3) when the broker has not accepted the connection within this time' })
+} as const satisfies OptionTable
+export type LogsValues = OptionValues<typeof LOGS_OPTIONS>
+
+const logsCommand = defineCommand({
+  name: 'logs',
+  summary: 'Watch device log lines live, filtered by device, kind, room and level',
+  description: [
+    'Subscribes to {prefix}/+/log (the lines devices publish) and to the retained {prefix}/+/info (each device\'s kind and room), and prints each line that passes the filters: pretty text (time, level, device, room, message, fields as key=value; the level in colour on a terminal unless NO_COLOR is set) or, with --json, one JSON object per line.',
+    'With --kind or --room, a line from a device whose info has not arrived yet is held (up to 1000 lines per device) and printed, if it matches, when the info arrives; without those filters it is printed at once with the kind and room left out. A payload that is not JSON is printed as a raw line (level RAW, counted as info for --level).',
+    'Runs until Ctrl-C (exit 0), --count lines or --timeout. When the connection drops, a note goes to stderr and the client reconnects.'
+  ],
+  positionals: [],
+  options: LOGS_OPTIONS,
+  examples: [
+    { command: 'fleet logs', description: 'Everything from the fleet on the local broker.' },
+    { command: "fleet logs --kind speaker --room kitchen --level warn", description: 'Warnings and errors from kitchen speakers.' },
+    { command: "fleet logs --device 'demo-*' --json | jq .msg", description: 'JSON lines from the demo home, for scripts.' },
+    { command: 'fleet logs --broker mqtt://10.0.0.5:1883 --prefix lab/home --count 10 --timeout 30s', description: 'The next 10 lines from another broker; exit 1 if they do not come within 30 s.' }
+  ],
+  exitCodes: [
+    { code: 0, meaning: 'stopped by Ctrl-C/SIGTERM, after --count lines, or at --timeout' },
+    { code: 1, meaning: '--timeout ran out before --count lines were printed' },
+    { code: 2, meaning: 'bad usage (unknown flag, bad value)' },
+    { code: 3, meaning: 'the broker is unreachable or refused the connection (see --connect-timeout)' }
+  ],
+  async run (ctx) {
+    const { runLogsCommand } = await import('./logs.ts')
+    return runLogsCommand(ctx)
+  }
+})
+
+// ---- fleet help --------------------------------------------------------------------------------------------------
+
+const helpCommand = defineCommand({
+  name: 'help',
+  summary: 'Show the help of fleet, or of one command',
+  description: ['The same text as `fleet --help` or `fleet <command> --help`.'],
+  positionals: [{ name: 'command', required: false, description: 'the command to describe' }],
+  options: {},
+  examples: [{ command: 'fleet help logs', description: 'Every option of fleet logs, with examples.' }],
+  exitCodes: [{ code: 0, meaning: 'help printed' }, { code: 2, meaning: 'no such command' }],
+  async run (ctx) {
+    const { printHelp } = await import('./help.ts')
+    return printHelp(ctx.positionals[0], ctx.io)
+  }
+})
+
+export const COMMANDS: readonly Command[] = [runCommand, brokerCommand, logsCommand, helpCommand]
+
+export function findCommand (name: string): Command | undefined {
+  return COMMANDS.find((c) => c.name === name)
+}
+
+/** Exit codes shared by every command (the brief's contract). */
+export const EXIT_CODES: readonly ExitCodeDoc[] = [
+  { code: 0, meaning: 'success: the run passed; broker or logs stopped by Ctrl-C/SIGTERM or finished --count' },
+  { code: 1, meaning: 'an expectation or threshold failed, a run was aborted, --count not reached by --timeout, or an unexpected error' },
+  { code: 2, meaning: 'bad usage (unknown command or flag, bad value) or a bad input file' },
+  { code: 3, meaning: 'broker unreachable or refused, or the embedded broker cannot listen (port in use)' }
+]

@@ -1,0 +1,136 @@
+/**
+ * Watching device logs: the programmatic API under `fleet logs`. {@link LogRouter} is the pure part (topic and
+ * payload in, lines to show out), {@link watchDeviceLogs} wires it to a connected MQTT.js client.
+ *
+ * Kind and room come from each device's retained info message, which may arrive after the device's first log
+ * lines (retained messages follow the SUBACK, and a device may log before it announces itself). When a filter
+ * needs kind or room, such lines are held per device, bounded, and decided when the info arrives; otherwise they
+ * are shown at once without the room.
+ */
+import type { MqttClient } from 'mqtt'
+import type { Topics } from '../core/topics.ts'
+import { parseInfoPayload, parseLogPayload, type DeviceInfo, type LogFilter, type LogRecord } from './log-format.ts'
+
+export interface LogEntry {
+  readonly record: LogRecord
+  /** The device's info when known. */
+  readonly info: DeviceInfo | undefined
+}
+
+export interface LogRouterOptions {
+  /** Lines held per device while its info is unknown; the oldest are dropped beyond this. Default 1000. */
+  holdPerDevice?: number
+  /** Time of receipt, for lines without a usable `ts`. Default `Date.now`. */
+  now?: () => number
+}
+
+export class LogRouter {
+  private readonly topics: Topics
+  private readonly filter: LogFilter
+  private readonly infos = new Map<string, DeviceInfo>()
+  private readonly waiting = new Map<string, LogRecord[]>()
+  private readonly holdPerDevice: number
+  private readonly now: () => number
+  private droppedCount = 0
+
+  constructor (topics: Topics, filter: LogFilter, options: LogRouterOptions = {}) {
+    this.topics = topics
+    this.filter = filter
+    this.holdPerDevice = options.holdPerDevice ?? 1000
+    this.now = options.now ?? Date.now
+  }
+
+  /** Feed one message; returns what to show now, in order (possibly lines held earlier). Never throws. */
+  accept (topic: string, payload: Buffer | string): LogEntry[] {
+    const parsed = this.topics.parse(topic)
+    if (parsed === undefined) return []
+    if (!this.filter.matchesDevice(parsed.deviceId)) return []
+    if (parsed.channel === 'info') return this.onInfo(parsed.deviceId, payload)
+    if (parsed.channel !== 'log') return []
+    const record = parseLogPayload(parsed.deviceId, payload, this.now())
+    const info = this.infos.get(parsed.deviceId)
+    switch (this.filter.decide(record, info)) {
+      case 'show': return [{ record, info }]
+      case 'hide': return []
+      case 'wait': {
+        let queue = this.waiting.get(parsed.deviceId)
+        if (queue === undefined) { queue = []; this.waiting.set(parsed.deviceId, queue) }
+        queue.push(record)
+        if (queue.length > this.holdPerDevice) { queue.shift(); this.droppedCount++ }
+        return []
+      }
+    }
+  }
+
+  private onInfo (deviceId: string, payload: Buffer | string): LogEntry[] {
+    const info = parseInfoPayload(payload)
+    if (info === undefined) { this.infos.delete(deviceId); return [] }
+    this.infos.set(deviceId, info)
+    const queue = this.waiting.get(deviceId)
+    if (queue === undefined) return []
+    this.waiting.delete(deviceId)
+    return queue.filter((record) => this.filter.decide(record, info) === 'show').map((record) => ({ record, info }))
+  }
+
+  info (deviceId: string): DeviceInfo | undefined { return this.infos.get(deviceId) }
+  /** Lines still waiting for their device's info. */
+  get held (): number {
+    let n = 0
+    for (const q of this.waiting.values()) n += q.length
+    return n
+  }
+
+  /** Lines dropped because a device's hold queue was full. */
+  get dropped (): number { return this.droppedCount }
+}
+
+export interface WatchOptions extends LogRouterOptions {
+  topics: Topics
+  filter: LogFilter
+  onEntry: (entry: LogEntry) => void
+}
+
+export interface LogWatch {
+  readonly router: LogRouter
+  /** Stop delivering lines and unsubscribe (when still connected). Does not end the client. */
+  stop (): Promise<void>
+}
+
+/**
+ * Subscribe `client` (connected, or connecting with `resubscribe`) to the info and log topics and call `onEntry`
+ * for every line that passes the filter. With exact device ids in the filter only their topics are subscribed.
+ */
+export async function watchDeviceLogs (client: MqttClient, options: WatchOptions): Promise<LogWatch> {
+  const { topics, filter, onEntry } = options
+  const router = new LogRouter(topics, filter, options)
+  const ids = filter.exactDevices
+  const subscriptions = ids === undefined
+    ? [topics.filter('info'), topics.filter('log')]
+    : ids.flatMap((id) => [topics.info(id), topics.log(id)])
+  let stopped = false
+  const onMessage = (topic: string, payload: Buffer): void => {
+    if (stopped) return
+    for (const entry of router.accept(topic, payload)) {
+      if (stopped) return
+      onEntry(entry)
+    }
+  }
+  client.on('message', onMessage)
+  try {
+    await client.subscribeAsync(subscriptions, { qos: 0 })
+  } catch (err) {
+    client.off('message', onMessage)
+    throw err
+  }
+  return {
+    router,
+    async stop () {
+      if (stopped) return
+      stopped = true
+      client.off('message', onMessage)
+      if (client.connected) {
+        try { await client.unsubscribeAsync(subscriptions) } catch { /* the connection is going away anyway */ }
+      }
+    }
+  }
+}

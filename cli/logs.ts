@@ -1,0 +1,106 @@
+/**
+ * `fleet logs`: connect, watch device logs through {@link watchDeviceLogs}, print each line, stop on Ctrl-C,
+ * `--count` or `--timeout`.
+ */
+import { randomBytes } from 'node:crypto'
+import { createMqttClient, endClient, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
+import { createTopics } from '../core/topics.ts'
+import type { CommandContext, LogsValues } from './commands.ts'
+import { abortReasonText, useColor, whenAborted } from './io.ts'
+import { createLogFilter, formatLogJson, formatLogLine } from './log-format.ts'
+import { watchDeviceLogs, type LogEntry } from './log-watch.ts'
+import { formatDurationMs } from './options.ts'
+
+type Outcome = 'signal' | 'count' | 'timeout' | 'output-closed'
+
+export async function runLogsCommand (ctx: CommandContext<LogsValues>): Promise<number> {
+  const { options: o, io, signal } = ctx
+  const topics = createTopics(o.prefix)
+  const filter = createLogFilter({ devices: o.device, kinds: o.kind, rooms: o.room, minLevel: o.level })
+  const target: BrokerTarget = { url: o.broker }
+  const color = !o.json && useColor(io.stdout, io.env)
+  const note = (text: string): void => { io.stderr.write(`fleet logs: ${text}\n`) }
+
+  const client = createMqttClient(target, {
+    clientId: `fleet-logs-${randomBytes(4).toString('hex')}`,
+    clean: true,
+    reconnectPeriod: 1000,
+    connectTimeout: o.connectTimeout,
+    resubscribe: true
+  })
+  // An EventEmitter 'error' without a listener throws; after the first connect, errors only mean "reconnecting".
+  let lastError: string | undefined
+  client.on('error', (err) => { lastError = err.message })
+
+  try {
+    const connected = waitConnected(client, target, o.connectTimeout)
+    const aborted = whenAborted(signal).then(() => 'aborted' as const)
+    if (await Promise.race([connected.then(() => 'connected' as const), aborted]) === 'aborted') {
+      connected.catch(() => { /* we stopped waiting */ })
+      await endClient(client, true)
+      return 0
+    }
+  } catch (err) {
+    await endClient(client, true)
+    throw err
+  }
+
+  let printed = 0
+  let finish: (why: Outcome) => void = () => {}
+  const finished = new Promise<Outcome>((resolve) => { finish = resolve })
+  let done = false
+  const onEntry = (entry: LogEntry): void => {
+    if (done) return
+    const line = o.json ? formatLogJson(entry.record, entry.info) : formatLogLine(entry.record, entry.info, { color })
+    io.stdout.write(`${line}\n`)
+    printed++
+    if (o.count !== undefined && printed >= o.count) { done = true; finish('count') }
+  }
+
+  // `fleet logs | head -3`: when the reader goes away, stop instead of dying on EPIPE.
+  const out = io.stdout as { on?: (e: string, f: (err: NodeJS.ErrnoException) => void) => unknown; off?: (e: string, f: (err: NodeJS.ErrnoException) => void) => unknown }
+  const onOutputError = (err: NodeJS.ErrnoException): void => { if (err.code === 'EPIPE') { done = true; finish('output-closed') } }
+  out.on?.('error', onOutputError)
+
+  let dropped = false
+  const onOffline = (): void => {
+    if (dropped || done) return
+    dropped = true
+    note(`connection to ${o.broker} lost${lastError === undefined ? '' : ` (${lastError})`}; reconnecting…`)
+  }
+  const onConnect = (): void => {
+    if (!dropped) return
+    dropped = false
+    note(`reconnected to ${o.broker}`)
+  }
+  client.on('offline', onOffline)
+  client.on('connect', onConnect)
+
+  const timer = o.timeout === undefined ? undefined : setTimeout(() => { done = true; finish('timeout') }, o.timeout)
+  const onAbort = (): void => { done = true; finish('signal') }
+  signal.addEventListener('abort', onAbort, { once: true })
+  if (signal.aborted) onAbort()
+
+  let watch: Awaited<ReturnType<typeof watchDeviceLogs>> | undefined
+  try {
+    watch = await watchDeviceLogs(client, { topics, filter, onEntry })
+    const why = await finished
+    if (why === 'signal' && ctx.debug) note(`stopped by ${abortReasonText(signal)}`)
+    const held = watch.router.held + watch.router.dropped
+    if (held > 0 && why !== 'count') note(`${held} line(s) not shown: their devices' info (kind, room) never arrived`)
+    if (why === 'timeout' && o.count !== undefined && printed < o.count) {
+      note(`--timeout ${formatDurationMs(o.timeout ?? 0)} ran out after ${printed} of ${o.count} line(s)`)
+      return 1
+    }
+    return 0
+  } finally {
+    done = true
+    if (timer !== undefined) clearTimeout(timer)
+    signal.removeEventListener('abort', onAbort)
+    out.off?.('error', onOutputError)
+    client.off('offline', onOffline)
+    client.off('connect', onConnect)
+    await watch?.stop()
+    await endClient(client, !client.connected)
+  }
+}

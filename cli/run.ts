@@ -1,0 +1,93 @@
+/**
+ * `fleet run <scenario>`: find and load the scenario, run it with live progress, print and write the report.
+ * Exit 0 passed, 1 failed or aborted; errors from loading (2) and from the broker (3) carry their own codes.
+ */
+import { access, constants, mkdir, stat, writeFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
+import { FleetError } from '../core/errors.ts'
+import { createLogger, flushLogger, silentLogger, type Logger } from '../core/logger.ts'
+import {
+  BUILTIN_SCENARIOS, builtinScenarioPath, formatReport, loadScenarioFile, runScenario, type ScenarioReport
+} from '../scenarios/index.ts'
+import type { CommandContext, RunValues } from './commands.ts'
+import { abortReasonText, useColor } from './io.ts'
+import { UsageError } from './options.ts'
+import { ProgressView } from './progress.ts'
+
+/** A path when that file exists, else the built-in scenario of that name; FLEET_ERR_SCENARIO_NOT_FOUND otherwise. */
+export async function resolveScenario (arg: string): Promise<string> {
+  const s = await stat(arg).catch(() => undefined)
+  if (s?.isFile() === true) return arg
+  const builtin = builtinScenarioPath(arg)
+  if (builtin !== undefined) return builtin
+  if (s !== undefined) throw new FleetError('FLEET_ERR_SCENARIO_NOT_FOUND', `${JSON.stringify(arg)} is a directory, not a scenario file`)
+  const names = BUILTIN_SCENARIOS.length === 0 ? 'none' : BUILTIN_SCENARIOS.join(', ')
+  throw new FleetError('FLEET_ERR_SCENARIO_NOT_FOUND', `no scenario file ${JSON.stringify(arg)} (in ${process.cwd()}) and no built-in scenario of that name (built-ins: ${names})`)
+}
+
+/** Fail before the run, not after it, when a file we must write cannot be written. */
+async function checkWritable (flag: string, file: string): Promise<void> {
+  const dir = dirname(resolve(file))
+  try {
+    await mkdir(dir, { recursive: true })
+    await access(dir, constants.W_OK)
+    const s = await stat(file).catch(() => undefined)
+    if (s?.isDirectory() === true) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' })
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    throw new UsageError('run', `--${flag} ${JSON.stringify(file)} cannot be written: ${e.code ?? e.message}`)
+  }
+}
+
+export function exitCodeFor (report: Pick<ScenarioReport, 'result'>): number {
+  return report.result === 'passed' ? 0 : 1
+}
+
+export async function runScenarioCommand (ctx: CommandContext<RunValues>): Promise<number> {
+  const { options: o, io, signal } = ctx
+  const arg = ctx.positionals[0] as string
+  if (o.report !== undefined) await checkWritable('report', o.report)
+  if (o.logFile !== undefined) await checkWritable('log-file', o.logFile)
+
+  const scenario = await loadScenarioFile(await resolveScenario(arg))
+  const broker = o.broker ?? scenario.broker
+  if (broker !== 'embedded' && (o.port !== undefined || o.host !== undefined)) {
+    const flag = o.port !== undefined ? '--port' : '--host'
+    throw new UsageError('run', `${flag} sets up the embedded broker, but this run uses ${broker}${o.broker === undefined ? ' (from the scenario file)' : ''}`)
+  }
+
+  const logger: Logger = o.logFile === undefined ? silentLogger : createLogger({ level: o.logLevel, destination: o.logFile, name: 'fleet' })
+  const view = o.quiet ? undefined : new ProgressView(io.stderr, { color: useColor(io.stderr, io.env) })
+  const runOptions: NonNullable<Parameters<typeof runScenario>[1]> = { logger, signal }
+  if (view !== undefined) runOptions.onProgress = (e) => { view.handle(e) }
+  if (o.broker !== undefined) runOptions.broker = o.broker
+  if (o.port !== undefined) runOptions.port = o.port
+  if (o.host !== undefined) runOptions.host = o.host
+  if (o.seed !== undefined) runOptions.seed = o.seed
+  if (o.speed !== undefined) runOptions.speed = o.speed
+
+  let report: ScenarioReport
+  try {
+    report = await runScenario(scenario, runOptions)
+  } catch (err) {
+    // A runner that rejects on abort instead of reporting `aborted`: still exit 1, with a word on why.
+    if (signal.aborted && !(err instanceof FleetError)) {
+      view?.close()
+      io.stderr.write(`fleet run: aborted (${abortReasonText(signal)})\n`)
+      return 1
+    }
+    throw err
+  } finally {
+    view?.close()
+    if (logger !== silentLogger) await flushLogger(logger)
+  }
+
+  if (o.report !== undefined) await writeFile(o.report, `${JSON.stringify(report, null, 2)}\n`)
+  if (o.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
+  else {
+    const text = formatReport(report)
+    io.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
+  }
+  if (report.result === 'aborted' && !o.quiet) io.stderr.write(`fleet run: aborted (${abortReasonText(signal)})\n`)
+  return exitCodeFor(report)
+}

@@ -1,0 +1,133 @@
+/**
+ * The real executable: `node bin/fleet.js …` in a child process, as a user or a CI job runs it. Exit codes, signals
+ * and stdout/stderr are checked end to end; brokers and clients are real, and every process is reaped.
+ */
+import { createServer } from 'node:net'
+import mqtt, { type MqttClient } from 'mqtt'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createBroker, type EmbeddedBroker } from '../../broker/broker.ts'
+import { endClient } from '../../core/mqtt-connect.ts'
+import { reap, spawnFleet, type FleetProcess } from './helpers.ts'
+
+const procs: FleetProcess[] = []
+const brokers: EmbeddedBroker[] = []
+const clients: MqttClient[] = []
+afterEach(async () => {
+  await Promise.all(procs.splice(0).map(reap))
+  await Promise.all(clients.splice(0).map((c) => endClient(c, true)))
+  await Promise.all(brokers.splice(0).map((b) => b.close()))
+})
+
+function fleet (args: string[], env: Record<string, string> = {}): FleetProcess {
+  const p = spawnFleet(args, env)
+  procs.push(p)
+  return p
+}
+
+async function startBroker (): Promise<EmbeddedBroker & { url: string; port: number }> {
+  const b = await createBroker({ port: 0 })
+  brokers.push(b)
+  return b as EmbeddedBroker & { url: string; port: number }
+}
+
+async function closedPort (): Promise<number> {
+  const srv = createServer()
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
+  const port = (srv.address() as { port: number }).port
+  await new Promise<void>((resolve) => srv.close(() => { resolve() }))
+  return port
+}
+
+function subscribed (broker: EmbeddedBroker, topic: string): Promise<void> {
+  return new Promise((resolve) => {
+    const on = (subs: { topic: string }[]): void => {
+      if (subs.some((s) => s.topic === topic)) { broker.aedes.off('subscribe', on); resolve() }
+    }
+    broker.aedes.on('subscribe', on)
+  })
+}
+
+describe('fleet (real process)', () => {
+  it('fleet --help exits 0 with the help on stdout', async () => {
+    const p = fleet(['--help'])
+    expect(await p.exited).toEqual({ code: 0, signal: null })
+    expect(p.out.text).toMatch(/^Usage: fleet <command>/m)
+    expect(p.out.text).toMatch(/--connect-timeout <DURATION>/)
+    expect(p.err.text).toBe('')
+  })
+
+  it('a bad flag value exits 2 with one line naming the flag and a pointer to --help', async () => {
+    const p = fleet(['broker', '--port', 'abc'])
+    expect(await p.exited).toEqual({ code: 2, signal: null })
+    expect(p.err.text).toBe('FLEET_ERR_USAGE: --port expects an integer from 0 to 65535, got "abc"\nRun \'fleet broker --help\' for usage.\n')
+  })
+
+  it('fleet broker --port 0 prints its URL, serves MQTT.js, and exits 0 on SIGTERM', async () => {
+    const p = fleet(['broker', '--port', '0'])
+    const [url] = await p.out.waitFor(/mqtt:\/\/127\.0\.0\.1:\d+/)
+    const c = await mqtt.connectAsync(url, { reconnectPeriod: 0 })
+    clients.push(c)
+    await c.subscribeAsync('t')
+    const got = new Promise<string>((resolve) => c.once('message', (_t, m) => { resolve(m.toString()) }))
+    await c.publishAsync('t', 'through the CLI broker')
+    expect(await got).toBe('through the CLI broker')
+    p.child.kill('SIGTERM')
+    expect(await p.exited).toEqual({ code: 0, signal: null })
+    expect(p.out.text).toMatch(/SIGTERM: closing/)
+    expect(p.out.text).toMatch(/broker closed/)
+  })
+
+  it('fleet broker exits 0 on SIGINT too', async () => {
+    const p = fleet(['broker', '--port', '0', '--json-logs'])
+    await p.out.waitFor(/"url":"mqtt:/)
+    p.child.kill('SIGINT')
+    expect(await p.exited).toEqual({ code: 0, signal: null })
+  })
+
+  it('fleet broker on a taken port exits 3 naming the port', async () => {
+    const taken = await startBroker()
+    const p = fleet(['broker', '--port', String(taken.port)])
+    expect(await p.exited).toEqual({ code: 3, signal: null })
+    expect(p.err.text).toContain(`FLEET_ERR_PORT_IN_USE: port ${taken.port} on 127.0.0.1 is already in use`)
+  })
+
+  it('fleet logs against a closed port exits 3 with FLEET_ERR_BROKER_UNREACHABLE', async () => {
+    const port = await closedPort()
+    const p = fleet(['logs', '--broker', `mqtt://127.0.0.1:${port}`])
+    expect(await p.exited).toEqual({ code: 3, signal: null })
+    expect(p.err.text).toMatch(new RegExp(`^FLEET_ERR_BROKER_UNREACHABLE: cannot reach mqtt://127\\.0\\.0\\.1:${port}`))
+  })
+
+  it('fleet logs --count 2 prints exactly the filtered lines and exits 0', async () => {
+    const broker = await startBroker()
+    const c = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 })
+    clients.push(c)
+    const ts = Date.UTC(2026, 0, 1, 8, 0, 0, 125)
+    await c.publishAsync('home/spk-1/info', JSON.stringify({ id: 'spk-1', kind: 'speaker', room: 'kitchen', name: 'K' }), { retain: true, qos: 1 })
+    await c.publishAsync('home/band-1/info', JSON.stringify({ id: 'band-1', kind: 'band', room: 'bedroom', name: 'B' }), { retain: true, qos: 1 })
+    const ready = subscribed(broker, 'home/+/log')
+    const p = fleet(['logs', '--broker', broker.url, '--kind', 'speaker', '--level', 'info', '--count', '2'], { TZ: 'UTC' })
+    await ready
+    const log = (id: string, level: string, msg: string, extra: Record<string, unknown> = {}): Promise<unknown> =>
+      c.publishAsync(`home/${id}/log`, JSON.stringify({ ts, level, msg, ...extra }), { qos: 1 })
+    await log('spk-1', 'debug', 'below the level')
+    await log('band-1', 'error', 'wrong kind')
+    await log('spk-1', 'info', 'online', { firmware: '1.0.0' })
+    await log('spk-1', 'error', 'amp overheated', { celsius: 91.5 })
+    expect(await p.exited).toEqual({ code: 0, signal: null })
+    expect(p.out.text).toBe(
+      '08:00:00.125 INFO  spk-1 (kitchen) online firmware=1.0.0\n' +
+      '08:00:00.125 ERROR spk-1 (kitchen) amp overheated celsius=91.5\n'
+    )
+    expect(p.err.text).toBe('')
+  })
+
+  it('fleet logs exits 0 on SIGINT', async () => {
+    const broker = await startBroker()
+    const ready = subscribed(broker, 'home/+/log')
+    const p = fleet(['logs', '--broker', broker.url])
+    await ready
+    p.child.kill('SIGINT')
+    expect(await p.exited).toEqual({ code: 0, signal: null })
+  })
+})
