@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs'
 import { COMMANDS, EXIT_CODES, findCommand, GLOBAL_OPTIONS, type Command } from './commands.ts'
 import type { CliIo } from './io.ts'
-import { flagName, suggest, UsageError, type OptionSpec, type OptionTable } from './options.ts'
+import { suggest } from '../core/suggest.ts'
+import { flagName, UsageError, type OptionSpec, type OptionTable } from './options.ts'
 
 const WIDTH = 100
 

@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events'
 
 /**
  * What a command may touch of its process: two output streams, the environment, and a stop signal. `main` takes
@@ -51,9 +50,6 @@ export interface Interrupts {
 export function interrupts (io: CliIo): Interrupts {
   if (io.signal !== undefined) return { signal: io.signal, dispose () {} }
   const controller = new AbortController()
-  // One stop signal is shared by every part of a run (each pending timeline step, the fleet's start-up, …), so more
-  // than the default 10 listeners is expected, not a leak.
-  setMaxListeners(0, controller.signal)
   const dispose = (): void => {
     process.off('SIGINT', onInt)
     process.off('SIGTERM', onTerm)

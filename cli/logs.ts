@@ -9,7 +9,7 @@ import type { CommandContext, LogsValues } from './commands.ts'
 import { abortReasonText, useColor, whenAborted } from './io.ts'
 import { createLogFilter, formatLogJson, formatLogLine } from './log-format.ts'
 import { watchDeviceLogs, type LogEntry } from './log-watch.ts'
-import { formatDurationMs } from './options.ts'
+import { formatDuration } from '../core/duration.ts'
 
 type Outcome = 'signal' | 'count' | 'timeout' | 'output-closed'
 
@@ -89,7 +89,7 @@ export async function runLogsCommand (ctx: CommandContext<LogsValues>): Promise<
     const held = watch.router.held + watch.router.dropped
     if (held > 0 && why !== 'count') note(`${held} line(s) not shown: their devices' info (kind, room) never arrived`)
     if (why === 'timeout' && o.count !== undefined && printed < o.count) {
-      note(`--timeout ${formatDurationMs(o.timeout ?? 0)} ran out after ${printed} of ${o.count} line(s)`)
+      note(`--timeout ${formatDuration(o.timeout ?? 0)} ran out after ${printed} of ${o.count} line(s)`)
       return 1
     }
     return 0

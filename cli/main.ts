@@ -10,7 +10,8 @@ import { formatError, isFleetError } from '../core/errors.ts'
 import { findCommand, GLOBAL_OPTIONS, type Command } from './commands.ts'
 import { formatCommandHelp, formatMainHelp, unknownCommand, version } from './help.ts'
 import { interrupts, processIo, type CliIo } from './io.ts'
-import { flagName, parseCommandLine, suggest, UsageError } from './options.ts'
+import { suggest } from '../core/suggest.ts'
+import { flagName, parseCommandLine, UsageError } from './options.ts'
 
 export type { CliIo, OutStream } from './io.ts'
 

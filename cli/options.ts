@@ -9,6 +9,8 @@
  */
 import { parseArgs } from 'node:util'
 import { FleetError } from '../core/errors.ts'
+import { formatDuration, parseDuration } from '../core/duration.ts'
+import { suggest } from '../core/suggest.ts'
 
 export type OptionKind = 'string' | 'boolean' | 'integer' | 'number' | 'duration' | 'enum' | 'url'
 
@@ -148,40 +150,6 @@ export function enumOption<const C extends readonly string[], D extends C[number
   })
 }
 
-const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
-const DURATION_PART = /(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h)/y
-
-/**
- * Milliseconds for `500ms`, `5s`, `1.5m`, `1h`, `1m30s`; `0` is zero; a bare number is refused (seconds or
- * milliseconds?), the same rule as durations in scenario files.
- */
-export function parseDuration (text: string): number | undefined {
-  const t = text.trim().toLowerCase()
-  if (t === '0') return 0
-  if (t === '') return undefined
-  let total = 0
-  let pos = 0
-  while (pos < t.length) {
-    DURATION_PART.lastIndex = pos
-    const m = DURATION_PART.exec(t)
-    if (m === null) return undefined
-    total += Number(m[1]) * (DURATION_UNITS[m[2] as string] as number)
-    pos = DURATION_PART.lastIndex
-  }
-  return Number.isFinite(total) ? Math.round(total) : undefined
-}
-
-/** `1500` → `1.5s`, `90000` → `1m30s`: for messages. */
-export function formatDurationMs (ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`
-  if (ms < 60_000) return `${Math.round(ms / 100) / 10}s`
-  const s = Math.round(ms / 1000)
-  const h = Math.floor(s / 3600)
-  const m = Math.floor((s % 3600) / 60)
-  const rest = s % 60
-  return `${h > 0 ? `${h}h` : ''}${m > 0 || h > 0 ? `${m}m` : ''}${rest > 0 ? `${rest}s` : ''}`
-}
-
 /** A duration, parsed to milliseconds; `minMs`/`maxMs` bound it. */
 export function durationOption<D extends string | undefined = undefined> (c: Common & { minMs: number; maxMs: number; default?: D }): OptionSpec<Def<D, number>> {
   return spec('duration', c, {
@@ -190,8 +158,8 @@ export function durationOption<D extends string | undefined = undefined> (c: Com
     convert: (raw) => {
       const ms = parseDuration(raw)
       const expected = c.minMs > 0
-        ? `a duration from ${formatDurationMs(c.minMs)} to ${formatDurationMs(c.maxMs)} such as 500ms, 5s, 2m or 1h`
-        : `a duration up to ${formatDurationMs(c.maxMs)} such as 500ms, 5s, 2m or 1h, or 0`
+        ? `a duration from ${formatDuration(c.minMs)} to ${formatDuration(c.maxMs)} such as 500ms, 5s, 2m or 1h`
+        : `a duration up to ${formatDuration(c.maxMs)} such as 500ms, 5s, 2m or 1h, or 0`
       return ms !== undefined && ms >= c.minMs && ms <= c.maxMs ? ok(ms) : bad(expected)
     }
   })
@@ -368,29 +336,3 @@ function translateParseArgsError (err: unknown, byFlag: ReadonlyMap<string, stri
   }
 }
 
-/** Edit distance with adjacent transpositions (`--prot` is one typo from `--port`); short words only. */
-export function editDistance (a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i === 0 ? j : j === 0 ? i : 0))
-  const at = (i: number, j: number): number => d[i]?.[j] ?? Infinity
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      let v = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + (a[i - 1] === b[j - 1] ? 0 : 1))
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, at(i - 2, j - 2) + 1)
-      ;(d[i] as number[])[j] = v
-    }
-  }
-  return at(a.length, b.length)
-}
-
-/** The known word closest to `word` when it is close enough to be a plausible typo, or a word it starts. */
-export function suggest (word: string, known: readonly string[]): string | undefined {
-  let best: string | undefined
-  let bestScore = Infinity
-  for (const k of known) {
-    const d = editDistance(word, k)
-    const limit = Math.max(1, Math.floor(Math.max(word.length, k.length) / 3))
-    const score = d <= limit ? d : (word.length >= 2 && k.startsWith(word) ? limit + 0.5 : Infinity)
-    if (score < bestScore) { best = k; bestScore = score }
-  }
-  return best
-}

@@ -7,7 +7,7 @@
  */
 import { formatStepLine, type ProgressEvent } from '../scenarios/index.ts'
 import type { OutStream } from './io.ts'
-import { formatDurationMs } from './options.ts'
+import { formatDuration } from '../core/duration.ts'
 
 export interface ProgressViewOptions {
   /** Rewrite a status line in place. Default: `out.isTTY`. */
@@ -73,7 +73,7 @@ export class ProgressView {
       case 'online':
         this.online = e.devices
         this.total = e.devices
-        this.line(`online: ${e.devices} device(s) connected in ${formatDurationMs(e.ms)}`)
+        this.line(`online: ${e.devices} device(s) connected in ${formatDuration(e.ms)}`)
         break
       case 'step': {
         // The report's own step line (scenarios/report.ts), so the live line and the final report read the same.

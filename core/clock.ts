@@ -3,6 +3,7 @@
  * only through a {@link Clock}, so tests can use {@link VirtualClock} and scenarios can run faster than real time
  * with {@link ScaledClock}. Never mix a VirtualClock with real sockets in one test.
  */
+import { setMaxListeners } from 'node:events'
 
 export interface TimerHandle { readonly id: number }
 
@@ -125,5 +126,33 @@ function sleepOn (clock: Clock, ms: number, signal?: AbortSignal): Promise<void>
     const onAbort = (): void => { clock.clearTimer(handle); reject(signal?.reason as Error) }
     const handle = clock.setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve() }, ms)
     signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/**
+ * A signal that follows `outer` through one listener, and that any number of waits may listen on: a long timeline
+ * or a fleet's many connect workers would otherwise trip Node's MaxListenersExceededWarning on the caller's signal.
+ * Call `dispose()` when done, to remove the one listener from `outer`.
+ */
+export function fanOutSignal (outer: AbortSignal | undefined): { signal: AbortSignal | undefined; dispose: () => void } {
+  if (outer === undefined) return { signal: undefined, dispose: () => undefined }
+  const inner = new AbortController()
+  setMaxListeners(0, inner.signal)
+  const relay = (): void => { inner.abort(outer.reason) }
+  if (outer.aborted) relay()
+  else outer.addEventListener('abort', relay, { once: true })
+  return { signal: inner.signal, dispose: () => { outer.removeEventListener('abort', relay) } }
+}
+
+/**
+ * Wall-time delay that resolves after `ms`, or at once when `signal` aborts (never rejects: the caller checks
+ * `signal.aborted` afterwards). For pacing and timelines measured against the wall, not a device clock.
+ */
+export function delay (ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) { resolve(); return }
+    const done = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', done); resolve() }
+    const timer = setTimeout(done, Math.max(0, ms))
+    signal?.addEventListener('abort', done, { once: true })
   })
 }

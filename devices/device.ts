@@ -256,7 +256,7 @@ export abstract class Device {
   log (level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
     this.logger[level](fields, msg)
     if ((LEVEL_INDEX[level] ?? 0) >= this.publishLevel) {
-      this.publish(this.runtime.topics.log(this.id), JSON.stringify({ ts: this.clock.now(), level, msg, ...fields }), 0, false)
+      this.publish(this.runtime.topics.log(this.id), JSON.stringify({ ...fields, ts: this.clock.now(), level, msg }), 0, false)
     }
   }
 

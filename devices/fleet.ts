@@ -3,7 +3,7 @@
  * spawns them on one broker target, connects them at a bounded rate, and stops them all.
  */
 import type { BrokerTarget } from '../core/mqtt-connect.ts'
-import { systemClock, type Clock } from '../core/clock.ts'
+import { delay, fanOutSignal, systemClock, type Clock } from '../core/clock.ts'
 import { Random } from '../core/random.ts'
 import { silentLogger, type Logger, type LogLevel } from '../core/logger.ts'
 import { createTopics, DEFAULT_PREFIX, type Topics } from '../core/topics.ts'
@@ -193,7 +193,8 @@ export class Fleet {
     const rate = this.options.connectRate ?? 2000
     const concurrency = this.options.connectConcurrency ?? 200
     const total = this.devices.length
-    const signal = options.signal
+    const fan = fanOutSignal(options.signal)
+    const signal = fan.signal
     let next = 0
     let online = 0
     let failure: Error | undefined
@@ -204,7 +205,7 @@ export class Fleet {
         if (rate > 0) {
           // Token pacing: connection i may start no earlier than i / rate seconds after the start.
           const due = t0 + (i * 1000) / rate - performance.now()
-          if (due > 0) await pace(due, signal)
+          if (due > 0) await delay(due, signal)
           if (stopped()) return
         }
         try {
@@ -218,6 +219,7 @@ export class Fleet {
     }
     // allSettled, not all: every worker must have finished before we stop, or a straggler would connect afterwards.
     await Promise.allSettled(Array.from({ length: Math.min(concurrency, Math.max(1, total)) }, () => worker()))
+    fan.dispose()
     if (failure !== undefined || signal?.aborted === true) {
       await this.stop()
       throw failure ?? (signal?.reason instanceof Error ? signal.reason : new FleetError('FLEET_ERR_CLOSED', 'fleet start aborted'))
@@ -247,12 +249,3 @@ export class Fleet {
   }
 }
 
-/** Wait `ms`, or less if the signal aborts (the caller checks the signal afterwards). */
-function pace (ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted === true) { resolve(); return }
-    const done = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', done); resolve() }
-    const timer = setTimeout(done, ms)
-    signal?.addEventListener('abort', done, { once: true })
-  })
-}

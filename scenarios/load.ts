@@ -15,13 +15,13 @@ import type { DeviceKind, DeviceSpec } from '../devices/device.ts'
 import { planFleet, type DeviceGroupDescription, type FleetDescription } from '../devices/fleet.ts'
 import { KIND_COMMANDS } from '../devices/kinds.ts'
 import { BUILTIN_SCENARIOS } from './builtin/index.ts'
-import { formatDuration } from './duration.ts'
+import { formatDuration } from '../core/duration.ts'
 import {
   CONDITION_TYPES, DEFAULTS, issueMessage, scenarioSchema,
   type Condition, type ParsedConditions, type ParsedFleet, type ParsedScenario, type ParsedStep, type Scenario, type Step, type CommandStep, type TargetSelector, type UnknownKeyParams
 } from './schema.ts'
 import { targetMatcher } from './select.ts'
-import { didYouMean, suggest } from './suggest.ts'
+import { didYouMean, suggest } from '../core/suggest.ts'
 
 type PathKey = string | number
 

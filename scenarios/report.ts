@@ -3,7 +3,7 @@
  * {@link formatReport}, its terminal form, ending with one PASSED / FAILED / ABORTED line.
  */
 import type { FleetCounters } from '../devices/fleet.ts'
-import { formatDuration } from './duration.ts'
+import { formatDuration } from '../core/duration.ts'
 import type { TrafficCounts } from './observer.ts'
 import type { Step } from './schema.ts'
 import { describeCondition } from './conditions.ts'

@@ -11,7 +11,7 @@
  */
 import { PassThrough, type Duplex } from 'node:stream'
 import type { MqttClient } from 'mqtt'
-import { ScaledClock } from '../core/clock.ts'
+import { delay, fanOutSignal, ScaledClock } from '../core/clock.ts'
 import { Commander, type CommandReply } from '../core/commander.ts'
 import { FleetError, isFleetError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
@@ -22,7 +22,7 @@ import { createBroker, type EmbeddedBroker } from '../broker/broker.ts'
 import type { Device } from '../devices/device.ts'
 import { Fleet, planFleet } from '../devices/fleet.ts'
 import { evaluateCondition, describeCondition, MAX_LISTED, type ConditionContext } from './conditions.ts'
-import { formatDuration } from './duration.ts'
+import { formatDuration } from '../core/duration.ts'
 import { Observer } from './observer.ts'
 import { describeStep, type ConditionReport, type ReplyTally, type ScenarioReport, type StepReport } from './report.ts'
 import { isBrokerUrl, type CheckStep, type CommandStep, type Condition, type DesiredStep, type Scenario, type Step } from './schema.ts'
@@ -93,7 +93,7 @@ function validateRunOptions (o: RunOptions): void {
   c.integer('port', o.port, 0, 65535)
   c.string('host', o.host)
   c.integer('seed', o.seed, 0, 0xffff_ffff)
-  c.number('speed', o.speed, Number.MIN_VALUE, 100)
+  c.number('speed', o.speed, 0.001, 100)
   c.throwIfAny('run')
 }
 
@@ -112,7 +112,9 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
   const seed = options.seed ?? scenario.seed
   const speed = options.speed ?? scenario.speed
   const brokerSetting = options.broker ?? scenario.broker
-  const signal = options.signal
+  // The timeline's many waits listen on a fanned-out signal, not on the caller's (core/clock.ts, fanOutSignal).
+  const fan = fanOutSignal(options.signal)
+  const signal = fan.signal
   const logger = (options.logger ?? silentLogger).child({ part: 'scenario', scenario: scenario.name })
   const specs = planFleet(scenario.fleet)
   const topics = createTopics(scenario.prefix)
@@ -218,10 +220,12 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
       report.result = 'aborted'
       report.abortReason = abortReason(signal)
     } else {
+      fan.dispose()
       await teardown(res, logger)
       throw err
     }
   }
+  fan.dispose()
   if (res.observer !== undefined) report.traffic = { ...res.observer.traffic, topics: res.observer.topicCounts.size }
   if (res.fleet !== undefined) report.deviceCounters = res.fleet.counters()
   await teardown(res, logger)
@@ -281,16 +285,6 @@ interface TimelineContext {
   logger: Logger
 }
 
-/** Resolve after `ms` of wall time, or at once if the signal fires. Never rejects. */
-function pause (ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted === true) { resolve(); return }
-    const done = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', done); resolve() }
-    const timer = setTimeout(done, Math.max(0, ms))
-    signal?.addEventListener('abort', done, { once: true })
-  })
-}
-
 async function playTimeline (scenario: Scenario, t: TimelineContext): Promise<void> {
   const { signal, tOnline } = t
   const elapsed = (): number => performance.now() - tOnline
@@ -308,13 +302,13 @@ async function playTimeline (scenario: Scenario, t: TimelineContext): Promise<vo
       else list.push(s)
     }
     const groups = [...byTime.entries()].sort((a, b) => a[0] - b[0]).map(async ([atMs, group]) => {
-      await pause(atMs - elapsed(), signal)
+      await delay(atMs - elapsed(), signal)
       for (const s of group) {
         if (signal?.aborted === true) return
         await runStep(s, t)
       }
     })
-    await Promise.all([...groups, pause(scenario.durationMs - elapsed(), signal)])
+    await Promise.all([...groups, delay(scenario.durationMs - elapsed(), signal)])
   } finally {
     clearInterval(ticker)
     signal?.removeEventListener('abort', onAbort)
@@ -439,7 +433,7 @@ async function runCheck (step: CheckStep, r: StepReport, t: TimelineContext): Pr
   for (;;) {
     results = step.conditions.map((c) => checkOnce(c, t.ctx))
     if (results.every((x) => x.status === 'passed') || performance.now() >= deadline || t.signal?.aborted === true) break
-    await pause(Math.min(POLL_MS, deadline - performance.now()), t.signal)
+    await delay(Math.min(POLL_MS, deadline - performance.now()), t.signal)
   }
   for (const x of results) {
     if (x.status === 'passed') t.report.expectations.passed++

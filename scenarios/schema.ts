@@ -12,8 +12,8 @@ import { REPLY_ERROR_CODES, type ReplyErrorCode } from '../core/errors.ts'
 import { isValidLevel } from '../core/topics.ts'
 import { DEVICE_KINDS, type DeviceKind } from '../devices/device.ts'
 import type { FleetDescription } from '../devices/fleet.ts'
-import { DURATION_HINT, parseDuration } from './duration.ts'
-import { didYouMean } from './suggest.ts'
+import { DURATION_HINT, parseDuration } from '../core/duration.ts'
+import { didYouMean } from '../core/suggest.ts'
 
 // ---- the checked scenario ------------------------------------------------------------------------------------
 

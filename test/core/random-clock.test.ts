@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { Random } from '../../core/random.ts'
-import { ScaledClock, VirtualClock } from '../../core/clock.ts'
+import { delay, fanOutSignal, ScaledClock, VirtualClock } from '../../core/clock.ts'
 
 describe('Random', () => {
   it('gives the same sequence for the same seed and a different one for another seed', () => {
@@ -74,5 +74,29 @@ describe('ScaledClock', () => {
     expect(virtualElapsed).toBeGreaterThanOrEqual(wallElapsed * 49)
     expect(c.pending).toBe(0)
     expect(() => new ScaledClock(0)).toThrow(RangeError)
+  })
+})
+
+describe('fanOutSignal and delay', () => {
+  it('relays an abort to many waiters through one listener, without a MaxListeners warning', async () => {
+    const warnings: Error[] = []
+    const onWarning = (w: Error): void => { warnings.push(w) }
+    process.on('warning', onWarning)
+    const outer = new AbortController()
+    const fan = fanOutSignal(outer.signal)
+    const waits = Array.from({ length: 50 }, () => delay(60_000, fan.signal))
+    outer.abort(new Error('stop'))
+    await Promise.all(waits)
+    expect(fan.signal?.aborted).toBe(true)
+    fan.dispose()
+    await new Promise((resolve) => setImmediate(resolve))
+    process.off('warning', onWarning)
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([])
+  })
+
+  it('is a no-op without an outer signal', () => {
+    const fan = fanOutSignal(undefined)
+    expect(fan.signal).toBeUndefined()
+    fan.dispose()
   })
 })

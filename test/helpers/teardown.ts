@@ -5,12 +5,12 @@
 import type { MqttClient } from 'mqtt'
 import { endClient } from '../../core/mqtt-connect.ts'
 
-type Closer = () => Promise<unknown> | unknown
+type Closer = () => unknown
 
 export class Teardown {
   private readonly closers: Closer[] = []
 
-  add<T> (thing: T, close: (t: T) => Promise<unknown> | unknown): T {
+  add<T> (thing: T, close: (t: T) => unknown): T {
     this.closers.push(() => close(thing))
     return thing
   }

@@ -1,19 +1,25 @@
 /** "Did you mean …?" for a misspelt key or value: the closest known word, when it is close enough to be a guess. */
 
-/** Levenshtein distance, two rows. Inputs are short (keys, codes), so no cut-off is needed. */
+/**
+ * Edit distance with adjacent transpositions (optimal string alignment): `prot` → `port` is one edit, the typo
+ * people actually make. Three rows; inputs are short (keys, flags, codes), so no cut-off is needed.
+ */
 export function editDistance (a: string, b: string): number {
   if (a === b) return 0
   if (a.length === 0) return b.length
   if (b.length === 0) return a.length
+  let before = new Array<number>(b.length + 1).fill(0)
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
   let cur = new Array<number>(b.length + 1).fill(0)
   for (let i = 1; i <= a.length; i++) {
     cur[0] = i
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + cost)
+      let v = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, (before[j - 2] as number) + 1)
+      cur[j] = v
     }
-    [prev, cur] = [cur, prev]
+    [before, prev, cur] = [prev, cur, before]
   }
   return prev[b.length] as number
 }

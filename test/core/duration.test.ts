@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatDuration, parseDuration } from '../../scenarios/duration.ts'
+import { formatDuration, parseDuration } from '../../core/duration.ts'
 
 describe('parseDuration', () => {
   it.each([
