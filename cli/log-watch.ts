@@ -1,6 +1,6 @@
 /**
  * Watching device logs: the programmatic API under `fleet logs`. {@link LogRouter} is the pure part (topic and
- * payload in, lines to show out), {@link watchDeviceLogs} wires it to a connected MQTT.js client.
+ * payload in, lines to show out), {@link watchDeviceLogs} turns a connected MQTT.js client into a stream of lines.
  *
  * Kind and room come from each device's retained info message, which may arrive after the device's first log
  * lines (retained messages follow the SUBACK, and a device may log before it announces itself). When a filter
@@ -8,6 +8,8 @@
  * are shown at once without the room.
  */
 import type { MqttClient } from 'mqtt'
+import { mergeMap, type Observable } from 'rxjs'
+import { mqttMessages } from '../core/streams.ts'
 import type { Topics } from '../core/topics.ts'
 import { parseInfoPayload, parseLogPayload, type DeviceInfo, type LogFilter, type LogRecord } from './log-format.ts'
 
@@ -87,50 +89,25 @@ export class LogRouter {
 export interface WatchOptions extends LogRouterOptions {
   topics: Topics
   filter: LogFilter
-  onEntry: (entry: LogEntry) => void
 }
 
 export interface LogWatch {
   readonly router: LogRouter
-  /** Stop delivering lines and unsubscribe (when still connected). Does not end the client. */
-  stop (): Promise<void>
+  /**
+   * The lines that pass the filter, in order. Subscribing subscribes to the info and log topics (only the exact
+   * devices' topics when the filter names exact ids); unsubscribing (or `take`, `takeUntil`) unsubscribes.
+   */
+  readonly entries$: Observable<LogEntry>
 }
 
-/**
- * Subscribe `client` (connected, or connecting with `resubscribe`) to the info and log topics and call `onEntry`
- * for every line that passes the filter. With exact device ids in the filter only their topics are subscribed.
- */
-export async function watchDeviceLogs (client: MqttClient, options: WatchOptions): Promise<LogWatch> {
-  const { topics, filter, onEntry } = options
+/** Device log lines from `client` as a stream, routed through a {@link LogRouter}. */
+export function watchDeviceLogs (client: MqttClient, options: WatchOptions): LogWatch {
+  const { topics, filter } = options
   const router = new LogRouter(topics, filter, options)
   const ids = filter.exactDevices
   const subscriptions = ids === undefined
     ? [topics.filter('info'), topics.filter('log')]
     : ids.flatMap((id) => [topics.info(id), topics.log(id)])
-  let stopped = false
-  const onMessage = (topic: string, payload: Buffer): void => {
-    if (stopped) return
-    for (const entry of router.accept(topic, payload)) {
-      if (stopped) return
-      onEntry(entry)
-    }
-  }
-  client.on('message', onMessage)
-  try {
-    await client.subscribeAsync(subscriptions, { qos: 0 })
-  } catch (err) {
-    client.off('message', onMessage)
-    throw err
-  }
-  return {
-    router,
-    async stop () {
-      if (stopped) return
-      stopped = true
-      client.off('message', onMessage)
-      if (client.connected) {
-        try { await client.unsubscribeAsync(subscriptions) } catch { /* the connection is going away anyway */ }
-      }
-    }
-  }
+  const entries$ = mqttMessages(client, subscriptions).pipe(mergeMap((m) => router.accept(m.topic, m.payload)))
+  return { router, entries$ }
 }

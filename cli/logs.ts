@@ -9,6 +9,8 @@ import type { CommandContext, LogsValues } from './commands.ts'
 import { abortReasonText, useColor, whenAborted } from './io.ts'
 import { createLogFilter, formatLogJson, formatLogLine } from './log-format.ts'
 import { watchDeviceLogs, type LogEntry } from './log-watch.ts'
+import { EMPTY, identity, map, merge, Observable, take, takeUntil, tap, timer } from 'rxjs'
+import { abortion } from '../core/streams.ts'
 import { formatDuration } from '../core/duration.ts'
 
 type Outcome = 'signal' | 'count' | 'timeout' | 'output-closed'
@@ -46,25 +48,23 @@ export async function runLogsCommand (ctx: CommandContext<LogsValues>): Promise<
   }
 
   let printed = 0
-  let finish: (why: Outcome) => void = () => {}
-  const finished = new Promise<Outcome>((resolve) => { finish = resolve })
-  let done = false
-  const onEntry = (entry: LogEntry): void => {
-    if (done) return
+  const print = (entry: LogEntry): void => {
     const line = o.json ? formatLogJson(entry.record, entry.info) : formatLogLine(entry.record, entry.info, { color })
     io.stdout.write(`${line}\n`)
     printed++
-    if (o.count !== undefined && printed >= o.count) { done = true; finish('count') }
   }
 
   // `fleet logs | head -3`: when the reader goes away, stop instead of dying on EPIPE.
   const out = io.stdout as { on?: (e: string, f: (err: NodeJS.ErrnoException) => void) => unknown; off?: (e: string, f: (err: NodeJS.ErrnoException) => void) => unknown }
-  const onOutputError = (err: NodeJS.ErrnoException): void => { if (err.code === 'EPIPE') { done = true; finish('output-closed') } }
-  out.on?.('error', onOutputError)
+  const outputClosed$ = new Observable<Outcome>((sub) => {
+    const onError = (err: NodeJS.ErrnoException): void => { if (err.code === 'EPIPE') sub.next('output-closed') }
+    out.on?.('error', onError)
+    return () => { out.off?.('error', onError) }
+  })
 
   let dropped = false
   const onOffline = (): void => {
-    if (dropped || done) return
+    if (dropped) return
     dropped = true
     note(`connection to ${o.broker} lost${lastError === undefined ? '' : ` (${lastError})`}; reconnecting…`)
   }
@@ -76,15 +76,21 @@ export async function runLogsCommand (ctx: CommandContext<LogsValues>): Promise<
   client.on('offline', onOffline)
   client.on('connect', onConnect)
 
-  const timer = o.timeout === undefined ? undefined : setTimeout(() => { done = true; finish('timeout') }, o.timeout)
-  const onAbort = (): void => { done = true; finish('signal') }
-  signal.addEventListener('abort', onAbort, { once: true })
-  if (signal.aborted) onAbort()
-
-  let watch: Awaited<ReturnType<typeof watchDeviceLogs>> | undefined
+  const watch = watchDeviceLogs(client, { topics, filter })
+  // What ends the watch, whichever comes first: Ctrl-C, --timeout, the reader closing; --count ends it by take().
+  const stop$ = merge(
+    abortion(signal).pipe(map((): Outcome => 'signal')),
+    o.timeout === undefined ? EMPTY : timer(o.timeout).pipe(map((): Outcome => 'timeout')),
+    outputClosed$
+  )
+  let why = 'count' as Outcome
   try {
-    watch = await watchDeviceLogs(client, { topics, filter, onEntry })
-    const why = await finished
+    await new Promise<void>((resolve, reject) => {
+      watch.entries$.pipe(
+        o.count === undefined ? identity : take(o.count),
+        takeUntil(stop$.pipe(tap((w) => { why = w })))
+      ).subscribe({ next: print, error: reject, complete: resolve })
+    })
     if (why === 'signal' && ctx.debug) note(`stopped by ${abortReasonText(signal)}`)
     const held = watch.router.held + watch.router.dropped
     if (held > 0 && why !== 'count') note(`${held} line(s) not shown: their devices' info (kind, room) never arrived`)
@@ -94,13 +100,8 @@ export async function runLogsCommand (ctx: CommandContext<LogsValues>): Promise<
     }
     return 0
   } finally {
-    done = true
-    if (timer !== undefined) clearTimeout(timer)
-    signal.removeEventListener('abort', onAbort)
-    out.off?.('error', onOutputError)
     client.off('offline', onOffline)
     client.off('connect', onConnect)
-    await watch?.stop()
     await endClient(client, !client.connected)
   }
 }
