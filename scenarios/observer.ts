@@ -8,7 +8,7 @@
  * from the payload bytes instead of JSON-parsing every sample.
  */
 import type { MqttClient } from 'mqtt'
-import { STATUS_OFFLINE, STATUS_ONLINE, type Topics } from '../core/topics.ts'
+import { filterMatcher, STATUS_OFFLINE, STATUS_ONLINE, type Topics } from '../core/topics.ts'
 import { createMqttClient, endClient, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
 
 /** Missing telemetry ranges kept per device for the report; the count (`missing`) is always exact. */
@@ -229,22 +229,6 @@ function fillGap (d: DeviceObservation, seq: number): boolean {
   }
   // Beyond the ranges kept: count it as late if the device has unlisted missing numbers.
   return d.missing > d.gaps.reduce((n, g) => n + g[1] - g[0] + 1, 0)
-}
-
-/** A matcher for one MQTT filter ([MQTT-4.7.1-2], [MQTT-4.7.1-3]; `$` topics never match leading wildcards). */
-export function filterMatcher (filter: string): (topic: string) => boolean {
-  const f = filter.split('/')
-  return (topic) => {
-    if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false
-    const t = topic.split('/')
-    for (let i = 0; i < f.length; i++) {
-      const level = f[i]
-      if (level === '#') return true
-      if (i >= t.length) return false
-      if (level !== '+' && level !== t[i]) return false
-    }
-    return f.length === t.length
-  }
 }
 
 function noop (): void {}

@@ -11,6 +11,7 @@ import { FleetError } from '../../core/errors.ts'
 import { endClient } from '../../core/mqtt-connect.ts'
 import { main, reportError } from '../../cli/main.ts'
 import { testIo } from './helpers.ts'
+import { closedPort, subscribedTo } from '../helpers/net.ts'
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -33,24 +34,7 @@ async function connect (url: string): Promise<MqttClient> {
   return c
 }
 
-/** A port nothing listens on: bind port 0, note it, close. */
-async function closedPort (): Promise<number> {
-  const srv = createServer()
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
-  const port = (srv.address() as { port: number }).port
-  await new Promise<void>((resolve) => srv.close(() => { resolve() }))
-  return port
-}
 
-/** Resolves when some client has subscribed to `topic` on the broker. */
-function subscribed (broker: EmbeddedBroker, topic: string): Promise<void> {
-  return new Promise((resolve) => {
-    const on = (subs: { topic: string }[]): void => {
-      if (subs.some((s) => s.topic === topic)) { broker.aedes.off('subscribe', on); resolve() }
-    }
-    broker.aedes.on('subscribe', on)
-  })
-}
 
 const T = Date.UTC(2026, 0, 1, 8, 0, 0, 0)
 const line = (level: string, msg: string, extra: Record<string, unknown> = {}): string => JSON.stringify({ ts: T, level, msg, ...extra })
@@ -165,7 +149,7 @@ describe('main: fleet logs (in-process)', () => {
     await c.publishAsync('home/s1/info', JSON.stringify({ id: 's1', kind: 'speaker', room: 'kitchen', name: 'Kitchen speaker' }), { retain: true, qos: 1 })
     await c.publishAsync('home/b1/info', JSON.stringify({ id: 'b1', kind: 'band', room: 'bedroom' }), { retain: true, qos: 1 })
     const io = testIo()
-    const ready = subscribed(broker, 'home/+/log')
+    const ready = subscribedTo(broker, 'home/+/log')
     const exit = main(['logs', '--broker', broker.url, ...args], io)
     await ready
     await publish(c)
@@ -207,7 +191,7 @@ describe('main: fleet logs (in-process)', () => {
     expect(io.err.text).toMatch(/--timeout 200ms ran out after 0 of 5 line\(s\)/)
 
     const io2 = testIo()
-    const ready = subscribed(broker, 'home/+/log')
+    const ready = subscribedTo(broker, 'home/+/log')
     const exit = main(['logs', '--broker', broker.url], io2)
     await ready
     io2.controller.abort()

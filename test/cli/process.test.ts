@@ -2,12 +2,13 @@
  * The real executable: `node bin/fleet.js …` in a child process, as a user or a CI job runs it. Exit codes, signals
  * and stdout/stderr are checked end to end; brokers and clients are real, and every process is reaped.
  */
-import { createServer } from 'node:net'
+
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createBroker, type EmbeddedBroker } from '../../broker/broker.ts'
 import { endClient } from '../../core/mqtt-connect.ts'
 import { reap, spawnFleet, type FleetProcess } from './helpers.ts'
+import { closedPort, subscribedTo } from '../helpers/net.ts'
 
 const procs: FleetProcess[] = []
 const brokers: EmbeddedBroker[] = []
@@ -30,22 +31,7 @@ async function startBroker (): Promise<EmbeddedBroker & { url: string; port: num
   return b as EmbeddedBroker & { url: string; port: number }
 }
 
-async function closedPort (): Promise<number> {
-  const srv = createServer()
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
-  const port = (srv.address() as { port: number }).port
-  await new Promise<void>((resolve) => srv.close(() => { resolve() }))
-  return port
-}
 
-function subscribed (broker: EmbeddedBroker, topic: string): Promise<void> {
-  return new Promise((resolve) => {
-    const on = (subs: { topic: string }[]): void => {
-      if (subs.some((s) => s.topic === topic)) { broker.aedes.off('subscribe', on); resolve() }
-    }
-    broker.aedes.on('subscribe', on)
-  })
-}
 
 describe('fleet (real process)', () => {
   it('fleet --help exits 0 with the help on stdout', async () => {
@@ -105,7 +91,7 @@ describe('fleet (real process)', () => {
     const ts = Date.UTC(2026, 0, 1, 8, 0, 0, 125)
     await c.publishAsync('home/spk-1/info', JSON.stringify({ id: 'spk-1', kind: 'speaker', room: 'kitchen', name: 'K' }), { retain: true, qos: 1 })
     await c.publishAsync('home/band-1/info', JSON.stringify({ id: 'band-1', kind: 'band', room: 'bedroom', name: 'B' }), { retain: true, qos: 1 })
-    const ready = subscribed(broker, 'home/+/log')
+    const ready = subscribedTo(broker, 'home/+/log')
     const p = fleet(['logs', '--broker', broker.url, '--kind', 'speaker', '--level', 'info', '--count', '2'], { TZ: 'UTC' })
     await ready
     const log = (id: string, level: string, msg: string, extra: Record<string, unknown> = {}): Promise<unknown> =>
@@ -124,7 +110,7 @@ describe('fleet (real process)', () => {
 
   it('fleet logs exits 0 on SIGINT', async () => {
     const broker = await startBroker()
-    const ready = subscribed(broker, 'home/+/log')
+    const ready = subscribedTo(broker, 'home/+/log')
     const p = fleet(['logs', '--broker', broker.url])
     await ready
     p.child.kill('SIGINT')

@@ -3,12 +3,13 @@
  * Mostly in-process through `main`; the exit codes that CI relies on are also checked on the real executable.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
+
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { main } from '../../cli/main.ts'
 import { reap, spawnFleet, testIo, type FleetProcess } from './helpers.ts'
+import { closedPort } from '../helpers/net.ts'
 
 let dir: string
 const file = (name: string): string => join(dir, name)
@@ -62,13 +63,6 @@ afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
 const procs: FleetProcess[] = []
 afterEach(async () => { await Promise.all(procs.splice(0).map(reap)) })
 
-async function closedPort (): Promise<number> {
-  const srv = createServer()
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
-  const port = (srv.address() as { port: number }).port
-  await new Promise<void>((resolve) => srv.close(() => { resolve() }))
-  return port
-}
 
 describe('fleet run (in-process)', () => {
   it('a passing scenario ⇒ exit 0, progress on stderr, the report on stdout, JSON in --report', async () => {

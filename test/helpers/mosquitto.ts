@@ -5,9 +5,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { closedPort } from './net.ts'
 
 export const mosquittoBin = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto'].find((p) => existsSync(p))
 const which = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0
@@ -21,14 +21,6 @@ export function interopAvailable (needBroker: boolean): boolean {
   return ok
 }
 
-export async function freePort (): Promise<number> {
-  const srv = createServer()
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
-  const port = (srv.address() as AddressInfo).port
-  await new Promise<void>((resolve) => srv.close(() => { resolve() }))
-  return port
-}
-
 export interface Mosquitto { url: string; port: number; stop: () => Promise<void> }
 
 /** Start a private mosquitto on a free loopback port; resolves once it accepts connections. */
@@ -36,7 +28,7 @@ export async function startMosquitto (): Promise<Mosquitto> {
   if (mosquittoBin === undefined) throw new Error('mosquitto is not installed')
   const dir = mkdtempSync(join(tmpdir(), 'homefleet-mosq-'))
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort()
+    const port = await closedPort()
     const conf = join(dir, 'mosquitto.conf')
     writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n`)
     const proc = spawn(mosquittoBin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })

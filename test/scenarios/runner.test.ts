@@ -1,10 +1,11 @@
-import { connect as netConnect, createServer } from 'node:net'
+import { connect as netConnect } from 'node:net'
 import { describe, expect, it, vi } from 'vitest'
 import { createBroker } from '../../broker/index.ts'
 import { FleetError } from '../../core/errors.ts'
 import { Device } from '../../devices/device.ts'
 import { formatReport, loadScenarioText, runScenario, type ProgressEvent } from '../../scenarios/index.ts'
 import { connectClient, nextMessage } from '../helpers/mqtt.ts'
+import { closedPort } from '../helpers/net.ts'
 
 /** A small fleet with fast telemetry, so a run of a second or two has plenty to check. */
 const FLEET = `
@@ -75,15 +76,6 @@ function refused (url: string): Promise<boolean> {
   })
 }
 
-/** A port that was free a moment ago and has nothing listening on it. */
-async function closedPort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
-  const address = server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : 0
-  await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
-  return port
-}
 
 describe('runScenario over the embedded broker', () => {
   it('runs commands, desired state and checks, reports progress, and closes everything', async () => {
