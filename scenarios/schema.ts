@@ -13,7 +13,7 @@ import { isValidLevel } from '../core/topics.ts'
 import { DEVICE_KINDS, type DeviceKind } from '../devices/device.ts'
 import type { FleetDescription } from '../devices/fleet.ts'
 import { DURATION_HINT, parseDuration } from '../core/duration.ts'
-import { didYouMean } from '../core/suggest.ts'
+import { didYouMean, suggest } from '../core/suggest.ts'
 
 // ---- the checked scenario ------------------------------------------------------------------------------------
 
@@ -363,7 +363,15 @@ export const stepSchema: z.ZodType<ParsedStep, unknown> = z.unknown().transform(
   const actions = ACTIONS.filter((a) => a in input)
   const kind = actions[0] ?? ('expect' in input ? 'check' : undefined)
   if (kind === undefined) {
-    if (!reject) ctx.issues.push({ code: 'custom', message: `a step needs one of ${ACTIONS.join(', ')} or expect (it has ${Object.keys(raw).join(', ') || 'no keys'})`, input: raw })
+    if (reject) return z.NEVER
+    // A misspelt action (`comand:`) is the likely cause: point at that key, with the suggestion.
+    const known = [...ACTIONS, 'expect']
+    const typo = Object.keys(raw).find((k) => !known.includes(k) && suggest(k, known) !== undefined)
+    if (typo !== undefined) {
+      ctx.issues.push({ code: 'custom', path: [typo], message: `unknown key "${typo}"${didYouMean(typo, known)}; a step needs one of ${ACTIONS.join(', ')} or expect`, input: raw[typo] })
+    } else {
+      ctx.issues.push({ code: 'custom', message: `a step needs one of ${ACTIONS.join(', ')} or expect (it has ${Object.keys(raw).join(', ') || 'no keys'})`, input: raw })
+    }
     return z.NEVER
   }
   for (const extra of actions.slice(1)) {

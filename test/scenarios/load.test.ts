@@ -142,6 +142,12 @@ describe('loadScenarioText: broken files name file, line and field', () => {
     expect(lines[1]).toMatch(/^bad\.yaml:7:20: timeline\[0\]\.expect\.telemetry\.minMessages: unknown key "minMessages" \(did you mean "min"\?\)/)
   })
 
+  it('points at a misspelt step action with a suggestion', () => {
+    const { lines } = problems('name: x\ntimeline:\n  - at: 1s\n    comand: mute\n    target: { device: demo-kitchen-speaker }\n')
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/^bad\.yaml:4:\d+: timeline\[0\]\.comand: unknown key "comand" \(did you mean "command"\?\)/)
+  })
+
   it('reports a bad duration', () => {
     const { lines } = problems('name: x\ntimeline:\n  - at: 5 sec\n    note: a\n  - at: 30\n    note: b\n')
     expect(lines[0]).toMatch(/^bad\.yaml:3:9: timeline\[0\]\.at: must be a duration such as 500ms, 2s/)
