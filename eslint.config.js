@@ -3,6 +3,7 @@
 // (docs/ARCHITECTURE.md lists which folder may import which).
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import stylistic from '@stylistic/eslint-plugin'
 
 const boundaries = {
   core: ['core'],
@@ -31,6 +32,23 @@ const restrictFor = (part) => {
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'coverage/**', 'bin/**', 'eslint.config.js'] },
   js.configs.recommended,
+  // Formatting is lint: `npm run format` is `eslint --fix`. The house style of aedes and MQTT.js (standard):
+  // no semicolons, single quotes, two-space indent, a space before a function's parentheses.
+  stylistic.configs.customize({ semi: false, quotes: 'single', indent: 2, commaDangle: 'never', braceStyle: '1tbs', arrowParens: true }),
+  {
+    rules: {
+      '@stylistic/space-before-function-paren': ['error', 'always'],
+      '@stylistic/max-statements-per-line': 'off',
+      '@stylistic/brace-style': ['error', '1tbs', { allowSingleLine: true }],
+      '@stylistic/operator-linebreak': 'off',
+      '@stylistic/multiline-ternary': 'off',
+      '@stylistic/quote-props': ['error', 'as-needed'],
+      '@stylistic/arrow-parens': ['error', 'always'],
+      '@stylistic/member-delimiter-style': ['error', { multiline: { delimiter: 'none' }, singleline: { delimiter: 'semi', requireLast: false } }],
+      '@stylistic/list-style': 'off',
+      '@stylistic/quotes': ['error', 'single', { avoidEscape: true, allowTemplateLiterals: 'always' }]
+    }
+  },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

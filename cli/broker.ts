@@ -42,14 +42,14 @@ export async function runBrokerCommand (ctx: CommandContext<BrokerValues>): Prom
   const timer = o.statsInterval === 0
     ? undefined
     : setInterval(() => {
-      const s = broker.stats()
-      const changed = previous === undefined || s.clients !== previous.clients || s.connectionsTotal !== previous.connectionsTotal ||
-        s.publishedIn !== previous.publishedIn || s.clientErrors !== previous.clientErrors
-      const line = formatStats(s, previous, o.statsInterval)
-      if (changed) logger.info({ stats: s }, line)
-      else logger.debug({ stats: s }, line)
-      previous = s
-    }, o.statsInterval)
+        const s = broker.stats()
+        const changed = previous === undefined || s.clients !== previous.clients || s.connectionsTotal !== previous.connectionsTotal ||
+          s.publishedIn !== previous.publishedIn || s.clientErrors !== previous.clientErrors
+        const line = formatStats(s, previous, o.statsInterval)
+        if (changed) logger.info({ stats: s }, line)
+        else logger.debug({ stats: s }, line)
+        previous = s
+      }, o.statsInterval)
 
   try {
     await whenAborted(signal)

@@ -163,7 +163,7 @@ const logsCommand = defineCommand({
   options: LOGS_OPTIONS,
   examples: [
     { command: 'fleet logs', description: 'Everything from the fleet on the local broker.' },
-    { command: "fleet logs --kind speaker --room kitchen --level warn", description: 'Warnings and errors from kitchen speakers.' },
+    { command: 'fleet logs --kind speaker --room kitchen --level warn', description: 'Warnings and errors from kitchen speakers.' },
     { command: "fleet logs --device 'demo-*' --json | jq .msg", description: 'JSON lines from the demo home, for scripts.' },
     { command: 'fleet logs --broker mqtt://10.0.0.5:1883 --prefix lab/home --count 10 --timeout 30s', description: 'The next 10 lines from another broker; exit 1 if they do not come within 30 s.' }
   ],

@@ -1,4 +1,3 @@
-
 /**
  * What a command may touch of its process: two output streams, the environment, and a stop signal. `main` takes
  * this as a parameter, so tests run commands in-process with captured output and their own AbortController

@@ -335,4 +335,3 @@ function translateParseArgsError (err: unknown, byFlag: ReadonlyMap<string, stri
       return message.split('\n')[0] ?? message
   }
 }
-

@@ -34,7 +34,6 @@ export function formatOffset (ms: number): string {
   return h > 0 ? `${h}:${mmss}` : mmss
 }
 
-
 export class ProgressView {
   private readonly out: OutStream
   private readonly tty: boolean

@@ -248,4 +248,3 @@ export class Fleet {
     return out
   }
 }
-

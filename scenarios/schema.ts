@@ -526,4 +526,3 @@ export function issueMessage (issue: z.core.$ZodRawIssue): string | undefined {
       return undefined
   }
 }
-

@@ -34,8 +34,6 @@ async function connect (url: string): Promise<MqttClient> {
   return c
 }
 
-
-
 const T = Date.UTC(2026, 0, 1, 8, 0, 0, 0)
 const line = (level: string, msg: string, extra: Record<string, unknown> = {}): string => JSON.stringify({ ts: T, level, msg, ...extra })
 

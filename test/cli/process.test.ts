@@ -31,8 +31,6 @@ async function startBroker (): Promise<EmbeddedBroker & { url: string; port: num
   return b as EmbeddedBroker & { url: string; port: number }
 }
 
-
-
 describe('fleet (real process)', () => {
   it('fleet --help exits 0 with the help on stdout', async () => {
     const p = fleet(['--help'])

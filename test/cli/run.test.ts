@@ -63,7 +63,6 @@ afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
 const procs: FleetProcess[] = []
 afterEach(async () => { await Promise.all(procs.splice(0).map(reap)) })
 
-
 describe('fleet run (in-process)', () => {
   it('a passing scenario ⇒ exit 0, progress on stderr, the report on stdout, JSON in --report', async () => {
     const io = testIo()

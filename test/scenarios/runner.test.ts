@@ -76,7 +76,6 @@ function refused (url: string): Promise<boolean> {
   })
 }
 
-
 describe('runScenario over the embedded broker', () => {
   it('runs commands, desired state and checks, reports progress, and closes everything', async () => {
     const events: ProgressEvent[] = []
