@@ -120,7 +120,7 @@ const runCommand = defineCommand({
     { command: 'fleet run demo', description: 'Run the built-in demo scenario on the embedded broker (what `npm start` does).' },
     { command: 'fleet run smoke.yaml --seed 7 --report reports/smoke.json', description: 'Run a file with a fixed seed and keep the JSON report (CI).' },
     { command: 'fleet run demo --port 1883 & fleet logs --level warn', description: 'Watch the devices of a run from another terminal.' },
-    { command: 'fleet run demo --broker mqtt://10.0.0.5:1883 --log-file run.log --log-level debug', description: 'Run against an external broker, with debug logs in run.log.' },
+    { command: 'fleet run demo --broker mqtt://broker.lab.example:1883 --log-file run.log --log-level debug', description: 'Run against an external broker, with debug logs in run.log.' },
     { command: 'fleet run demo --json --quiet | jq .result', description: 'Only the JSON report, for scripts.' }
   ],
   exitCodes: [
@@ -165,7 +165,7 @@ const logsCommand = defineCommand({
     { command: 'fleet logs', description: 'Everything from the fleet on the local broker.' },
     { command: 'fleet logs --kind speaker --room kitchen --level warn', description: 'Warnings and errors from kitchen speakers.' },
     { command: "fleet logs --device 'demo-*' --json | jq .msg", description: 'JSON lines from the demo home, for scripts.' },
-    { command: 'fleet logs --broker mqtt://10.0.0.5:1883 --prefix lab/home --count 10 --timeout 30s', description: 'The next 10 lines from another broker; exit 1 if they do not come within 30 s.' }
+    { command: 'fleet logs --broker mqtt://broker.lab.example:1883 --prefix lab/home --count 10 --timeout 30s', description: 'The next 10 lines from another broker; exit 1 if they do not come within 30 s.' }
   ],
   exitCodes: [
     { code: 0, meaning: 'stopped by Ctrl-C/SIGTERM, after --count lines, or at --timeout' },
