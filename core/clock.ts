@@ -26,15 +26,25 @@ let nextId = 1
 export class ScaledClock implements Clock {
   readonly speed: number
   private readonly origin = Date.now()
+  /** What `now()` read when the clock was made: the wall time, or the given start. */
+  readonly startAt: number
   private readonly timers = new Map<number, NodeJS.Timeout>()
 
-  constructor (speed = 1) {
+  /**
+   * @param speed how many times faster than the wall this clock runs
+   * @param startAt the time `now()` reads at construction (default: the wall time). A fixed start makes
+   *   time-of-day behaviour (a band's night, a camera's daylight) the same in every run of a scenario.
+   */
+  constructor (speed = 1, startAt?: number) {
     if (!(speed > 0) || !Number.isFinite(speed)) throw new RangeError(`clock speed must be a positive number, got ${speed}`)
+    if (startAt !== undefined && !Number.isFinite(startAt)) throw new RangeError(`clock start must be a finite time, got ${startAt}`)
     this.speed = speed
+    this.startAt = startAt ?? this.origin
   }
 
   now (): number {
-    return this.speed === 1 ? Date.now() : this.origin + Math.round((Date.now() - this.origin) * this.speed)
+    if (this.speed === 1 && this.startAt === this.origin) return Date.now()
+    return this.startAt + Math.round((Date.now() - this.origin) * this.speed)
   }
 
   setTimeout (fn: () => void, ms: number): TimerHandle {

@@ -21,6 +21,7 @@ export class Commander {
   private readonly ridBase = randomBytes(4).toString('hex')
   private counter = 0
   private subscribed: Promise<void> | undefined
+  private closed = false
   private readonly onMessage = (topic: string, payload: Buffer): void => {
     const parsed = this.topics.parse(topic)
     if (parsed?.channel !== 'reply') return
@@ -43,13 +44,23 @@ export class Commander {
   }
 
   private ready (): Promise<void> {
-    this.subscribed ??= this.client.subscribeAsync(this.topics.filter('reply'), { qos: 1 }).then(() => undefined)
+    this.subscribed ??= this.client.subscribeAsync(this.topics.filter('reply'), { qos: 1 }).then(
+      (granted) => {
+        // MQTT 3.1.1 refuses a filter with return code 0x80 in the SUBACK, not with an error [MQTT-3.9.3-2].
+        if (granted.some((g) => g.qos === 128)) throw new FleetError('FLEET_ERR_BROKER_REFUSED', `the broker refused the subscription to ${this.topics.filter('reply')}`)
+      }
+    ).catch((err: unknown) => {
+      this.subscribed = undefined // a later send may try again
+      throw err instanceof FleetError ? err : new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `cannot subscribe to replies: ${(err as Error).message}`, { cause: err })
+    })
     return this.subscribed
   }
 
   /** Send one command; resolves with the device's reply (ok or error), rejects with FLEET_ERR_COMMAND_TIMEOUT. */
   async send (deviceId: string, command: string, args: Record<string, unknown> | string = {}, timeoutMs = this.defaultTimeoutMs): Promise<CommandReply> {
+    if (this.closed) throw new FleetError('FLEET_ERR_CLOSED', `commander closed: cannot send ${command} to ${deviceId}`)
     await this.ready()
+    if (this.closed) throw new FleetError('FLEET_ERR_CLOSED', `commander closed: cannot send ${command} to ${deviceId}`)
     const rid = `${this.ridBase}-${(this.counter++).toString(36)}`
     const topic = this.topics.command(deviceId, command, rid)
     const reply = new Promise<CommandReply>((resolve, reject) => {
@@ -59,13 +70,24 @@ export class Commander {
       }, timeoutMs)
       this.pending.set(rid, { resolve, reject, timer })
     })
+    // The reply may settle (close(), a time-out) while we still await the PUBACK below; mark it handled now so
+    // that is not an unhandled rejection. The caller still gets the rejection: we return this same promise.
+    reply.catch(() => undefined)
     const payload = typeof args === 'string' ? args : JSON.stringify(args)
-    await this.client.publishAsync(topic, payload, { qos: 1 })
+    try {
+      await this.client.publishAsync(topic, payload, { qos: 1 })
+    } catch (err) {
+      // The request never left: drop its pending entry so its timer cannot reject a promise nobody awaits.
+      const p = this.pending.get(rid)
+      if (p !== undefined) { clearTimeout(p.timer); this.pending.delete(rid) }
+      throw new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `cannot send ${command} to ${deviceId}: ${(err as Error).message}`, { cause: err })
+    }
     return reply
   }
 
   /** Stop listening; pending commands reject with FLEET_ERR_CLOSED. Does not end the client. */
   close (): void {
+    this.closed = true
     this.client.off('message', this.onMessage)
     for (const [rid, p] of this.pending) {
       clearTimeout(p.timer)

@@ -5,7 +5,7 @@
  */
 import { Observable } from 'rxjs'
 import type { MqttClient } from 'mqtt'
-import { topicMatches } from './topics.ts'
+import { filterMatcher } from './topics.ts'
 
 export interface MqttMessage {
   readonly topic: string
@@ -21,9 +21,10 @@ export interface MqttMessage {
  * mqttMessages(client, ['home/+/telemetry']).pipe(take(3)).subscribe((m) => console.log(m.topic))
  */
 export function mqttMessages (client: MqttClient, filters: readonly string[], qos: 0 | 1 = 0): Observable<MqttMessage> {
+  const matchers = filters.map(filterMatcher)
   return new Observable<MqttMessage>((subscriber) => {
     const onMessage = (topic: string, payload: Buffer, packet: { retain?: boolean }): void => {
-      if (filters.some((f) => topicMatches(f, topic))) subscriber.next({ topic, payload, retain: packet.retain === true })
+      if (matchers.some((match) => match(topic))) subscriber.next({ topic, payload, retain: packet.retain === true })
     }
     client.on('message', onMessage)
     let active = true

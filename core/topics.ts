@@ -9,7 +9,7 @@
  * | info      | {p}/{id}/info                       | yes      | JSON identity: kind, model, room, name, fw |
  * | telemetry | {p}/{id}/telemetry                  | no       | JSON `{ts, seq, ...}`                     |
  * | event     | {p}/{id}/events/{name}              | no       | JSON `{ts, seq, ...}`                     |
- * | reported  | {p}/{id}/state/reported             | yes      | JSON reported twin, with `$version`       |
+ * | reported  | {p}/{id}/state/reported             | yes      | JSON reported twin, `$desiredVersion`     |
  * | desired   | {p}/{id}/state/desired              | yes      | JSON desired twin, with `$version`        |
  * | command   | {p}/{id}/commands/{name}/{rid}      | no       | JSON arguments object (empty = `{}`)      |
  * | reply     | {p}/{id}/replies/{rid}              | no       | JSON `{rid, command, ok, status, result \| error}` |
@@ -126,13 +126,15 @@ export function createTopics (prefix: string = DEFAULT_PREFIX): Topics {
         case 2:
           if (a === 'status' || a === 'info' || a === 'telemetry' || a === 'log') return { channel: a, deviceId }
           return undefined
+        // Names and request ids must be levels this module could build: a command with rid `$r1` could never be
+        // answered (its reply topic would be invalid), so it is not a command of the contract at all.
         case 3:
-          if (a === 'events' && b !== undefined && b !== '') return { channel: 'event', deviceId, name: b }
+          if (a === 'events' && b !== undefined && isValidLevel(b)) return { channel: 'event', deviceId, name: b }
           if (a === 'state' && (b === 'reported' || b === 'desired')) return { channel: b, deviceId }
-          if (a === 'replies' && b !== undefined && b !== '') return { channel: 'reply', deviceId, rid: b }
+          if (a === 'replies' && b !== undefined && isValidLevel(b)) return { channel: 'reply', deviceId, rid: b }
           return undefined
         case 4:
-          if (a === 'commands' && b !== undefined && b !== '' && c !== undefined && c !== '') {
+          if (a === 'commands' && b !== undefined && isValidLevel(b) && c !== undefined && isValidLevel(c)) {
             return { channel: 'command', deviceId, name: b, rid: c }
           }
           return undefined

@@ -10,7 +10,8 @@ import type { Random } from '../core/random.ts'
 import type { Logger, LogLevel } from '../core/logger.ts'
 import { LOG_LEVELS } from '../core/logger.ts'
 import { STATUS_OFFLINE, STATUS_ONLINE, type Topics } from '../core/topics.ts'
-import { createMqttClient, endClient, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
+import { createMqttClient, describeTarget, endClient, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
+import { FleetError } from '../core/errors.ts'
 import { CommandError, REPLY_STATUS } from './command-error.ts'
 
 export const DEVICE_KINDS = ['speaker', 'band', 'camera'] as const
@@ -65,9 +66,14 @@ export interface DeviceCounters {
   commandErrors: number
   badPayloads: number
   messagesOut: number
+  /** Bugs caught in the simulation (a kind's step, sample or state threw); the device kept running. */
+  internalErrors: number
 }
 
 const LEVEL_INDEX: Record<string, number> = Object.fromEntries(LOG_LEVELS.map((l, i) => [l, i]))
+
+/** How long a graceful stop waits for the broker to acknowledge `offline` before dropping the connection. */
+const STOP_ACK_TIMEOUT_MS = 2000
 
 export abstract class Device {
   readonly spec: Readonly<DeviceSpec>
@@ -75,7 +81,7 @@ export abstract class Device {
   protected readonly rng: Random
   protected readonly clock: Clock
   protected readonly logger: Logger
-  readonly counters: DeviceCounters = { telemetrySent: 0, eventsSent: 0, commandsHandled: 0, commandErrors: 0, badPayloads: 0, messagesOut: 0 }
+  readonly counters: DeviceCounters = { telemetrySent: 0, eventsSent: 0, commandsHandled: 0, commandErrors: 0, badPayloads: 0, messagesOut: 0, internalErrors: 0 }
 
   /** Commands this kind understands, by name. */
   protected abstract readonly commands: Readonly<Record<string, CommandHandler>>
@@ -91,7 +97,9 @@ export abstract class Device {
   private desiredVersion: number | undefined
   private stopped = false
   private readonly publishLevel: number
-  private onSubscribed: (() => void) | undefined
+  /** This device's own topics, built once (they are on every publish). */
+  private readonly topic: { status: string; info: string; telemetry: string; reported: string; log: string }
+  private settleSubscribed: ((err?: Error) => void) | undefined
   private desiredErrors: Record<string, string> = {}
 
   constructor (spec: DeviceSpec, runtime: DeviceRuntime) {
@@ -100,6 +108,8 @@ export abstract class Device {
     this.clock = runtime.clock
     this.rng = runtime.random.fork(spec.id)
     this.logger = runtime.logger.child({ deviceId: spec.id, kind: spec.kind, room: spec.room })
+    const t = runtime.topics
+    this.topic = { status: t.status(spec.id), info: t.info(spec.id), telemetry: t.telemetry(spec.id), reported: t.reported(spec.id), log: t.log(spec.id) }
     const pl = runtime.publishLogLevel ?? 'info'
     this.publishLevel = pl === 'silent' ? Infinity : LEVEL_INDEX[pl] ?? 2
   }
@@ -125,7 +135,6 @@ export abstract class Device {
   async start (): Promise<void> {
     if (this.client !== undefined) return
     this.stopped = false
-    const { topics } = this.runtime
     const client = createMqttClient(this.runtime.target, {
       clientId: this.id,
       clean: true,
@@ -134,33 +143,51 @@ export abstract class Device {
       connectTimeout: this.runtime.connectTimeoutMs ?? 30_000,
       resubscribe: true,
       // The broker publishes this if we vanish without DISCONNECT [MQTT-3.1.2-8]; retained so late subscribers see it.
-      will: { topic: topics.status(this.id), payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true }
+      will: { topic: this.topic.status, payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true }
     })
     this.client = client
     client.on('message', (topic, payload) => { this.onMessage(topic, payload) })
     // start() resolves only once the command subscription is acknowledged, so a command sent right after start()
     // cannot be lost [MQTT-3.8.4-1]: the broker must SUBACK before a publish to the new subscription is routed to us.
-    const subscribed = new Promise<void>((resolve) => { this.onSubscribed = resolve })
+    // A refused subscription (SUBACK 0x80, e.g. a broker ACL), a stop() meanwhile, or no SUBACK in time rejects.
+    const timeoutMs = this.runtime.connectTimeoutMs ?? 30_000
+    const subscribed = new Promise<void>((resolve, reject) => {
+      this.settleSubscribed = (err) => { if (err === undefined) resolve(); else reject(err) }
+    })
     client.on('connect', () => { this.onConnect(client) })
     client.on('error', (err) => { this.logger.debug({ err: err.message }, 'mqtt error') })
+    let timer: NodeJS.Timeout | undefined
     try {
-      await waitConnected(client, this.runtime.target, this.runtime.connectTimeoutMs ?? 30_000)
-      await subscribed
+      await waitConnected(client, this.runtime.target, timeoutMs)
+      await Promise.race([subscribed, new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => { reject(new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `${this.id}: no SUBACK from ${describeTarget(this.runtime.target)} within ${timeoutMs} ms`)) }, timeoutMs)
+      })])
     } catch (err) {
-      this.client = undefined
+      this.settleSubscribed = undefined
+      if (this.client === client) this.client = undefined
       await endClient(client, true)
       throw err
+    } finally {
+      clearTimeout(timer)
     }
   }
 
   private onConnect (client: MqttClient): void {
     const { topics } = this.runtime
-    this.publish(topics.status(this.id), STATUS_ONLINE, 1, true)
-    this.publish(topics.info(this.id), JSON.stringify(this.info()), 1, true)
-    this.publish(topics.reported(this.id), JSON.stringify(this.reportedPayload()), 1, true)
-    client.subscribe([topics.filter('command', this.id), topics.desired(this.id)], { qos: 1 }, (err) => {
-      if (err !== null && err !== undefined) this.log('error', 'subscribe failed', { err: err.message })
-      else { this.onSubscribed?.(); this.onSubscribed = undefined }
+    this.publish(this.topic.status, STATUS_ONLINE, 1, true)
+    this.publish(this.topic.info, JSON.stringify(this.info()), 1, true)
+    this.publish(this.topic.reported, JSON.stringify(this.reportedPayload()), 1, true)
+    const filters = [topics.filter('command', this.id), topics.desired(this.id)]
+    client.subscribe(filters, { qos: 1 }, (err, granted) => {
+      // MQTT 3.1.1 reports a refused filter as return code 0x80 in the SUBACK, not as an error [MQTT-3.9.3-2].
+      const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic)
+      const problem = err !== null && err !== undefined
+        ? new FleetError('FLEET_ERR_BROKER_REFUSED', `${this.id}: the broker refused the subscription to ${filters.join(', ')}: ${err.message}`, { cause: err })
+        : refused.length > 0 ? new FleetError('FLEET_ERR_BROKER_REFUSED', `${this.id}: the broker refused the subscription to ${refused.join(', ')} (SUBACK 0x80)`) : undefined
+      if (problem !== undefined) this.log('error', 'subscribe refused', { err: problem.message })
+      const settle = this.settleSubscribed
+      this.settleSubscribed = undefined
+      settle?.(problem)
     })
     if (this.telemetryTimer === undefined && this.firstTelemetryTimer === undefined && !this.stopped) {
       // A random phase spreads a fleet's telemetry over the interval instead of a burst every period.
@@ -184,6 +211,9 @@ export abstract class Device {
     this.clock.clearTimer(this.telemetryTimer)
     this.firstTelemetryTimer = undefined
     this.telemetryTimer = undefined
+    const settle = this.settleSubscribed
+    this.settleSubscribed = undefined
+    settle?.(new FleetError('FLEET_ERR_CLOSED', `${this.id} was stopped while starting`))
     const client = this.client
     this.client = undefined
     if (client === undefined) return
@@ -192,12 +222,15 @@ export abstract class Device {
       await endClient(client, true)
       return
     }
+    // Graceful, but bounded: a broker that stopped answering must not hold stop() (and a fleet's stop) forever.
+    let acked = false
     if (client.connected) {
-      await new Promise<void>((resolve) => {
-        client.publish(this.runtime.topics.status(this.id), STATUS_OFFLINE, { qos: 1, retain: true }, () => { resolve() })
+      acked = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => { resolve(false) }, STOP_ACK_TIMEOUT_MS)
+        client.publish(this.topic.status, STATUS_OFFLINE, { qos: 1, retain: true }, (err) => { clearTimeout(timer); resolve(err === undefined || err === null) })
       })
     }
-    await endClient(client, !client.connected)
+    await endClient(client, !acked)
   }
 
   // ---- outgoing --------------------------------------------------------------------------------------------
@@ -213,12 +246,19 @@ export abstract class Device {
 
   /** One telemetry tick: step the simulation, then publish `{ts, seq, ...sample}`. */
   sendTelemetry (): void {
-    this.step(this.spec.telemetryIntervalMs)
-    if (!this.connected) return
-    this.telemetrySeq++
-    this.counters.telemetrySent++
-    const body = { ts: this.clock.now(), seq: this.telemetrySeq, ...this.sample() }
-    this.publish(this.runtime.topics.telemetry(this.id), JSON.stringify(body), 0, false)
+    // Called from a timer: a bug in a kind's step() or sample() is logged and counted, never thrown into the
+    // event loop where it would take the whole in-process fleet down.
+    try {
+      this.step(this.spec.telemetryIntervalMs)
+      if (!this.connected) return
+      this.telemetrySeq++
+      this.counters.telemetrySent++
+      const body = { ts: this.clock.now(), seq: this.telemetrySeq, ...this.sample() }
+      this.publish(this.topic.telemetry, JSON.stringify(body), 0, false)
+    } catch (err) {
+      this.counters.internalErrors++
+      this.log('error', 'telemetry tick failed', { err: (err as Error).message })
+    }
   }
 
   /** Publish an event `{ts, seq, ...data}` on `{p}/{id}/events/{name}` (QoS 1: events matter more than telemetry). */
@@ -235,7 +275,12 @@ export abstract class Device {
     this.reportQueued = true
     queueMicrotask(() => {
       this.reportQueued = false
-      this.publish(this.runtime.topics.reported(this.id), JSON.stringify(this.reportedPayload()), 1, true)
+      try {
+        this.publish(this.topic.reported, JSON.stringify(this.reportedPayload()), 1, true)
+      } catch (err) {
+        this.counters.internalErrors++
+        this.log('error', 'reporting state failed', { err: (err as Error).message })
+      }
     })
   }
 
@@ -256,7 +301,7 @@ export abstract class Device {
   log (level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
     this.logger[level](fields, msg)
     if ((LEVEL_INDEX[level] ?? 0) >= this.publishLevel) {
-      this.publish(this.runtime.topics.log(this.id), JSON.stringify({ ...fields, ts: this.clock.now(), level, msg }), 0, false)
+      this.publish(this.topic.log, JSON.stringify({ ...fields, ts: this.clock.now(), level, msg }), 0, false)
     }
   }
 
@@ -325,15 +370,18 @@ export abstract class Device {
     const version = desired.$version
     if (typeof version === 'number' && this.desiredVersion !== undefined && version <= this.desiredVersion) return
     const errors: Record<string, string> = {}
-    for (const [key, value] of Object.entries(desired)) {
-      if (key.startsWith('$')) continue
-      const apply = Object.hasOwn(this.desiredProperties, key) ? this.desiredProperties[key] : undefined
+    // Apply in the kind's declared order, not the payload's: `{volume, power: true}` on a speaker that is off must
+    // turn it on before setting the volume, whichever key the controller wrote first.
+    for (const [key, apply] of Object.entries(this.desiredProperties)) {
+      if (!Object.hasOwn(desired, key)) continue
       try {
-        if (apply === undefined) throw new CommandError('NOT_SUPPORTED', `${this.kind} has no desired property "${key}"`)
-        apply(value)
+        apply(desired[key])
       } catch (err) {
         errors[key] = err instanceof CommandError ? `${err.code}: ${err.message}` : (err as Error).message
       }
+    }
+    for (const key of Object.keys(desired)) {
+      if (!key.startsWith('$') && !Object.hasOwn(this.desiredProperties, key)) errors[key] = `NOT_SUPPORTED: ${this.kind} has no desired property "${key}"`
     }
     if (typeof version === 'number') this.desiredVersion = version
     this.desiredErrors = errors

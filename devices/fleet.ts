@@ -234,7 +234,7 @@ export class Fleet {
   }
 
   counters (): FleetCounters {
-    const out: FleetCounters = { devices: this.devices.length, online: 0, telemetrySent: 0, eventsSent: 0, commandsHandled: 0, commandErrors: 0, badPayloads: 0, messagesOut: 0 }
+    const out: FleetCounters = { devices: this.devices.length, online: 0, telemetrySent: 0, eventsSent: 0, commandsHandled: 0, commandErrors: 0, badPayloads: 0, messagesOut: 0, internalErrors: 0 }
     for (const d of this.devices) {
       if (d.connected) out.online++
       const c = d.counters
@@ -244,6 +244,7 @@ export class Fleet {
       out.commandErrors += c.commandErrors
       out.badPayloads += c.badPayloads
       out.messagesOut += c.messagesOut
+      out.internalErrors += c.internalErrors
     }
     return out
   }

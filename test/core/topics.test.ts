@@ -32,6 +32,10 @@ describe('topic contract', () => {
     expect(t.parse('home/a/commands/x')).toBeUndefined()
     expect(t.parse('$SYS/broker/uptime')).toBeUndefined()
     expect(t.parse('home')).toBeUndefined()
+    // A request id or name that could not be built (and so never answered) is not a command of the contract.
+    expect(t.parse('home/a/commands/mute/$r1')).toBeUndefined()
+    expect(t.parse('home/a/commands/$x/r1')).toBeUndefined()
+    expect(t.parse('home/a/replies/$r1')).toBeUndefined()
   })
 
   it('supports a multi-level prefix', () => {
