@@ -20,7 +20,7 @@ export async function resolveScenario (arg: string): Promise<string> {
   if (s?.isFile() === true) return arg
   const builtin = builtinScenarioPath(arg)
   if (builtin !== undefined) return builtin
-  if (s !== undefined) throw new FleetError('FLEET_ERR_SCENARIO_NOT_FOUND', `${JSON.stringify(arg)} is a directory, not a scenario file`)
+  if (s !== undefined) throw new FleetError('FLEET_ERR_SCENARIO_NOT_FOUND', `${JSON.stringify(arg)} is ${s.isDirectory() ? 'a directory, not a scenario file' : 'not a regular file'}`)
   const names = BUILTIN_SCENARIOS.length === 0 ? 'none' : BUILTIN_SCENARIOS.join(', ')
   throw new FleetError('FLEET_ERR_SCENARIO_NOT_FOUND', `no scenario file ${JSON.stringify(arg)} (in ${process.cwd()}) and no built-in scenario of that name (built-ins: ${names})`)
 }

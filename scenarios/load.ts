@@ -296,6 +296,7 @@ function build (p: ParsedScenario, raw: Record<string, unknown>, loc: Locator, f
     prefix: p.prefix ?? DEFAULTS.prefix,
     durationMs,
     speed: p.speed ?? DEFAULTS.speed,
+    startTime: p.startTime === undefined ? DEFAULTS.startTime : p.startTime === 'now' ? 'now' : Date.parse(p.startTime),
     fleet,
     connectRate: p.fleet?.connectRate,
     timeline,

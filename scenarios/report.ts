@@ -55,6 +55,8 @@ export interface ScenarioReport {
   file: string | undefined
   seed: number
   speed: number
+  /** The device clock's start: an ISO date-time, or `now`. */
+  startTime: string
   /** ISO time the run started. */
   startedAt: string
   /** Wall time of the whole run, start-up and tear-down included. */
@@ -128,7 +130,7 @@ export function formatReport (report: ScenarioReport): string {
   out.push(`Scenario: ${report.name}${report.file === undefined ? '' : ` (${report.file})`}`)
   if (report.description !== undefined && report.description.trim() !== '') out.push(`  ${report.description.trim()}`)
   const kinds = Object.entries(report.fleet.byKind).map(([k, n]) => `${thousands(n)} ${k}${n === 1 ? '' : 's'}`).join(', ')
-  out.push(`  seed ${report.seed}${report.speed === 1 ? '' : `, speed ×${report.speed}`} · broker ${report.broker}`)
+  out.push(`  seed ${report.seed}${report.speed === 1 ? '' : `, speed ×${report.speed}`} · device clock from ${report.startTime} · broker ${report.broker}`)
   out.push(`  fleet ${thousands(report.fleet.devices)} devices (${kinds}) online in ${formatDuration(report.fleet.onlineMs)}`)
 
   if (report.steps.length > 0) {

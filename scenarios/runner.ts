@@ -5,7 +5,8 @@
  * Timing: `at` is measured from the moment the whole fleet is online. Each step starts at its time whether or not
  * earlier steps have finished (a slow command does not delay the next step); steps with the same `at` run one after
  * another in file order, so "command, then check" at one time does what it says. Devices run on
- * `new ScaledClock(speed)`, the timeline on real time.
+ * `new ScaledClock(speed, startTime)` (a fixed start by default, for reproducible time-of-day behaviour), the timeline
+ * on real time.
  *
  * Everything opened is closed on success, failure and abort, in reverse order of opening.
  */
@@ -138,6 +139,7 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
     file: scenario.file,
     seed,
     speed,
+    startTime: scenario.startTime === 'now' ? 'now' : new Date(scenario.startTime).toISOString(),
     startedAt: startedAt.toISOString(),
     durationMs: 0,
     timelineMs: 0,
@@ -188,7 +190,7 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
       target,
       prefix: scenario.prefix,
       seed,
-      clock: new ScaledClock(speed),
+      clock: scenario.startTime === 'now' ? new ScaledClock(speed) : new ScaledClock(speed, scenario.startTime),
       logger: options.logger ?? silentLogger,
       ...(scenario.connectRate === undefined ? {} : { connectRate: scenario.connectRate })
     })

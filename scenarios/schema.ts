@@ -136,6 +136,8 @@ export interface Scenario {
   durationMs: number
   /** Device clock speed factor (telemetry and simulation run this many times faster than wall time). */
   speed: number
+  /** What the device clock reads when the fleet starts (ms since the epoch), or `now` for the wall time. */
+  startTime: number | 'now'
   fleet: FleetDescription
   /** Device connections started per second (undefined: the fleet's default). */
   connectRate: number | undefined
@@ -150,6 +152,11 @@ export const DEFAULTS = Object.freeze({
   broker: 'embedded',
   prefix: 'home',
   speed: 1,
+  /**
+   * Device clock at the start of a run: a fixed instant, so time-of-day behaviour (a band's sleep, a camera's
+   * daylight motion rate, alarms) is the same in every run of the same scenario and seed, wherever and whenever.
+   */
+  startTime: Date.UTC(2026, 0, 1, 8, 0, 0),
   /** Time after the last step (and its `within`/reply time-out) before the run ends, when `duration` is not given. */
   tailMs: 2000,
   commandTimeoutMs: 5000
@@ -468,6 +475,9 @@ export const scenarioSchema = strict({
   prefix: nonEmpty.refine((p) => p.split('/').every(isValidLevel), { message: 'must be one or more topic levels (a/b), without + # $ or empty levels' }).optional(),
   duration: duration({ min: 1, max: MAX_DURATION_MS }).optional(),
   speed: z.number().gt(0).max(100).optional(),
+  startTime: z.string().refine((t) => t === 'now' || (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(t) && Number.isFinite(Date.parse(t))), {
+    message: 'must be now or an ISO 8601 date-time with a time zone, such as 2026-06-12T19:00:00Z or 2026-06-12T21:00+02:00'
+  }).optional(),
   fleet: fleetSchema.optional(),
   timeline: z.array(stepSchema).optional(),
   expect: conditionsSchema.optional()

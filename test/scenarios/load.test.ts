@@ -148,6 +148,15 @@ describe('loadScenarioText: broken files name file, line and field', () => {
     expect(lines[0]).toMatch(/^bad\.yaml:4:\d+: timeline\[0\]\.comand: unknown key "comand" \(did you mean "command"\?\)/)
   })
 
+  it('fixes the device clock start for reproducible runs: a default instant, an ISO date-time, or now', () => {
+    const base = 'name: x\ntimeline:\n  - at: 1s\n    note: hi\n'
+    expect(loadScenarioText(base, 'a.yaml').startTime).toBe(Date.UTC(2026, 0, 1, 8, 0, 0))
+    expect(loadScenarioText(`${base}startTime: 2026-06-12T21:00:00+02:00\n`, 'a.yaml').startTime).toBe(Date.UTC(2026, 5, 12, 19, 0, 0))
+    expect(loadScenarioText(`${base}startTime: now\n`, 'a.yaml').startTime).toBe('now')
+    const { lines } = problems(`${base}startTime: yesterday\n`)
+    expect(lines[0]).toMatch(/^bad\.yaml:5:12: startTime: must be now or an ISO 8601 date-time/)
+  })
+
   it('reports a bad duration', () => {
     const { lines } = problems('name: x\ntimeline:\n  - at: 5 sec\n    note: a\n  - at: 30\n    note: b\n')
     expect(lines[0]).toMatch(/^bad\.yaml:3:9: timeline\[0\]\.at: must be a duration such as 500ms, 2s/)
