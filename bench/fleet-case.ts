@@ -74,8 +74,8 @@ if (c.clients === 'homefleet') {
   sent = () => fleet.counters().messagesOut
   stop = () => fleet.stop()
 } else {
-  // The baseline: what any MQTT.js client fleet pays for the same session shape (retained status with a will,
-  // one subscription, periodic JSON telemetry), without HomeFleet's device runtime.
+  // The baseline: what any MQTT.js client fleet pays for the same session shape (a will, three retained
+  // announcements, two filters, periodic JSON telemetry), without HomeFleet's device runtime.
   const clients: MqttClient[] = []
   let out = 0
   const timers: NodeJS.Timeout[] = []
@@ -86,8 +86,11 @@ if (c.clients === 'homefleet') {
       const spec = specs[next++]!
       const cl = createMqttClient(target, { clientId: spec.id, reconnectPeriod: 0, will: { topic: `home/${spec.id}/status`, payload: Buffer.from('offline'), qos: 1, retain: true } })
       await waitConnected(cl, target, 120_000)
+      // The same protocol work as a HomeFleet device: three retained announcements, two filters in one SUBSCRIBE.
       cl.publish(`home/${spec.id}/status`, 'online', { qos: 1, retain: true })
-      await cl.subscribeAsync(`home/${spec.id}/commands/+/+`, { qos: 1 })
+      cl.publish(`home/${spec.id}/info`, JSON.stringify(spec), { qos: 1, retain: true })
+      cl.publish(`home/${spec.id}/state/reported`, JSON.stringify({ power: true, ts: Date.now() }), { qos: 1, retain: true })
+      await cl.subscribeAsync([`home/${spec.id}/commands/+/+`, `home/${spec.id}/state/desired`], { qos: 1 })
       clients.push(cl)
       let seq = 0
       timers.push(setInterval(() => { out++; cl.publish(`home/${spec.id}/telemetry`, JSON.stringify({ ts: Date.now(), seq: ++seq, v: Math.random() })) }, c.telemetryMs))
