@@ -30,10 +30,28 @@ const GLOBAL_FLAGS: ReadonlyMap<string, keyof typeof GLOBAL_OPTIONS> = new Map(
  */
 export async function main (argv: readonly string[], io: CliIo = processIo): Promise<number> {
   const debug = argv.includes('--debug') || io.env.FLEET_DEBUG === '1'
+  if (io === processIo) tolerateClosedPipes()
   try {
     return await dispatch(argv, io, debug)
   } catch (err) {
     return reportError(err, io, debug)
+  }
+}
+
+let pipesGuarded = false
+
+/**
+ * `fleet run demo --json | head -1`, or a terminal closed mid-run: a write to a closed pipe is an 'error' event,
+ * which without a listener kills the process with a stack trace and exit 1 whatever the run earned. The output is
+ * lost either way; the run still finishes, cleans up and returns its own exit code.
+ */
+function tolerateClosedPipes (): void {
+  if (pipesGuarded) return
+  pipesGuarded = true
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err
+    })
   }
 }
 

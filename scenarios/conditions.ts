@@ -18,6 +18,9 @@ export interface ConditionContext {
   observer: Observer
 }
 
+/** Missing ranges listed per device in a detail (the check itself uses every range). */
+const MAX_RANGES_LISTED = 8
+
 /** `telemetry of every band: ≥2 each, no gaps` */
 export function describeCondition (c: Condition): string {
   switch (c.type) {
@@ -89,7 +92,7 @@ function checkState (target: TargetSelector, expected: Record<string, unknown>, 
   const bad: string[] = []
   for (const s of specs) {
     const reported = ctx.observer.device(s.id)?.reported
-    if (reported === undefined) { bad.push(`${s.id} (no reported state)`); continue }
+    if (reported === undefined) { bad.push(`${s.id} (${ctx.observer.device(s.id)?.reportedUnreadable === true ? 'reported state unreadable: not a JSON object' : 'no reported state'})`); continue }
     const diffs: string[] = []
     for (const [k, v] of Object.entries(expected)) {
       if (!partialEqual(reported[k], v)) diffs.push(`${k} is ${show(reported[k])}, expected ${show(v)}`)
@@ -137,9 +140,8 @@ function checkTelemetry (c: Extract<Condition, { type: 'telemetry' }>, ctx: Cond
     if (n < c.min) few.push(`${s.id} (${n})`)
     if (d === undefined) continue
     if (c.noSequenceGaps && (d.missing > 0 || d.malformed > 0)) {
-      const ranges = d.gaps.map(([a, b]) => (a === b ? String(a) : `${a}..${b}`))
-      const listed = d.gaps.reduce((x, [a, b]) => x + b - a + 1, 0)
-      gaps.push(`${s.id} (${d.malformed > 0 ? `${d.malformed} without seq` : `missing ${ranges.join(', ')}${d.missing > listed ? ', …' : ''}`})`)
+      const ranges = d.gaps.slice(0, MAX_RANGES_LISTED).map(([a, b]) => (a === b ? String(a) : `${a}..${b}`))
+      gaps.push(`${s.id} (${d.malformed > 0 ? `${d.malformed} without seq` : `missing ${ranges.join(', ')}${d.gaps.length > MAX_RANGES_LISTED ? ', …' : ''}`})`)
     }
     if (c.noDuplicates && d.duplicates > 0) dups.push(`${s.id} (${d.duplicates})`)
     if (c.inOrder && d.outOfOrder > 0) late.push(`${s.id} (${d.outOfOrder})`)

@@ -323,8 +323,29 @@ function build (p: ParsedScenario, raw: Record<string, unknown>, loc: Locator, f
     }
     for (const s of timeline) if (s.kind === 'command') checkCommand(s, specs, loc, issues)
   }
+  // The observer subscribes to `{prefix}/#` only: a messages filter that cannot match under the prefix would be
+  // "none seen" by construction (passing any max, failing any min).
+  const allConditions = [...expect, ...timeline.flatMap((s) => (s.kind === 'check' ? s.conditions : []))]
+  for (const c of allConditions) {
+    if (c.type === 'messages' && !filterCanMatchUnder(c.topic, scenario.prefix)) {
+      issues.push(loc.issue([...pathOf(c.path), 'topic'], `${JSON.stringify(c.topic)} can never match: the run watches only ${scenario.prefix}/# (the prefix); write it as ${scenario.prefix}/…`))
+    }
+  }
   if (issues.length > 0) throw invalid(file, issues)
   return scenario
+}
+
+/** Can some topic under `{prefix}/` match `filter`? */
+function filterCanMatchUnder (filter: string, prefix: string): boolean {
+  const f = filter.split('/')
+  const p = prefix.split('/')
+  for (let i = 0; i < p.length; i++) {
+    const level = f[i]
+    if (level === undefined) return false
+    if (level === '#') return true
+    if (level !== '+' && level !== p[i]) return false
+  }
+  return f.length > p.length
 }
 
 /**

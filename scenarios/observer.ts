@@ -11,9 +11,6 @@ import type { MqttClient } from 'mqtt'
 import { filterMatcher, STATUS_OFFLINE, STATUS_ONLINE, type Topics } from '../core/topics.ts'
 import { createMqttClient, endClient, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
 
-/** Missing telemetry ranges kept per device for the report; the count (`missing`) is always exact. */
-const MAX_GAP_RANGES = 8
-
 export interface DeviceObservation {
   readonly id: string
   /** Telemetry messages received. */
@@ -22,7 +19,7 @@ export interface DeviceObservation {
   lastSeq: number
   /** Sequence numbers skipped and not (yet) received late. */
   missing: number
-  /** The first few missing ranges, inclusive: `[12, 14]`. */
+  /** Every missing range, inclusive (`[12, 14]`), exact: late arrivals split or shrink them. */
   gaps: Array<[number, number]>
   /** Telemetry with a `seq` seen before. */
   duplicates: number
@@ -34,6 +31,8 @@ export interface DeviceObservation {
   status: 'online' | 'offline' | undefined
   /** Latest reported state (parsed), or undefined. */
   reported: Record<string, unknown> | undefined
+  /** The latest reported payload was not a JSON object: `reported` is then undefined, not a stale value. */
+  reportedUnreadable: boolean
   /** Events received, by name. */
   events: Map<string, number> | undefined
 }
@@ -59,7 +58,7 @@ export interface TrafficCounts {
 const SEQ_KEY = Buffer.from('"seq":')
 
 function newDevice (id: string): DeviceObservation {
-  return { id, telemetry: 0, lastSeq: 0, missing: 0, gaps: [], duplicates: 0, outOfOrder: 0, malformed: 0, status: undefined, reported: undefined, events: undefined }
+  return { id, telemetry: 0, lastSeq: 0, missing: 0, gaps: [], duplicates: 0, outOfOrder: 0, malformed: 0, status: undefined, reported: undefined, reportedUnreadable: false, events: undefined }
 }
 
 /** The integer after `"seq":` in a JSON payload, without parsing the rest; -1 when absent or not an integer. */
@@ -181,12 +180,17 @@ export class Observer {
       }
     } else if (restLen === 14 && topic.startsWith('state/reported', rest)) {
       if (!stale) t.reported++
-      if (payload.length === 0) { this.device$(id).reported = undefined; return }
+      const d = this.device$(id)
+      d.reported = undefined
+      d.reportedUnreadable = false
+      if (payload.length === 0) return
       try {
         const v: unknown = JSON.parse(payload.toString('utf8'))
-        if (typeof v === 'object' && v !== null && !Array.isArray(v)) this.device$(id).reported = v as Record<string, unknown>
+        if (typeof v === 'object' && v !== null && !Array.isArray(v)) d.reported = v as Record<string, unknown>
+        else d.reportedUnreadable = true
       } catch {
-        // A device that reports bad JSON: the state condition will say the state is unreadable (missing).
+        // Never keep the previous value: a state check must not pass on what the device no longer reports.
+        d.reportedUnreadable = true
       }
     } else if (stale) {
       // Other retained channels (info, desired) carry nothing the expectations ask about.
@@ -207,7 +211,7 @@ export class Observer {
     if (seq > last) {
       // Sequence numbers start at 1, so a first message with seq 5 means 1..4 were lost.
       d.missing += seq - last - 1
-      if (d.gaps.length < MAX_GAP_RANGES) d.gaps.push([last + 1, seq - 1])
+      d.gaps.push([last + 1, seq - 1])
       d.lastSeq = seq
       return
     }
@@ -227,8 +231,7 @@ function fillGap (d: DeviceObservation, seq: number): boolean {
     else d.gaps.splice(i, 1, [g[0], seq - 1], [seq + 1, g[1]])
     return true
   }
-  // Beyond the ranges kept: count it as late if the device has unlisted missing numbers.
-  return d.missing > d.gaps.reduce((n, g) => n + g[1] - g[0] + 1, 0)
+  return false
 }
 
 function noop (): void {}

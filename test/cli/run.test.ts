@@ -158,6 +158,16 @@ describe('fleet run (real process)', () => {
     expect(p.err.text).toMatch(/FLEET_ERR_BROKER_UNREACHABLE/)
   })
 
+  it('closed stdout and stderr (a pipe into head) do not crash a passing run: exit 0', async () => {
+    const p = spawnFleet(['run', file('pass.yaml')])
+    procs.push(p)
+    await p.err.waitFor(/^online: /m)
+    // The reader goes away mid-run: every later write hits EPIPE.
+    p.child.stdout?.destroy()
+    p.child.stderr?.destroy()
+    expect(await p.exited).toEqual({ code: 0, signal: null })
+  })
+
   it('SIGINT aborts the run: exit 1 with the report', async () => {
     const p = spawnFleet(['run', file('long.yaml')])
     procs.push(p)

@@ -157,6 +157,13 @@ describe('loadScenarioText: broken files name file, line and field', () => {
     expect(lines[0]).toMatch(/^bad\.yaml:5:12: startTime: must be now or an ISO 8601 date-time/)
   })
 
+  it('refuses a messages filter that can never match under the prefix the run watches', () => {
+    const { lines } = problems('name: x\nprefix: lab/home\ntimeline:\n  - at: 1s\n    note: hi\nexpect:\n  messages: { topic: "home/+/telemetry", max: 0 }\n')
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/^bad\.yaml:7:\d+: expect\.messages\.topic: "home\/\+\/telemetry" can never match: the run watches only lab\/home\/#/)
+    expect(() => loadScenarioText('name: x\nprefix: lab/home\ntimeline:\n  - at: 1s\n    note: hi\nexpect:\n  messages: { topic: "+/+/d/telemetry", max: 9 }\n', 'ok.yaml')).not.toThrow()
+  })
+
   it('reports a bad duration', () => {
     const { lines } = problems('name: x\ntimeline:\n  - at: 5 sec\n    note: a\n  - at: 30\n    note: b\n')
     expect(lines[0]).toMatch(/^bad\.yaml:3:9: timeline\[0\]\.at: must be a duration such as 500ms, 2s/)

@@ -54,4 +54,35 @@ describe('Observer', () => {
     })
     expect(online).toEqual({ ok: false, detail: '1 of 2 bands not online: band-0002 (no status seen)' })
   })
+
+  it('keeps every gap exact past many ranges: a late duplicate cannot hide a lost message', async () => {
+    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
+    const topics = createTopics('home')
+    const observer = td.add(new Observer({ target: { stream: () => broker.connectInProcess() }, topics }), (o) => o.stop())
+    await observer.start()
+    const pub = td.client(await connectClient(broker.url as string))
+    // 1,3,5,…,19 (nine gaps: 2,4,…,18), a duplicate 19, then 2..16 late: 18 never arrives.
+    const seqs = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 19, 2, 4, 6, 8, 10, 12, 14, 16]
+    for (const seq of seqs) await pub.publishAsync(topics.telemetry('band-0001'), JSON.stringify({ seq }), { qos: 1 })
+    await vi.waitFor(() => { expect(observer.device('band-0001')?.telemetry).toBe(seqs.length) })
+    expect(observer.device('band-0001')).toMatchObject({ missing: 1, gaps: [[18, 18]], duplicates: 1, outOfOrder: 8 })
+  })
+
+  it('treats a reported state that is not a JSON object as unreadable, not as the previous value', async () => {
+    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
+    const topics = createTopics('home')
+    const observer = td.add(new Observer({ target: { stream: () => broker.connectInProcess() }, topics }), (o) => o.stop())
+    await observer.start()
+    const pub = td.client(await connectClient(broker.url as string))
+    await pub.publishAsync(topics.reported('speaker-0001'), '{"volume":30}', { qos: 1 })
+    await vi.waitFor(() => { expect(observer.device('speaker-0001')?.reported).toEqual({ volume: 30 }) })
+    await pub.publishAsync(topics.reported('speaker-0001'), '{"volume": 9', { qos: 1 })
+    await vi.waitFor(() => { expect(observer.device('speaker-0001')?.reportedUnreadable).toBe(true) })
+    expect(observer.device('speaker-0001')?.reported).toBeUndefined()
+    const specs = planFleet({ demoHome: false, groups: [{ kind: 'speaker', count: 1 }] })
+    const scenario = loadScenarioText('name: x\nfleet: { demoHome: false, groups: [ { kind: speaker, count: 1 } ] }\nexpect:\n  state: { target: { kind: speaker }, reported: { volume: 30 } }\n', 'x.yaml')
+    const [state] = scenario.expect.map((c) => evaluateCondition(c, { specs, observer }))
+    expect(state?.ok).toBe(false)
+    expect(state?.detail).toMatch(/speaker-0001 \(reported state unreadable/)
+  })
 })
