@@ -97,7 +97,7 @@ export const RUN_OPTIONS = {
   port: integerOption({ short: 'p', min: 0, max: 65535, defaultText: '0, any free port', description: "TCP port of the embedded broker's listener, so other tools (fleet logs, mosquitto_sub) can watch the run; only with the embedded broker" }),
   host: stringOption({ valueName: 'HOST', check: notEmpty, defaultText: '127.0.0.1', description: "Interface of the embedded broker's listener; only with the embedded broker" }),
   seed: integerOption({ short: 's', min: 0, max: 4_294_967_295, defaultText: "the scenario's seed", description: 'Random seed: the same scenario and seed give the same device behaviour' }),
-  speed: numberOption({ above: 0, max: 100, defaultText: "the scenario's speed, else 1", description: 'Device time scale: 10 makes device clocks (telemetry, timers) run ten times as fast' }),
+  speed: numberOption({ min: 0.001, max: 100, defaultText: "the scenario's speed, else 1", description: 'Device time scale: 10 makes device clocks (telemetry, timers) run ten times as fast' }),
   report: stringOption({ valueName: 'FILE', description: 'Also write the report as JSON to FILE (directories are created)' }),
   logFile: stringOption({ valueName: 'FILE', defaultText: 'no logs', description: 'Write structured pino logs (broker, devices, runner) as JSON lines to FILE; the terminal keeps progress and the report' }),
   logLevel: enumOption({ short: 'l', valueName: 'LEVEL', choices: LOG_LEVELS, default: 'info', requires: ['logFile'], description: 'Lowest level written to --log-file' }),

@@ -60,10 +60,19 @@ export function slug (text: string): string {
   return text.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')
 }
 
+/**
+ * A room's comparison key: case, accents, spacing and punctuation ignored, letters of every script kept
+ * (`Porte d'Entrée` → `porte-d-entree`, `厨房` → `厨房`). Unlike {@link slug} (ASCII, for ids), two different
+ * rooms never share a key unless their names differ only in those ways.
+ */
+export function roomKey (text: string): string {
+  return text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '-').replace(/^-|-$/g, '')
+}
+
 /** Find a room by its name or any alias, case- and accent-insensitively. */
 export function findRoom (text: string, rooms: readonly Room[] = DEMO_ROOMS): Room | undefined {
-  const key = slug(text)
-  return rooms.find((r) => slug(r.name) === key || r.aliases.some((a) => slug(a) === key))
+  const key = roomKey(text)
+  return rooms.find((r) => roomKey(r.name) === key || r.aliases.some((a) => roomKey(a) === key))
 }
 
 export interface HomeOptions {

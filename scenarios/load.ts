@@ -49,7 +49,7 @@ class Locator {
         const parent = prefix.length === 1 ? this.doc.contents : this.doc.getIn(prefix.slice(0, -1), true)
         if (isMap(parent)) {
           const last = prefix[prefix.length - 1]
-          const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === last)
+          const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === String(last))
           if (pair !== undefined && isScalar(pair.key) && pair.key.range !== undefined && pair.key.range !== null) return this.at(pair.key.range[0])
         }
       }

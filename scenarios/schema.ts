@@ -474,7 +474,7 @@ export const scenarioSchema = strict({
   broker: brokerSchema.optional(),
   prefix: nonEmpty.refine((p) => p.split('/').every(isValidLevel), { message: 'must be one or more topic levels (a/b), without + # $ or empty levels' }).optional(),
   duration: duration({ min: 1, max: MAX_DURATION_MS }).optional(),
-  speed: z.number().gt(0).max(100).optional(),
+  speed: z.number().min(0.001).max(100).optional(),
   startTime: z.string().refine((t) => t === 'now' || (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(t) && Number.isFinite(Date.parse(t))), {
     message: 'must be now or an ISO 8601 date-time with a time zone, such as 2026-06-12T19:00:00Z or 2026-06-12T21:00+02:00'
   }).optional(),

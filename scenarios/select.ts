@@ -1,21 +1,21 @@
 /** Scenario target selectors: which device specs a `target:` means, and how to name it in a report. */
 import { globMatcher } from '../core/glob.ts'
 import type { DeviceSpec } from '../devices/device.ts'
-import { slug } from '../devices/home.ts'
+import { roomKey } from '../devices/home.ts'
 import type { TargetSelector } from './schema.ts'
 
 /** A predicate over device specs: every field given must match. */
 export function targetMatcher (target: TargetSelector): (spec: DeviceSpec) => boolean {
   const id = target.device === undefined ? undefined : globMatcher(target.device)
   const name = target.name === undefined ? undefined : globMatcher(target.name)
-  const room = target.room === undefined ? undefined : slug(target.room)
+  const room = target.room === undefined ? undefined : roomKey(target.room)
   const home = target.home
   const kind = target.kind
   return (s) =>
     (id === undefined || id(s.id)) &&
     (name === undefined || name(s.name)) &&
     (kind === undefined || s.kind === kind) &&
-    (room === undefined || slug(s.room) === room) &&
+    (room === undefined || roomKey(s.room) === room) &&
     (home === undefined || s.home === home)
 }
 

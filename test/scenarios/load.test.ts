@@ -195,7 +195,7 @@ describe('loadScenarioText: broken files name file, line and field', () => {
     expect(joined).toContain('bad.yaml:1:1: nme: unknown key "nme" (did you mean "name"?)')
     expect(joined).toContain('bad.yaml:1:1: name: is required')
     expect(joined).toContain('bad.yaml:2:7: seed: must be at least 0, got -3')
-    expect(joined).toContain('bad.yaml:3:8: speed: must be above 0, got 0')
+    expect(joined).toContain('bad.yaml:3:8: speed: must be at least 0.001, got 0')
     expect(joined).toMatch(/bad\.yaml:4:9: broker: must be embedded or a broker URL/)
     expect(joined).toMatch(/bad\.yaml:7:15: fleet\.groups\[0\]\.kind: must be one of speaker, band, camera, got "robot"/)
     expect(joined).toContain('bad.yaml:7:29: fleet.groups[0].count: must be a whole number, got 2.5')

@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest'
+import { findRoom, roomKey, slug } from '../../devices/home.ts'
+import { planFleet } from '../../devices/fleet.ts'
+import { targetMatcher } from '../../scenarios/select.ts'
+
+describe('rooms', () => {
+  it('finds a room by name or French alias, ignoring case and accents', () => {
+    expect(findRoom('Salon')?.name).toBe('living room')
+    expect(findRoom("porte d'entree")?.name).toBe('front door')
+    expect(findRoom('CUISINE')?.name).toBe('kitchen')
+    expect(findRoom('attic')).toBeUndefined()
+  })
+
+  it('keeps letters of every script in room keys, so different rooms never collide', () => {
+    expect(roomKey('厨房')).not.toBe(roomKey('卧室'))
+    expect(roomKey("Porte d'Entrée")).toBe('porte-d-entree')
+    expect(slug('厨房')).toBe('') // ids stay ASCII; rooms are compared by roomKey
+    const specs = planFleet({ demoHome: false, groups: [{ kind: 'speaker', count: 2, room: '厨房', idPrefix: 'k' }, { kind: 'speaker', count: 3, room: '卧室', idPrefix: 'b' }] })
+    expect(specs.filter(targetMatcher({ room: '厨房' })).map((s) => s.id)).toEqual(['k-0001', 'k-0002'])
+  })
+})
