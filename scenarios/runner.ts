@@ -335,9 +335,10 @@ async function runStep (step: Step, t: TimelineContext): Promise<void> {
     t.logger.warn({ err, step: step.index }, 'step failed')
   }
   r.tookMs = Math.round(performance.now() - started)
-  if (t.signal?.aborted === true && r.status !== 'failed' && step.kind !== 'note') {
-    // Interrupted half-way: its outcome means nothing.
+  if (t.signal?.aborted === true && step.kind !== 'note') {
+    // Interrupted half-way: its outcome means nothing (an abort closes the controller, so pending replies fail).
     r.status = 'skipped'
+    r.detail = 'interrupted: the run was aborted'
     return
   }
   const status = r.status === 'skipped' ? 'done' : r.status
@@ -365,13 +366,23 @@ async function runCommand (step: CommandStep, r: StepReport, t: TimelineContext)
   const timedOut: string[] = []
   let firstOk: Record<string, unknown> | undefined
   let firstError: { code: string; message: string } | undefined
+  const failedToSend: string[] = []
   for (const o of outcomes) {
     if (o.reply === undefined) {
-      tally.timeouts++
-      timedOut.push(o.id)
+      // Only a real time-out is "did not reply"; a refused publish or a closed controller says what it was.
+      if (isFleetError(o.err) && o.err.code === 'FLEET_ERR_COMMAND_TIMEOUT') {
+        tally.timeouts++
+        timedOut.push(o.id)
+      } else {
+        failedToSend.push(`${o.id} (${isFleetError(o.err) ? o.err.code : (o.err as Error).message})`)
+      }
       continue
     }
     const reply = o.reply
+    if (typeof reply !== 'object' || reply === null || typeof reply.ok !== 'boolean' || (!reply.ok && typeof reply.error?.code !== 'string')) {
+      failedToSend.push(`${o.id} (a reply that is not {ok, result | error: {code, message}})`)
+      continue
+    }
     if (reply.ok) {
       tally.ok++
       firstOk ??= reply.result
@@ -392,6 +403,7 @@ async function runCommand (step: CommandStep, r: StepReport, t: TimelineContext)
   const problems: string[] = []
   if (wrong.length > 0) problems.push(`expected ${step.expect}, got ${list(wrong)}`)
   if (timedOut.length > 0) problems.push(`${timedOut.length} of ${n} did not reply within ${formatDuration(step.timeoutMs)}: ${list(timedOut)}`)
+  if (failedToSend.length > 0) problems.push(`${failedToSend.length} of ${n} failed: ${list(failedToSend)}`)
   r.status = problems.length === 0 ? 'passed' : 'failed'
   r.detail = problems.length === 0 ? parts.join(', ') : problems.join('; ')
 }
