@@ -62,6 +62,24 @@ const TICK_MS = 1000
 /** Thrown inside the runner when the signal fires; never escapes it. */
 class RunAborted extends Error {}
 
+/**
+ * `p`, or a RunAborted as soon as the signal fires: a broker that accepts TCP but never answers must not hold
+ * Ctrl-C for a whole connect time-out. The abandoned `p` is settled by the teardown (which ends its client).
+ */
+function untilAborted<T> (p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return p
+  p.catch(() => undefined)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => { reject(new RunAborted()) }
+    if (signal.aborted) { onAbort(); return }
+    signal.addEventListener('abort', onAbort, { once: true })
+    p.then(
+      (v) => { signal.removeEventListener('abort', onAbort); resolve(v) },
+      (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e instanceof Error ? e : new Error(String(e))) }
+    )
+  })
+}
+
 interface Resources {
   broker: EmbeddedBroker | undefined
   observer: Observer | undefined
@@ -175,13 +193,13 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
 
     // ---- observer and controller: connected before the fleet, so they see every device's first message
     const observer = new Observer({ target, topics })
-    await observer.start()
-    res.observer = observer
+    res.observer = observer // the teardown stops it, even half-started
+    await untilAborted(observer.start(), signal)
     checkAbort()
     const controller = createMqttClient(target, { clientId: `homefleet-runner-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, clean: true, reconnectPeriod: 1000 })
     res.controller = controller
     controller.on('error', (err) => { logger.debug({ err: err.message }, 'controller mqtt error') })
-    await waitConnected(controller, target)
+    await untilAborted(waitConnected(controller, target), signal)
     res.commander = new Commander(controller, topics)
     checkAbort()
 

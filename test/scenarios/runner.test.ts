@@ -1,4 +1,4 @@
-import { connect as netConnect } from 'node:net'
+import { connect as netConnect, createServer, type Socket } from 'node:net'
 import { describe, expect, it, vi } from 'vitest'
 import { createBroker } from '../../broker/index.ts'
 import { FleetError } from '../../core/errors.ts'
@@ -210,6 +210,25 @@ timeline:
     expect(report.result).toBe('aborted')
     expect(report.steps[0]?.status).toBe('skipped')
     expect(await refused(url as string)).toBe(true)
+  })
+
+  it('aborts promptly while connecting to a broker that accepts TCP but never answers', async () => {
+    const sockets = new Set<Socket>()
+    const silent = createServer((sock) => { sockets.add(sock) })
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    try {
+      const port = (silent.address() as { port: number }).port
+      const controller = new AbortController()
+      // Abort once the observer's TCP connection is open (and waiting forever for a CONNACK).
+      silent.once('connection', () => { controller.abort() })
+      const report = await runScenario(loadScenarioText(`name: x\n${FLEET}`, 'x.yaml'), { broker: `mqtt://127.0.0.1:${port}`, signal: controller.signal })
+      expect(report.result).toBe('aborted')
+      // Well under the 10 s connect time-out it would otherwise have waited.
+      expect(report.durationMs).toBeLessThan(5000)
+    } finally {
+      for (const sock of sockets) sock.destroy()
+      await new Promise<void>((resolve) => { silent.close(() => { resolve() }) })
+    }
   })
 
   it('resolves at once as aborted when the signal fired before the start', async () => {
