@@ -88,7 +88,7 @@ export interface ObserverOptions {
 export class Observer {
   readonly devices = new Map<string, DeviceObservation>()
   readonly traffic: TrafficCounts = { messages: 0, bytes: 0, telemetry: 0, events: 0, status: 0, reported: 0, desired: 0, commands: 0, replies: 0, logs: 0, info: 0, other: 0, retainedAtStart: 0 }
-  /** Messages per topic (live messages only). */
+  /** Messages per topic (live messages only); command and reply topics are counted with their request id as `+`. */
   readonly topicCounts = new Map<string, number>()
   private readonly options: ObserverOptions
   private readonly prefixSlash: string
@@ -154,7 +154,10 @@ export class Observer {
     else {
       t.messages++
       t.bytes += payload.length
-      this.topicCounts.set(topic, (this.topicCounts.get(topic) ?? 0) + 1)
+      // Commands and replies carry a fresh request id in their last level: count them under `…/+` so the map
+      // grows with devices, not with requests (a filter's `+` still matches that level).
+      const key = topic.includes('/commands/') || topic.includes('/replies/') ? `${topic.slice(0, topic.lastIndexOf('/'))}/+` : topic
+      this.topicCounts.set(key, (this.topicCounts.get(key) ?? 0) + 1)
     }
     const p = this.prefixSlash
     if (!topic.startsWith(p)) { if (!stale) t.other++; return }

@@ -20,7 +20,7 @@ fleet:
 const PASSING = `
 name: runner passes
 seed: 3
-duration: 1.5s
+duration: 3s
 ${FLEET}
 timeline:
   - at: 0s
@@ -60,6 +60,7 @@ timeline:
       events: { target: { kind: speaker }, name: spoke, min: 1, max: 1 }
       messages: { topic: "home/+/telemetry", min: 10 }
       online: { target: { room: Garage } }
+    within: 2s
 expect:
   telemetry: { min: 5, noSequenceGaps: true }
   state: { target: { device: speaker-0003 }, reported: { volume: 33 } }
