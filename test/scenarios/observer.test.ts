@@ -1,3 +1,4 @@
+import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createBroker } from '../../broker/index.ts'
 import { createTopics } from '../../core/topics.ts'
@@ -20,13 +21,19 @@ describe('readSeq', () => {
   })
 })
 
+/** An observer on a fresh embedded broker, and a plain client to publish what devices would. */
+async function observed (): Promise<{ topics: ReturnType<typeof createTopics>; observer: Observer; pub: MqttClient }> {
+  const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
+  const topics = createTopics('home')
+  const observer = td.add(new Observer({ target: { stream: () => broker.connectInProcess() }, topics }), (o) => o.stop())
+  await observer.start()
+  const pub = td.client(await connectClient(broker.url as string))
+  return { topics, observer, pub }
+}
+
 describe('Observer', () => {
   it('counts telemetry gaps, late arrivals and duplicates per device, and conditions name them', async () => {
-    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
-    const topics = createTopics('home')
-    const observer = td.add(new Observer({ target: { stream: () => broker.connectInProcess() }, topics }), (o) => o.stop())
-    await observer.start()
-    const pub = td.client(await connectClient(broker.url as string))
+    const { topics, observer, pub } = await observed()
     // band-0001: 1 2 5 4 4 7 → 3 and 6 missing, 4 late, one duplicate 4. band-0002: 1 2 3, clean.
     const seqs: Array<[string, number]> = [['band-0001', 1], ['band-0001', 2], ['band-0001', 5], ['band-0001', 4], ['band-0001', 4], ['band-0001', 7], ['band-0002', 1], ['band-0002', 2], ['band-0002', 3]]
     for (const [id, seq] of seqs) await pub.publishAsync(topics.telemetry(id), JSON.stringify({ ts: 1, seq, hr: 70 }), { qos: 1 })
@@ -56,11 +63,7 @@ describe('Observer', () => {
   })
 
   it('keeps every gap exact past many ranges: a late duplicate cannot hide a lost message', async () => {
-    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
-    const topics = createTopics('home')
-    const observer = td.add(new Observer({ target: { stream: () => broker.connectInProcess() }, topics }), (o) => o.stop())
-    await observer.start()
-    const pub = td.client(await connectClient(broker.url as string))
+    const { topics, observer, pub } = await observed()
     // 1,3,5,…,19 (nine gaps: 2,4,…,18), a duplicate 19, then 2..16 late: 18 never arrives.
     const seqs = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 19, 2, 4, 6, 8, 10, 12, 14, 16]
     for (const seq of seqs) await pub.publishAsync(topics.telemetry('band-0001'), JSON.stringify({ seq }), { qos: 1 })
@@ -69,11 +72,7 @@ describe('Observer', () => {
   })
 
   it('treats a reported state that is not a JSON object as unreadable, not as the previous value', async () => {
-    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
-    const topics = createTopics('home')
-    const observer = td.add(new Observer({ target: { stream: () => broker.connectInProcess() }, topics }), (o) => o.stop())
-    await observer.start()
-    const pub = td.client(await connectClient(broker.url as string))
+    const { topics, observer, pub } = await observed()
     await pub.publishAsync(topics.reported('speaker-0001'), '{"volume":30}', { qos: 1 })
     await vi.waitFor(() => { expect(observer.device('speaker-0001')?.reported).toEqual({ volume: 30 }) })
     await pub.publishAsync(topics.reported('speaker-0001'), '{"volume": 9', { qos: 1 })
