@@ -29,7 +29,18 @@ export async function resolveScenario (arg: string): Promise<string> {
 async function checkWritable (flag: string, file: string): Promise<void> {
   const dir = dirname(resolve(file))
   try {
-    await mkdir(dir, { recursive: true })
+    // Create missing levels one at a time rather than with { recursive: true }: Node 20's recursive mkdir spins
+    // forever under /proc (e.g. --report /proc/x/r.json), where a single mkdir fails at once.
+    const missing: string[] = []
+    let existing = dir
+    let found = await stat(existing).catch(() => undefined)
+    while (found === undefined && dirname(existing) !== existing) {
+      missing.unshift(existing)
+      existing = dirname(existing)
+      found = await stat(existing).catch(() => undefined)
+    }
+    if (found?.isDirectory() !== true) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' })
+    for (const level of missing) await mkdir(level)
     await access(dir, constants.W_OK)
     const s = await stat(file).catch(() => undefined)
     if (s?.isDirectory() === true) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' })

@@ -130,6 +130,12 @@ describe('fleet run (in-process)', () => {
     expect(io2.err.text).not.toMatch(/^broker:/m)
   })
 
+  it.runIf(process.platform === 'linux')('a --report under /proc ⇒ exit 2 at once (no recursive mkdir there)', async () => {
+    const io = testIo()
+    expect(await main(['run', file('pass.yaml'), '--report', '/proc/homefleet-nope/r.json'], io)).toBe(2)
+    expect(io.err.text).toMatch(/--report "\/proc\/homefleet-nope\/r\.json" cannot be written/)
+  })
+
   it('an unreachable --broker ⇒ exit 3', async () => {
     const io = testIo()
     const port = await closedPort()
