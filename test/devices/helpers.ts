@@ -32,34 +32,30 @@ export function specFor (kind: DeviceKind, over: Partial<DeviceSpec> = {}): Devi
 
 export interface RecordedEvent { name: string; at: number; data: Record<string, unknown> }
 
-/** A band that remembers the events it emits (unit tests have no broker to publish them to). */
-export class RecordingBand extends Band {
-  readonly events: RecordedEvent[] = []
-  protected override emitEvent (name: string, data: Record<string, unknown> = {}): void {
-    this.events.push({ name, at: this.clock.now(), data })
-    super.emitEvent(name, data)
-  }
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the TypeScript mixin pattern requires any[] here
+type DeviceClass = abstract new (...args: any[]) => Device
 
-  applyDesired (key: string, value: unknown): void {
-    const apply = this.desiredProperties[key]
-    if (apply === undefined) throw new Error(`no desired property ${key}`)
-    apply(value)
+/** A device class that remembers the events it emits (unit tests have no broker to publish them to). */
+function recording<B extends DeviceClass> (Base: B) {
+  abstract class Recording extends Base {
+    readonly events: RecordedEvent[] = []
+    protected override emitEvent (name: string, data: Record<string, unknown> = {}): void {
+      this.events.push({ name, at: this.clock.now(), data })
+      super.emitEvent(name, data)
+    }
+
+    /** Apply one desired property directly, as a desired-state message would. */
+    applyDesired (key: string, value: unknown): void {
+      const apply = this.desiredProperties[key]
+      if (apply === undefined) throw new Error(`no desired property ${key}`)
+      apply(value)
+    }
   }
+  return Recording
 }
 
-export class RecordingCamera extends Camera {
-  readonly events: RecordedEvent[] = []
-  protected override emitEvent (name: string, data: Record<string, unknown> = {}): void {
-    this.events.push({ name, at: this.clock.now(), data })
-    super.emitEvent(name, data)
-  }
-
-  applyDesired (key: string, value: unknown): void {
-    const apply = this.desiredProperties[key]
-    if (apply === undefined) throw new Error(`no desired property ${key}`)
-    apply(value)
-  }
-}
+export class RecordingBand extends recording(Band) {}
+export class RecordingCamera extends recording(Camera) {}
 
 /** One telemetry tick in virtual time: move the clock on by the interval, then step and sample. */
 export function tick (device: Device, clock: VirtualClock, n = 1): void {
