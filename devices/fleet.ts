@@ -12,7 +12,7 @@ import { FleetError } from '../core/errors.ts'
 import { IssueCollector } from '../core/options.ts'
 import { DEVICE_KINDS, type Device, type DeviceCounters, type DeviceKind, type DeviceRuntime, type DeviceSpec } from './device.ts'
 import { createDevice } from './kinds.ts'
-import { DEFAULT_FIRMWARE, DEFAULT_MODELS, DEFAULT_TELEMETRY_MS, DEMO_ROOMS, planHome, slug } from './home.ts'
+import { DEFAULT_FIRMWARE, DEFAULT_MODELS, DEFAULT_TELEMETRY_MS, DEMO_ROOMS, planHome, roomKey, slug } from './home.ts'
 
 /** A block of generated devices of one kind. */
 export interface DeviceGroupDescription {
@@ -96,27 +96,36 @@ export function planFleet (description: FleetDescription = {}): DeviceSpec[] {
   return specs
 }
 
-/** Which devices a step, a command or a log filter means. Every given field must match. */
+/** Which devices a step, a command or a log filter means. Every given field must match (AND); none given: all. */
 export interface DeviceSelector {
   /** Device ids or globs (`home-00*-speaker`). */
-  id?: string | readonly string[]
-  kind?: DeviceKind
-  /** Room name (exact, lower case). */
-  room?: string
-  home?: string
-  /** Device name or glob (`kitchen speaker`). */
-  name?: string
+  id?: string | readonly string[] | undefined
+  kind?: DeviceKind | undefined
+  /** Room name, compared case- and accent-insensitively (`Living Room` = `living room`, see {@link roomKey}). */
+  room?: string | undefined
+  home?: string | undefined
+  /** Device names or globs (`kitchen speaker`, `* speaker`). */
+  name?: string | readonly string[] | undefined
 }
 
 export function selectorMatches (selector: DeviceSelector): (spec: DeviceSpec) => boolean {
   const id = selector.id === undefined ? undefined : globMatcher(selector.id)
   const name = selector.name === undefined ? undefined : globMatcher(selector.name)
+  const { kind, home } = selector
+  const room = selector.room === undefined ? undefined : roomKey(selector.room)
+  // A fleet has few distinct room names: normalise each once, not once per device per call.
+  const keys = new Map<string, string>()
+  const keyOf = (r: string): string => {
+    let k = keys.get(r)
+    if (k === undefined) keys.set(r, k = roomKey(r))
+    return k
+  }
   return (s) =>
     (id === undefined || id(s.id)) &&
-    (selector.kind === undefined || s.kind === selector.kind) &&
-    (selector.room === undefined || s.room === selector.room) &&
-    (selector.home === undefined || s.home === selector.home) &&
-    (name === undefined || name(s.name))
+    (kind === undefined || s.kind === kind) &&
+    (home === undefined || s.home === home) &&
+    (name === undefined || name(s.name)) &&
+    (room === undefined || keyOf(s.room) === room)
 }
 
 export interface FleetOptions {

@@ -1,27 +1,16 @@
 /** Scenario target selectors: which device specs a `target:` means, and how to name it in a report. */
-import { globMatcher } from '../core/glob.ts'
 import type { DeviceSpec } from '../devices/device.ts'
-import { roomKey } from '../devices/home.ts'
+import { selectorMatches, type DeviceSelector } from '../devices/fleet.ts'
 import type { TargetSelector } from './schema.ts'
+
+/** The fleet's selector for a scenario target (a scenario says `device:` where the fleet says `id:`). */
+export function deviceSelector (target: TargetSelector): DeviceSelector {
+  return { id: target.device, name: target.name, kind: target.kind, room: target.room, home: target.home }
+}
 
 /** A predicate over device specs: every field given must match. */
 export function targetMatcher (target: TargetSelector): (spec: DeviceSpec) => boolean {
-  const id = target.device === undefined ? undefined : globMatcher(target.device)
-  const name = target.name === undefined ? undefined : globMatcher(target.name)
-  const room = target.room === undefined ? undefined : roomKey(target.room)
-  const home = target.home
-  const kind = target.kind
-  return (s) =>
-    (id === undefined || id(s.id)) &&
-    (name === undefined || name(s.name)) &&
-    (kind === undefined || s.kind === kind) &&
-    (room === undefined || roomKey(s.room) === room) &&
-    (home === undefined || s.home === home)
-}
-
-export function selectSpecs<T extends { spec: DeviceSpec }> (items: readonly T[], target: TargetSelector): T[] {
-  const match = targetMatcher(target)
-  return items.filter((d) => match(d.spec))
+  return selectorMatches(deviceSelector(target))
 }
 
 /** `kitchen speaker`, `kind band`, `device demo-*`, `kind camera in room garage`, `all devices`. */
