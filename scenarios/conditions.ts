@@ -16,6 +16,11 @@ export interface ConditionOutcome { ok: boolean; detail: string }
 export interface ConditionContext {
   specs: readonly DeviceSpec[]
   observer: Observer
+  /**
+   * Each target's devices, resolved once: the fleet does not change during a run, and a check with `within`
+   * evaluates its conditions every poll. Filled in by {@link evaluateCondition}.
+   */
+  selections?: WeakMap<TargetSelector, readonly DeviceSpec[]>
 }
 
 /** Missing ranges listed per device in a detail (the check itself uses every range). */
@@ -61,14 +66,17 @@ function noun (specs: readonly DeviceSpec[], n: number): string {
   return same ? (n === 1 ? kind : `${kind}s`) : (n === 1 ? 'device' : 'devices')
 }
 
-function list (items: readonly string[]): string {
+/** `a, b, c, d, e, …and 12 more` */
+export function list (items: readonly string[]): string {
   const shown = items.slice(0, MAX_LISTED).join(', ')
   return items.length > MAX_LISTED ? `${shown}, …and ${items.length - MAX_LISTED} more` : shown
 }
 
-function select (ctx: ConditionContext, target: TargetSelector): DeviceSpec[] {
-  const match = targetMatcher(target)
-  return ctx.specs.filter(match)
+function select (ctx: ConditionContext, target: TargetSelector): readonly DeviceSpec[] {
+  ctx.selections ??= new WeakMap()
+  let specs = ctx.selections.get(target)
+  if (specs === undefined) ctx.selections.set(target, specs = ctx.specs.filter(targetMatcher(target)))
+  return specs
 }
 
 /** Check one condition now. */

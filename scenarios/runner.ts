@@ -22,12 +22,12 @@ import { createTopics, type Topics } from '../core/topics.ts'
 import { createBroker, type EmbeddedBroker } from '../broker/broker.ts'
 import type { Device } from '../devices/device.ts'
 import { Fleet, planFleet } from '../devices/fleet.ts'
-import { evaluateCondition, describeCondition, MAX_LISTED, type ConditionContext } from './conditions.ts'
+import { evaluateCondition, describeCondition, list, type ConditionContext } from './conditions.ts'
 import { formatDuration } from '../core/duration.ts'
 import { Observer } from './observer.ts'
 import { describeStep, type ConditionReport, type ReplyTally, type ScenarioReport, type StepReport } from './report.ts'
 import { isBrokerUrl, type CheckStep, type CommandStep, type Condition, type DesiredStep, type Scenario, type Step } from './schema.ts'
-import { selectSpecs } from './select.ts'
+import { deviceSelector } from './select.ts'
 
 export interface RunOptions {
   /** Overrides the file's broker: `embedded` or `mqtt://host:port`. */
@@ -357,14 +357,19 @@ async function runStep (step: Step, t: TimelineContext): Promise<void> {
     // Interrupted half-way: its outcome means nothing (an abort closes the controller, so pending replies fail).
     r.status = 'skipped'
     r.detail = 'interrupted: the run was aborted'
+    r.conditions = undefined
     return
+  }
+  for (const c of r.conditions ?? []) {
+    if (c.status === 'passed') t.report.expectations.passed++
+    else t.report.expectations.failed++
   }
   const status = r.status === 'skipped' ? 'done' : r.status
   t.emit({ type: 'step', index: step.index, line: step.line, atMs: step.atMs, status, description: r.description, ...(r.detail === undefined ? {} : { detail: r.detail }) })
 }
 
 function selected (step: { target: CommandStep['target'] }, fleet: Fleet): Device[] {
-  return selectSpecs(fleet.devices, step.target)
+  return fleet.select(deviceSelector(step.target))
 }
 
 async function runCommand (step: CommandStep, r: StepReport, t: TimelineContext): Promise<void> {
@@ -426,11 +431,6 @@ async function runCommand (step: CommandStep, r: StepReport, t: TimelineContext)
   r.detail = problems.length === 0 ? parts.join(', ') : problems.join('; ')
 }
 
-function list (items: readonly string[]): string {
-  const shown = items.slice(0, MAX_LISTED).join(', ')
-  return items.length > MAX_LISTED ? `${shown}, …and ${items.length - MAX_LISTED} more` : shown
-}
-
 /** Versions increase across runs too (an external broker keeps the last retained desired state). */
 let lastVersion = 0
 function nextVersion (): number {
@@ -466,10 +466,6 @@ async function runCheck (step: CheckStep, r: StepReport, t: TimelineContext): Pr
     results = step.conditions.map((c) => checkOnce(c, t.ctx))
     if (results.every((x) => x.status === 'passed') || performance.now() >= deadline || t.signal?.aborted === true) break
     await delay(Math.min(POLL_MS, deadline - performance.now()), t.signal)
-  }
-  for (const x of results) {
-    if (x.status === 'passed') t.report.expectations.passed++
-    else t.report.expectations.failed++
   }
   r.conditions = results
   const ok = results.every((x) => x.status === 'passed')
