@@ -3,9 +3,9 @@
  * (options.ts), the help (help.ts) and docs/cli.md all come from here. Each command's implementation is imported
  * only when it runs, so `fleet --help` loads neither the broker, the devices nor the scenario runner.
  */
-import { LOG_LEVELS } from '../core/logger.ts'
+import { LOG_LEVELS } from '../core/log-levels.ts'
 import { checkPrefix, DEFAULT_PREFIX } from '../core/topics.ts'
-import { DEVICE_KINDS } from '../devices/device.ts'
+import { DEVICE_KINDS } from '../devices/kind-names.ts'
 import type { CliIo } from './io.ts'
 import {
   durationOption, enumOption, flag, integerOption, listOption, numberOption, stringOption, urlOption,

@@ -6,12 +6,7 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino'
 
 export type { Logger } from 'pino'
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const
-export type LogLevel = typeof LOG_LEVELS[number]
-
-export function isLogLevel (x: string): x is LogLevel {
-  return (LOG_LEVELS as readonly string[]).includes(x)
-}
+export { isLogLevel, LOG_LEVELS, type LogLevel } from './log-levels.ts'
 
 export interface LoggerOptions {
   level?: LevelWithSilent

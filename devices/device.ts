@@ -14,8 +14,8 @@ import { createMqttClient, describeTarget, endClient, waitConnected, type Broker
 import { FleetError } from '../core/errors.ts'
 import { CommandError, REPLY_STATUS } from './command-error.ts'
 
-export const DEVICE_KINDS = ['speaker', 'band', 'camera'] as const
-export type DeviceKind = typeof DEVICE_KINDS[number]
+import type { DeviceKind } from './kind-names.ts'
+export { DEVICE_KINDS, type DeviceKind } from './kind-names.ts'
 
 /** Who a device is. Published retained on its `info` topic. */
 export interface DeviceSpec {
