@@ -90,6 +90,9 @@ export class Observer {
   readonly traffic: TrafficCounts = { messages: 0, bytes: 0, telemetry: 0, events: 0, status: 0, reported: 0, desired: 0, commands: 0, replies: 0, logs: 0, info: 0, other: 0, retainedAtStart: 0 }
   /** Messages per topic (live messages only); command and reply topics are counted with their request id as `+`. */
   readonly topicCounts = new Map<string, number>()
+  /** The keys of {@link topicCounts} in the order they first appeared. */
+  private readonly topicKeys: string[] = []
+  private readonly scans = new Map<string, { match: (topic: string) => boolean; seen: number; keys: string[] }>()
   private readonly options: ObserverOptions
   private readonly prefixSlash: string
   private client: MqttClient | undefined
@@ -131,11 +134,19 @@ export class Observer {
 
   device (id: string): DeviceObservation | undefined { return this.devices.get(id) }
 
-  /** Live messages whose topic matches an MQTT filter. */
+  /**
+   * Live messages whose topic matches an MQTT filter. A check with `within` asks this every poll: each filter keeps
+   * the keys it matched and how far into {@link topicKeys} it has looked, so a poll tests only topics new since.
+   */
   countMatching (filter: string): number {
-    const match = filterMatcher(filter)
+    let scan = this.scans.get(filter)
+    if (scan === undefined) this.scans.set(filter, scan = { match: filterMatcher(filter), seen: 0, keys: [] })
+    for (; scan.seen < this.topicKeys.length; scan.seen++) {
+      const key = this.topicKeys[scan.seen] as string
+      if (scan.match(key)) scan.keys.push(key)
+    }
     let n = 0
-    for (const [topic, count] of this.topicCounts) if (match(topic)) n += count
+    for (const key of scan.keys) n += this.topicCounts.get(key) ?? 0
     return n
   }
 
@@ -149,20 +160,30 @@ export class Observer {
   private readonly onMessage = (topic: string, payload: Buffer, packet: { retain?: boolean }): void => {
     const t = this.traffic
     // [MQTT-3.3.1-8]: retain is set only on messages sent because of a new subscription, i.e. from before the run.
-    const stale = packet.retain === true
-    if (stale) t.retainedAtStart++
-    else {
-      t.messages++
-      t.bytes += payload.length
-      // Commands and replies carry a fresh request id in their last level: count them under `…/+` so the map
-      // grows with devices, not with requests (a filter's `+` still matches that level).
-      const key = topic.includes('/commands/') || topic.includes('/replies/') ? `${topic.slice(0, topic.lastIndexOf('/'))}/+` : topic
-      this.topicCounts.set(key, (this.topicCounts.get(key) ?? 0) + 1)
+    if (packet.retain === true) {
+      t.retainedAtStart++
+      this.route(topic, payload, true)
+      return
     }
+    t.messages++
+    t.bytes += payload.length
+    const key = this.route(topic, payload, false)
+    const n = this.topicCounts.get(key)
+    if (n === undefined) this.topicKeys.push(key)
+    this.topicCounts.set(key, (n ?? 0) + 1)
+  }
+
+  /**
+   * Keep what the message says about its device; return the key it is counted under in {@link topicCounts}: the
+   * topic itself, except commands and replies, whose last level (a fresh request id) is counted as `+`, so the
+   * table grows with devices, not with requests (a filter's `+` still matches that level).
+   */
+  private route (topic: string, payload: Buffer, stale: boolean): string {
+    const t = this.traffic
     const p = this.prefixSlash
-    if (!topic.startsWith(p)) { if (!stale) t.other++; return }
+    if (!topic.startsWith(p)) { if (!stale) t.other++; return topic }
     const slash = topic.indexOf('/', p.length)
-    if (slash < 0) { if (!stale) t.other++; return }
+    if (slash < 0) { if (!stale) t.other++; return topic }
     const id = topic.slice(p.length, slash)
     const rest = slash + 1
     const restLen = topic.length - rest
@@ -183,26 +204,34 @@ export class Observer {
       }
     } else if (restLen === 14 && topic.startsWith('state/reported', rest)) {
       if (!stale) t.reported++
-      const d = this.device$(id)
-      d.reported = undefined
-      d.reportedUnreadable = false
-      if (payload.length === 0) return
-      try {
-        const v: unknown = JSON.parse(payload.toString('utf8'))
-        if (typeof v === 'object' && v !== null && !Array.isArray(v)) d.reported = v as Record<string, unknown>
-        else d.reportedUnreadable = true
-      } catch {
-        // Never keep the previous value: a state check must not pass on what the device no longer reports.
-        d.reportedUnreadable = true
-      }
+      this.onReported(this.device$(id), payload)
     } else if (stale) {
       // Other retained channels (info, desired) carry nothing the expectations ask about.
-    } else if (topic.startsWith('replies/', rest)) t.replies++
-    else if (topic.startsWith('commands/', rest)) t.commands++
-    else if (restLen === 3 && topic.startsWith('log', rest)) t.logs++
+    } else if (topic.startsWith('replies/', rest)) {
+      t.replies++
+      return withLastLevelAsPlus(topic, rest + 7)
+    } else if (topic.startsWith('commands/', rest)) {
+      t.commands++
+      return withLastLevelAsPlus(topic, rest + 8)
+    } else if (restLen === 3 && topic.startsWith('log', rest)) t.logs++
     else if (restLen === 13 && topic.startsWith('state/desired', rest)) t.desired++
     else if (restLen === 4 && topic.startsWith('info', rest)) t.info++
     else t.other++
+    return topic
+  }
+
+  private onReported (d: DeviceObservation, payload: Buffer): void {
+    d.reported = undefined
+    d.reportedUnreadable = false
+    if (payload.length === 0) return
+    try {
+      const v: unknown = JSON.parse(payload.toString('utf8'))
+      if (typeof v === 'object' && v !== null && !Array.isArray(v)) d.reported = v as Record<string, unknown>
+      else d.reportedUnreadable = true
+    } catch {
+      // Never keep the previous value: a state check must not pass on what the device no longer reports.
+      d.reportedUnreadable = true
+    }
   }
 
   private onTelemetry (d: DeviceObservation, payload: Buffer): void {
@@ -221,6 +250,12 @@ export class Observer {
     // seq <= last: a late arrival filling a gap, or a duplicate.
     if (fillGap(d, seq)) { d.outOfOrder++; d.missing-- } else d.duplicates++
   }
+}
+
+/** `home/d1/replies/+` for `home/d1/replies/r-17`: the last level replaced, if it comes after the channel's slash. */
+function withLastLevelAsPlus (topic: string, channelSlash: number): string {
+  const last = topic.lastIndexOf('/')
+  return last < channelSlash ? topic : `${topic.slice(0, last)}/+`
 }
 
 /** Remove `seq` from a recorded missing range; false when it was not missing (a duplicate). */

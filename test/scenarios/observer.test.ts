@@ -21,13 +21,17 @@ describe('readSeq', () => {
   })
 })
 
-/** An observer on a fresh embedded broker, and a plain client to publish what devices would. */
-async function observed (): Promise<{ topics: ReturnType<typeof createTopics>; observer: Observer; pub: MqttClient }> {
+/**
+ * An observer on a fresh embedded broker, and a plain client to publish what devices would; `before` publishes
+ * ahead of the observer's subscription (retained state from before a run).
+ */
+async function observed (prefix = 'home', before?: (pub: MqttClient, topics: ReturnType<typeof createTopics>) => Promise<void>): Promise<{ topics: ReturnType<typeof createTopics>; observer: Observer; pub: MqttClient }> {
   const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
-  const topics = createTopics('home')
+  const topics = createTopics(prefix)
+  const pub = td.client(await connectClient(broker.url as string))
+  await before?.(pub, topics)
   const observer = td.add(new Observer({ target: { stream: () => broker.connectInProcess() }, topics }), (o) => o.stop())
   await observer.start()
-  const pub = td.client(await connectClient(broker.url as string))
   return { topics, observer, pub }
 }
 
@@ -83,5 +87,51 @@ describe('Observer', () => {
     const [state] = scenario.expect.map((c) => evaluateCondition(c, { specs, observer }))
     expect(state?.ok).toBe(false)
     expect(state?.detail).toMatch(/speaker-0001 \(reported state unreadable/)
+  })
+
+  it('counts commands and replies per device, not per request id, and filters still count each one', async () => {
+    const { topics, observer, pub } = await observed()
+    expect(observer.countMatching('home/+/commands/#')).toBe(0)
+    for (let i = 1; i <= 5; i++) {
+      await pub.publishAsync(topics.command('spk-1', 'setVolume', `r-${i}`), '{}', { qos: 1 })
+      await pub.publishAsync(topics.reply('spk-1', `r-${i}`), '{"ok":true}', { qos: 1 })
+    }
+    await pub.publishAsync(topics.command('spk-1', 'mute', 'r-6'), '{}', { qos: 1 })
+    await vi.waitFor(() => { expect(observer.traffic.commands).toBe(6) })
+    await vi.waitFor(() => { expect(observer.traffic.replies).toBe(5) })
+    expect([...observer.topicCounts.keys()].sort()).toEqual(['home/spk-1/commands/mute/+', 'home/spk-1/commands/setVolume/+', 'home/spk-1/replies/+'])
+    // Asked again after more traffic: the filter's earlier answer is not reused stale.
+    expect(observer.countMatching('home/+/commands/setVolume/+')).toBe(5)
+    expect(observer.countMatching('home/spk-1/replies/r-3')).toBe(0) // request ids are not kept
+    await pub.publishAsync(topics.command('spk-1', 'setVolume', 'r-7'), '{}', { qos: 1 })
+    await pub.publishAsync(topics.command('spk-2', 'setVolume', 'r-8'), '{}', { qos: 1 })
+    await vi.waitFor(() => { expect(observer.traffic.commands).toBe(8) })
+    expect(observer.countMatching('home/+/commands/setVolume/+')).toBe(7)
+    expect(observer.countMatching('home/+/commands/#')).toBe(8)
+  })
+
+  it('collapses request ids only on the command and reply channels, even under a prefix named commands', async () => {
+    const { topics, observer, pub } = await observed('acme/commands')
+    await pub.publishAsync(topics.status('cam-1'), 'online', { qos: 1 })
+    await pub.publishAsync(topics.telemetry('cam-1'), '{"seq":1}', { qos: 1 })
+    await vi.waitFor(() => { expect(observer.traffic.telemetry).toBe(1) })
+    expect(observer.countMatching('acme/commands/cam-1/status')).toBe(1)
+    expect(observer.countMatching('acme/commands/+/telemetry')).toBe(1)
+    expect(observer.device('cam-1')?.status).toBe('online')
+  })
+
+  it('uses retained status and state from before the run but does not count them as traffic', async () => {
+    const { topics, observer, pub } = await observed('home', async (p, t) => {
+      await p.publishAsync(t.status('spk-1'), 'online', { qos: 1, retain: true })
+      await p.publishAsync(t.reported('spk-1'), '{"volume":12}', { qos: 1, retain: true })
+    })
+    await vi.waitFor(() => { expect(observer.traffic.retainedAtStart).toBe(2) })
+    expect(observer.device('spk-1')).toMatchObject({ status: 'online', reported: { volume: 12 } })
+    expect(observer.traffic.messages).toBe(0)
+    expect(observer.countMatching('home/#')).toBe(0)
+    await pub.publishAsync(topics.status('spk-1'), 'offline', { qos: 1, retain: true })
+    await vi.waitFor(() => { expect(observer.device('spk-1')?.status).toBe('offline') })
+    expect(observer.traffic).toMatchObject({ messages: 1, status: 1, retainedAtStart: 2 })
+    expect(observer.countMatching('home/#')).toBe(1)
   })
 })
