@@ -178,39 +178,51 @@ timeline:
     }
   })
 
-  it('aborts on the signal: devices stopped, broker closed, remaining steps skipped', async () => {
-    const scenario = loadScenarioText(`name: long\n${FLEET}\ntimeline:\n  - { at: 100ms, note: soon }\n  - { at: 30s, note: never }\n`, 'long.yaml')
+  /** Run `scenario` on an embedded broker, aborting at the first progress event `when` picks; returns the broker's URL. */
+  async function runAborting (scenario: ReturnType<typeof loadScenarioText>, when: (e: ProgressEvent) => boolean): Promise<{ report: Awaited<ReturnType<typeof runScenario>>; url: string }> {
     const controller = new AbortController()
     let url: string | undefined
     const report = await runScenario(scenario, {
       signal: controller.signal,
       onProgress: (e) => {
         if (e.type === 'broker') url = e.url
-        if (e.type === 'step' && e.index === 0) controller.abort()
+        if (when(e)) controller.abort()
       }
     })
+    return { report, url: url as string }
+  }
+
+  it('aborts on the signal: devices stopped, broker closed, remaining steps skipped', async () => {
+    const scenario = loadScenarioText(`name: long\n${FLEET}\ntimeline:\n  - { at: 100ms, note: soon }\n  - { at: 30s, note: never }\n`, 'long.yaml')
+    const { report, url } = await runAborting(scenario, (e) => e.type === 'step' && e.index === 0)
     expect(report.result).toBe('aborted')
     expect(report.abortReason).toBe('aborted')
     expect(report.steps.map((s) => s.status)).toEqual(['done', 'skipped'])
     expect(report.timelineMs).toBeLessThan(5000)
     expect(formatReport(report).split('\n').at(-1)).toMatch(/^ABORTED aborted — 1 of 2 steps run/)
-    expect(await refused(url as string)).toBe(true)
+    expect(await refused(url)).toBe(true)
+  })
+
+  it('a check interrupted by an abort is skipped and counts no expectations', async () => {
+    const scenario = loadScenarioText([
+      'name: check-abort', FLEET, 'timeline:',
+      '  - { at: 0s, expect: { messages: { topic: home/nobody/#, min: 1 } }, within: 30s }',
+      '  - { at: 300ms, note: abort here }'
+    ].join('\n'), 'check-abort.yaml')
+    const { report } = await runAborting(scenario, (e) => e.type === 'step' && e.index === 1)
+    expect(report.result).toBe('aborted')
+    expect(report.steps.map((s) => s.status)).toEqual(['skipped', 'done'])
+    expect(report.steps[0]?.conditions).toBeUndefined()
+    expect(report.expectations).toEqual({ passed: 0, failed: 0 })
+    expect(formatReport(report)).not.toMatch(/✗/)
   })
 
   it('aborts while the fleet is still connecting, leaving nothing running', async () => {
     const scenario = loadScenarioText('name: big\nfleet: { demoHome: false, groups: [ { kind: band, count: 600 } ], connectRate: 300 }\ntimeline:\n  - { at: 1s, note: never }\n', 'big.yaml')
-    const controller = new AbortController()
-    let url: string | undefined
-    const report = await runScenario(scenario, {
-      signal: controller.signal,
-      onProgress: (e) => {
-        if (e.type === 'broker') url = e.url
-        if (e.type === 'connecting' && e.online >= 100) controller.abort()
-      }
-    })
+    const { report, url } = await runAborting(scenario, (e) => e.type === 'connecting' && e.online >= 100)
     expect(report.result).toBe('aborted')
     expect(report.steps[0]?.status).toBe('skipped')
-    expect(await refused(url as string)).toBe(true)
+    expect(await refused(url)).toBe(true)
   })
 
   it('aborts promptly while connecting to a broker that accepts TCP but never answers', async () => {
