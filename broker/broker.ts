@@ -8,6 +8,7 @@ import { Aedes, type AedesOptions, type AuthenticateError, type Client, type Con
 import { FleetError } from '../core/errors.ts'
 import { IssueCollector, mergeOptions } from '../core/options.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
+import { refusedStream } from '../core/mqtt-connect.ts'
 import { duplexPair } from './duplex-pair.ts'
 import { indexRetained, type RetainedPersistence } from './retained-index.ts'
 import { createRequire } from 'node:module'
@@ -183,14 +184,8 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
     port,
     url,
     connectInProcess () {
+      if (aedes.closed || closing !== undefined) return refusedStream('the embedded broker is closed')
       const [clientSide, brokerSide] = duplexPair()
-      if (aedes.closed || closing !== undefined) {
-        // Like a refused TCP connect: MQTT.js calls this from its reconnect timer, where a throw would be uncaught;
-        // a stream that fails with a coded error is reported through the client's 'error' event instead.
-        const err = Object.assign(new Error('the embedded broker is closed'), { code: 'ECONNREFUSED' })
-        process.nextTick(() => { clientSide.destroy(err) })
-        return clientSide
-      }
       track(brokerSide)
       aedes.handle(brokerSide)
       return clientSide

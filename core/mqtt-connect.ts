@@ -3,7 +3,7 @@
  * or a stream factory for the embedded broker's in-process transport (real MQTT packets over a duplex pair).
  * Devices, scenarios, the bridge and the CLI all connect through here, so a fleet runs unchanged against either.
  */
-import type { Duplex } from 'node:stream'
+import { PassThrough, type Duplex } from 'node:stream'
 import mqtt, { MqttClient, type IClientOptions } from 'mqtt'
 import { FleetError } from './errors.ts'
 
@@ -75,4 +75,15 @@ export function waitConnected (client: MqttClient, target: BrokerTarget, timeout
 /** End a client and wait until it has closed; never rejects. */
 export function endClient (client: MqttClient, force = false): Promise<void> {
   return new Promise((resolve) => { client.end(force, {}, () => { resolve() }) })
+}
+
+/**
+ * A stream for a `BrokerTarget.stream` factory that must refuse: it fails on the next tick with ECONNREFUSED, like a
+ * refused TCP connect. MQTT.js calls the factory from its reconnect timer, where a throw would be uncaught, and it
+ * reports only stream errors that carry a `code` (others leave it waiting for its connect time-out).
+ */
+export function refusedStream (message: string): Duplex {
+  const stream = new PassThrough()
+  process.nextTick(() => { stream.destroy(Object.assign(new Error(message), { code: 'ECONNREFUSED' })) })
+  return stream
 }

@@ -10,13 +10,12 @@
  *
  * Everything opened is closed on success, failure and abort, in reverse order of opening.
  */
-import { PassThrough, type Duplex } from 'node:stream'
 import type { MqttClient } from 'mqtt'
 import { delay, fanOutSignal, ScaledClock } from '../core/clock.ts'
 import { Commander, type CommandReply } from '../core/commander.ts'
 import { FleetError, isFleetError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
-import { createMqttClient, endClient, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
+import { createMqttClient, endClient, refusedStream, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
 import { IssueCollector } from '../core/options.ts'
 import { createTopics, type Topics } from '../core/topics.ts'
 import { createBroker, type EmbeddedBroker } from '../broker/broker.ts'
@@ -89,21 +88,8 @@ interface Resources {
   /** Devices given a retained desired state on an external broker: cleared at the end. */
   desiredTouched: Set<string>
   topics: Topics
-  /** New in-process connections are refused once tear-down begins (see {@link refusedStream}). */
+  /** New in-process connections are refused once tear-down begins (they get a `refusedStream`: a device whose start was under way when the run was aborted may connect after the fleet was stopped). */
   gate: { open: boolean }
-}
-
-/**
- * The in-process stream handed out once tear-down has begun: it fails at once, like a refused TCP connection.
- * Why: a device whose start was already under way when the run was aborted may connect after the fleet was
- * stopped, and a reconnect after the broker closed would make `connectInProcess()` throw inside MQTT.js's
- * reconnect timer, where nothing can catch it. The error carries a `code` because MQTT.js only emits stream
- * errors that have one (otherwise it waits for its connect time-out).
- */
-function refusedStream (): Duplex {
-  const stream = new PassThrough()
-  process.nextTick(() => { stream.destroy(Object.assign(new Error('the scenario run is closing: no new connections'), { code: 'ECONNREFUSED' })) })
-  return stream
 }
 
 function validateRunOptions (o: RunOptions): void {
@@ -182,7 +168,7 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
       const broker = await createBroker({ port: options.port ?? 0, host: options.host ?? '127.0.0.1', logger: options.logger ?? silentLogger })
       res.broker = broker
       const gate = res.gate
-      target = { stream: () => (gate.open ? broker.connectInProcess() : refusedStream()), label: `embedded broker${broker.url === undefined ? '' : ` ${broker.url}`}` }
+      target = { stream: () => (gate.open ? broker.connectInProcess() : refusedStream('the scenario run is closing: no new connections')), label: `embedded broker${broker.url === undefined ? '' : ` ${broker.url}`}` }
       report.broker = `embedded ${broker.url ?? '(in-process)'}`
       emit({ type: 'broker', url: broker.url, embedded: true })
     } else {
