@@ -157,7 +157,7 @@ export const DEFAULTS = Object.freeze({
    * daylight motion rate, alarms) is the same in every run of the same scenario and seed, wherever and whenever.
    */
   startTime: Date.UTC(2026, 0, 1, 8, 0, 0),
-  /** Time after the last step (and its `within`/reply time-out) before the run ends, when `duration` is not given. */
+  /** Time after the last step (and its `within`) before the run ends, when `duration` is not given. */
   tailMs: 2000,
   commandTimeoutMs: 5000
 })
@@ -455,7 +455,7 @@ export type ParsedFleet = z.output<typeof fleetSchema>
 // ---- the file -------------------------------------------------------------------------------------------------
 
 const brokerSchema = nonEmpty.refine((s) => s === 'embedded' || isBrokerUrl(s), {
-  message: 'must be embedded or a broker URL such as mqtt://localhost:1883 (mqtt, mqtts, tcp, ws or wss)'
+  message: 'must be embedded or a broker URL such as mqtt://localhost:1883 (mqtt, mqtts, tcp, ssl, tls, ws or wss)'
 })
 
 export function isBrokerUrl (s: string): boolean {
