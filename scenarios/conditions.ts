@@ -118,7 +118,7 @@ function show (v: unknown): string {
 }
 
 /** `expected` is contained in `actual`: maps compare the expected keys only, recursively; everything else exactly. */
-export function partialEqual (actual: unknown, expected: unknown): boolean {
+function partialEqual (actual: unknown, expected: unknown): boolean {
   if (typeof expected === 'object' && expected !== null && !Array.isArray(expected)) {
     if (typeof actual !== 'object' || actual === null || Array.isArray(actual)) return false
     const a = actual as Record<string, unknown>

@@ -307,7 +307,7 @@ async function playTimeline (scenario: Scenario, t: TimelineContext): Promise<vo
       if (list === undefined) byTime.set(s.atMs, [s])
       else list.push(s)
     }
-    const groups = [...byTime.entries()].sort((a, b) => a[0] - b[0]).map(async ([atMs, group]) => {
+    const groups = [...byTime.entries()].map(async ([atMs, group]) => {
       await delay(atMs - elapsed(), signal)
       for (const s of group) {
         if (signal?.aborted === true) return

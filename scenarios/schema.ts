@@ -9,7 +9,7 @@
  */
 import { z } from 'zod'
 import { REPLY_ERROR_CODES, type ReplyErrorCode } from '../core/errors.ts'
-import { isValidLevel } from '../core/topics.ts'
+import { DEFAULT_PREFIX, isValidLevel } from '../core/topics.ts'
 import { DEVICE_KINDS, type DeviceKind } from '../devices/device.ts'
 import type { FleetDescription } from '../devices/fleet.ts'
 import { DURATION_HINT, parseDuration } from '../core/duration.ts'
@@ -121,7 +121,6 @@ export interface PresenceCondition extends ConditionBase {
 
 export type Condition = StateCondition | TelemetryCondition | EventsCondition | MessagesCondition | PresenceCondition
 export const CONDITION_TYPES = ['state', 'telemetry', 'events', 'messages', 'online', 'offline'] as const
-export type ConditionType = typeof CONDITION_TYPES[number]
 
 export interface Scenario {
   name: string
@@ -150,7 +149,7 @@ export interface Scenario {
 export const DEFAULTS = Object.freeze({
   seed: 1,
   broker: 'embedded',
-  prefix: 'home',
+  prefix: DEFAULT_PREFIX,
   speed: 1,
   /**
    * Device clock at the start of a run: a fixed instant, so time-of-day behaviour (a band's sleep, a camera's
@@ -223,7 +222,7 @@ const slugRe = /^[a-z0-9]+(?:-[a-z0-9]+)*$/
 const MAX_DURATION_MS = 24 * 3_600_000
 
 /** `device`, `name`, `kind`, `room`, `home`, `all`: one or more, AND-ed. */
-export const selectorSchema = strict({
+const selectorSchema = strict({
   device: stringOrList.optional(),
   name: stringOrList.optional(),
   kind: z.enum(DEVICE_KINDS).optional(),
@@ -268,7 +267,7 @@ const messagesCondition = strict({
 const presenceCondition = strict({ target: selectorSchema.optional() })
 
 /** A map of conditions; each kind may be one condition or a list of them. */
-export const conditionsSchema = strict({
+const conditionsSchema = strict({
   state: oneOrMany(stateCondition).optional(),
   telemetry: oneOrMany(telemetryCondition).optional(),
   events: oneOrMany(eventsCondition).optional(),
@@ -355,7 +354,7 @@ export type ParsedStep =
 const ACTIONS = ['command', 'desired', 'note'] as const
 
 /** One timeline entry: its kind follows from its keys (`command`, `desired`, `note`, or only `expect`). */
-export const stepSchema: z.ZodType<ParsedStep, unknown> = z.unknown().transform((raw, ctx): ParsedStep => {
+const stepSchema: z.ZodType<ParsedStep, unknown> = z.unknown().transform((raw, ctx): ParsedStep => {
   if (!isPlainObject(raw)) {
     ctx.issues.push({ code: 'custom', message: `a step must be a map with at: (a time) and one of ${ACTIONS.join(', ')} or expect, got ${describeValue(raw)}`, input: raw })
     return z.NEVER
@@ -442,7 +441,7 @@ const groupSchema = strict({
   tags: z.record(z.string(), z.string()).optional()
 })
 
-export const fleetSchema = strict({
+const fleetSchema = strict({
   demoHome: z.boolean().optional(),
   homes: count.max(10_000).optional(),
   groups: z.array(groupSchema).optional(),
@@ -487,7 +486,7 @@ export type ParsedScenario = z.output<typeof scenarioSchema>
 // ---- messages -------------------------------------------------------------------------------------------------
 
 /** A value as a message shows it: `"many"`, `42`, `a list`, `a map`, `nothing`. */
-export function describeValue (v: unknown): string {
+function describeValue (v: unknown): string {
   if (v === undefined) return 'nothing'
   if (v === null) return 'nothing (null)'
   if (Array.isArray(v)) return 'a list'
