@@ -6,6 +6,7 @@ import { createBroker, type EmbeddedBroker } from '../broker/index.ts'
 import { Fleet, planFleet } from '../devices/fleet.ts'
 import type { BrokerTarget } from '../core/mqtt-connect.ts'
 import { createMqttClient, endClient, waitConnected } from '../core/mqtt-connect.ts'
+import { createTopics } from '../core/topics.ts'
 import { Aedes } from 'aedes'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
@@ -77,6 +78,7 @@ if (c.clients === 'homefleet') {
   // The baseline: what any MQTT.js client fleet pays for the same session shape (a will, three retained
   // announcements, two filters, periodic JSON telemetry), without HomeFleet's device runtime.
   const clients: MqttClient[] = []
+  const topics = createTopics()
   let out = 0
   const timers: NodeJS.Timeout[] = []
   const conc = 500
@@ -84,16 +86,16 @@ if (c.clients === 'homefleet') {
   await Promise.all(Array.from({ length: conc }, async () => {
     while (next < specs.length) {
       const spec = specs[next++]!
-      const cl = createMqttClient(target, { clientId: spec.id, reconnectPeriod: 0, will: { topic: `home/${spec.id}/status`, payload: Buffer.from('offline'), qos: 1, retain: true } })
+      const cl = createMqttClient(target, { clientId: spec.id, reconnectPeriod: 0, will: { topic: topics.status(spec.id), payload: Buffer.from('offline'), qos: 1, retain: true } })
       await waitConnected(cl, target, 120_000)
       // The same protocol work as a HomeFleet device: three retained announcements, two filters in one SUBSCRIBE.
-      cl.publish(`home/${spec.id}/status`, 'online', { qos: 1, retain: true })
-      cl.publish(`home/${spec.id}/info`, JSON.stringify(spec), { qos: 1, retain: true })
-      cl.publish(`home/${spec.id}/state/reported`, JSON.stringify({ power: true, ts: Date.now() }), { qos: 1, retain: true })
-      await cl.subscribeAsync([`home/${spec.id}/commands/+/+`, `home/${spec.id}/state/desired`], { qos: 1 })
+      cl.publish(topics.status(spec.id), 'online', { qos: 1, retain: true })
+      cl.publish(topics.info(spec.id), JSON.stringify(spec), { qos: 1, retain: true })
+      cl.publish(topics.reported(spec.id), JSON.stringify({ power: true, ts: Date.now() }), { qos: 1, retain: true })
+      await cl.subscribeAsync([topics.filter('command', spec.id), topics.desired(spec.id)], { qos: 1 })
       clients.push(cl)
       let seq = 0
-      timers.push(setInterval(() => { out++; cl.publish(`home/${spec.id}/telemetry`, JSON.stringify({ ts: Date.now(), seq: ++seq, v: Math.random() })) }, c.telemetryMs))
+      timers.push(setInterval(() => { out++; cl.publish(topics.telemetry(spec.id), JSON.stringify({ ts: Date.now(), seq: ++seq, v: Math.random() })) }, c.telemetryMs))
     }
   }))
   onlineMs = performance.now() - t0
