@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import type { MqttClient } from 'mqtt'
 import { FleetError } from './errors.ts'
+import { isSubscriptionRefused } from './mqtt-connect.ts'
 import type { Topics } from './topics.ts'
 
 /** A device's answer (docs/topics.md, "replies"). */
@@ -44,15 +45,16 @@ export class Commander {
   }
 
   private ready (): Promise<void> {
-    this.subscribed ??= this.client.subscribeAsync(this.topics.filter('reply'), { qos: 1 }).then(
-      (granted) => {
-        // MQTT 3.1.1 refuses a filter with return code 0x80 in the SUBACK, not with an error [MQTT-3.9.3-2].
-        if (granted.some((g) => g.qos === 128)) throw new FleetError('FLEET_ERR_BROKER_REFUSED', `the broker refused the subscription to ${this.topics.filter('reply')}`)
+    const filter = this.topics.filter('reply')
+    this.subscribed ??= this.client.subscribeAsync(filter, { qos: 1 }).then(
+      () => undefined,
+      (err: unknown) => {
+        this.subscribed = undefined // a later send may try again
+        throw isSubscriptionRefused(err)
+          ? new FleetError('FLEET_ERR_BROKER_REFUSED', `the broker refused the subscription to ${filter}: ${(err as Error).message}`, { cause: err })
+          : new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `cannot subscribe to replies: ${(err as Error).message}`, { cause: err })
       }
-    ).catch((err: unknown) => {
-      this.subscribed = undefined // a later send may try again
-      throw err instanceof FleetError ? err : new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `cannot subscribe to replies: ${(err as Error).message}`, { cause: err })
-    })
+    )
     return this.subscribed
   }
 

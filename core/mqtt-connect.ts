@@ -87,3 +87,17 @@ export function refusedStream (message: string): Duplex {
   process.nextTick(() => { stream.destroy(Object.assign(new Error(message), { code: 'ECONNREFUSED' })) })
   return stream
 }
+
+/**
+ * Did the broker refuse a subscription, as opposed to the connection going away before its SUBACK? A broker refuses
+ * a filter with return code 0x80 in the SUBACK [MQTT-3.9.3-2] (MQTT 5: any reason code of 0x80 or more). MQTT.js 5
+ * reports that as the subscribe callback's error, an `ErrorWithSubackPacket` carrying the SUBACK; its `granted`
+ * argument then still shows the QoS that was asked for, so the error is the only place to look. A connection lost
+ * while waiting fails with a plain error and no SUBACK.
+ */
+export function isSubscriptionRefused (err: unknown): boolean {
+  // Duck-typed rather than `instanceof ErrorWithSubackPacket`, which a second copy of mqtt in the tree would defeat.
+  const packet = (err as { packet?: { cmd?: unknown; granted?: unknown } } | null | undefined)?.packet
+  if (packet?.cmd !== 'suback' || !Array.isArray(packet.granted)) return false
+  return (packet.granted as unknown[]).some((code) => typeof code === 'number' && (code & 0x80) !== 0)
+}

@@ -1,3 +1,5 @@
+import { createServer, type AddressInfo } from 'node:net'
+import { Aedes } from 'aedes'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createBroker } from '../../broker/index.ts'
 import { Commander } from '../../core/commander.ts'
@@ -46,6 +48,22 @@ describe('Commander', () => {
     commander.close()
     await expect(pending).rejects.toMatchObject({ code: 'FLEET_ERR_CLOSED' })
     await expect(commander.send('nobody', 'ping')).rejects.toMatchObject({ code: 'FLEET_ERR_CLOSED' })
+  })
+
+  it('rejects with FLEET_ERR_BROKER_REFUSED when the broker refuses the reply subscription (SUBACK 0x80)', async () => {
+    // A broker with an ACL that refuses every subscription: aedes answers SUBACK 0x80 [MQTT-3.9.3-2].
+    const aedes = await Aedes.createBroker({ authorizeSubscribe: (_client, _sub, done) => { done(null, null) } })
+    const server = createServer(aedes.handle)
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    td.add(server, (s) => new Promise<void>((resolve) => { aedes.close(() => { s.close(() => { resolve() }) }) }))
+    const ctl = td.client(await connectClient(`mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`))
+    const commander = td.add(new Commander(ctl, topics), (c) => { c.close() })
+    await expect(commander.send('d1', 'ping', {}, 60_000)).rejects.toMatchObject({
+      code: 'FLEET_ERR_BROKER_REFUSED',
+      message: expect.stringMatching(/^the broker refused the subscription to home\/\+\/replies\/\+/) as unknown
+    })
+    // The connection is still there: a refusal is not an unreachable broker.
+    expect(ctl.connected).toBe(true)
   })
 
   it('turns a publish that cannot leave into a coded error, leaving no timer behind', async () => {
