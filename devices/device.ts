@@ -10,7 +10,7 @@ import type { Random } from '../core/random.ts'
 import type { Logger, LogLevel } from '../core/logger.ts'
 import { LOG_LEVELS } from '../core/logger.ts'
 import { STATUS_OFFLINE, STATUS_ONLINE, type Topics } from '../core/topics.ts'
-import { createMqttClient, describeTarget, endClient, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
+import { createMqttClient, describeTarget, endClient, isSubscriptionRefused, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
 import { FleetError } from '../core/errors.ts'
 import { CommandError, REPLY_STATUS } from './command-error.ts'
 
@@ -59,16 +59,23 @@ export interface ReplyOk { rid: string; command: string; ok: true; status: 200; 
 export interface ReplyError { rid: string; command: string; ok: false; status: number; error: { code: string; message: string } }
 export type Reply = ReplyOk | ReplyError
 
-export interface DeviceCounters {
-  telemetrySent: number
-  eventsSent: number
-  commandsHandled: number
-  commandErrors: number
-  badPayloads: number
-  messagesOut: number
+/** Every counter a device keeps, at zero: the one place a counter is declared (its type and the fleet's sums follow). */
+const ZERO_COUNTERS = {
+  telemetrySent: 0,
+  eventsSent: 0,
+  commandsHandled: 0,
+  commandErrors: 0,
+  badPayloads: 0,
+  messagesOut: 0,
   /** Bugs caught in the simulation (a kind's step, sample or state threw); the device kept running. */
-  internalErrors: number
+  internalErrors: 0
 }
+
+export type DeviceCounters = { [K in keyof typeof ZERO_COUNTERS]: number }
+/** The names of a device's counters, for code that sums or lists them. */
+export const DEVICE_COUNTER_NAMES: readonly (keyof DeviceCounters)[] = Object.freeze(Object.keys(ZERO_COUNTERS) as (keyof DeviceCounters)[])
+/** A fresh set of counters, all zero. */
+export function zeroCounters (): DeviceCounters { return { ...ZERO_COUNTERS } }
 
 const LEVEL_INDEX: Record<string, number> = Object.fromEntries(LOG_LEVELS.map((l, i) => [l, i]))
 
@@ -81,17 +88,19 @@ export abstract class Device {
   protected readonly rng: Random
   protected readonly clock: Clock
   protected readonly logger: Logger
-  readonly counters: DeviceCounters = { telemetrySent: 0, eventsSent: 0, commandsHandled: 0, commandErrors: 0, badPayloads: 0, messagesOut: 0, internalErrors: 0 }
+  readonly counters: DeviceCounters = zeroCounters()
 
   /** Commands this kind understands, by name. */
   protected abstract readonly commands: Readonly<Record<string, CommandHandler>>
-  /** Desired-state properties this kind accepts, applied in the order given. */
+  /** Desired-state properties this kind accepts, applied in this object's order (not the payload's). */
   protected readonly desiredProperties: Readonly<Record<string, (value: unknown) => void>> = {}
 
   private client: MqttClient | undefined
   private telemetryTimer: TimerHandle | undefined
   private firstTelemetryTimer: TimerHandle | undefined
   private reportQueued = false
+  /** The reported state last published, serialized without its `ts`: an unchanged state is not published again. */
+  private lastReported: string | undefined
   private telemetrySeq = 0
   private eventSeq = 0
   private desiredVersion: number | undefined
@@ -154,6 +163,9 @@ export abstract class Device {
     const subscribed = new Promise<void>((resolve, reject) => {
       this.settleSubscribed = (err) => { if (err === undefined) resolve(); else reject(err) }
     })
+    // A stop() while we still wait for the CONNACK below rejects `subscribed` before anything awaits it: mark it
+    // handled now so that is not an unhandled rejection. The race below still sees the rejection.
+    subscribed.catch(() => undefined)
     client.on('connect', () => { this.onConnect(client) })
     client.on('error', (err) => { this.logger.debug({ err: err.message }, 'mqtt error') })
     let timer: NodeJS.Timeout | undefined
@@ -164,6 +176,8 @@ export abstract class Device {
       })])
     } catch (err) {
       this.settleSubscribed = undefined
+      // The CONNACK may have started telemetry (onConnect) before the subscription failed.
+      this.clearTimers()
       if (this.client === client) this.client = undefined
       await endClient(client, true)
       throw err
@@ -176,15 +190,21 @@ export abstract class Device {
     const { topics } = this.runtime
     this.publish(this.topic.status, STATUS_ONLINE, 1, true)
     this.publish(this.topic.info, JSON.stringify(this.info()), 1, true)
-    this.publish(this.topic.reported, JSON.stringify(this.reportedPayload()), 1, true)
+    // Unconditional: whatever the broker holds retained may be from before a restart of this device.
+    this.publishReported(true)
     const filters = [topics.filter('command', this.id), topics.desired(this.id)]
-    client.subscribe(filters, { qos: 1 }, (err, granted) => {
-      // MQTT 3.1.1 reports a refused filter as return code 0x80 in the SUBACK, not as an error [MQTT-3.9.3-2].
-      const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic)
-      const problem = err !== null && err !== undefined
-        ? new FleetError('FLEET_ERR_BROKER_REFUSED', `${this.id}: the broker refused the subscription to ${filters.join(', ')}: ${err.message}`, { cause: err })
-        : refused.length > 0 ? new FleetError('FLEET_ERR_BROKER_REFUSED', `${this.id}: the broker refused the subscription to ${refused.join(', ')} (SUBACK 0x80)`) : undefined
-      if (problem !== undefined) this.log('error', 'subscribe refused', { err: problem.message })
+    client.subscribe(filters, { qos: 1 }, (err) => {
+      let problem: FleetError | undefined
+      if (err !== null && err !== undefined) {
+        if (isSubscriptionRefused(err)) {
+          problem = new FleetError('FLEET_ERR_BROKER_REFUSED', `${this.id}: the broker refused the subscription to ${filters.join(', ')}: ${err.message}`, { cause: err })
+          this.log('error', 'subscribe refused', { err: problem.message })
+        } else {
+          // No SUBACK: the connection went away meanwhile (a reconnect subscribes again).
+          problem = new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `${this.id}: no SUBACK for ${filters.join(', ')}: ${err.message}`, { cause: err })
+          this.log('warn', 'subscribe interrupted', { err: problem.message })
+        }
+      }
       const settle = this.settleSubscribed
       this.settleSubscribed = undefined
       settle?.(problem)
@@ -207,10 +227,7 @@ export abstract class Device {
    */
   async stop (options: { graceful?: boolean } = {}): Promise<void> {
     this.stopped = true
-    this.clock.clearTimer(this.firstTelemetryTimer)
-    this.clock.clearTimer(this.telemetryTimer)
-    this.firstTelemetryTimer = undefined
-    this.telemetryTimer = undefined
+    this.clearTimers()
     const settle = this.settleSubscribed
     this.settleSubscribed = undefined
     settle?.(new FleetError('FLEET_ERR_CLOSED', `${this.id} was stopped while starting`))
@@ -231,6 +248,13 @@ export abstract class Device {
       })
     }
     await endClient(client, !acked)
+  }
+
+  private clearTimers (): void {
+    this.clock.clearTimer(this.firstTelemetryTimer)
+    this.clock.clearTimer(this.telemetryTimer)
+    this.firstTelemetryTimer = undefined
+    this.telemetryTimer = undefined
   }
 
   // ---- outgoing --------------------------------------------------------------------------------------------
@@ -269,14 +293,17 @@ export abstract class Device {
     this.log('info', `event ${name}`, data)
   }
 
-  /** Mark the reported state changed; it is published once, retained, after the current turn. */
+  /**
+   * Mark the reported state possibly changed; after the current turn it is published once, retained, if it differs
+   * from the last one published. Callers need not check whether anything changed: this is the one place that does.
+   */
   protected stateChanged (): void {
     if (this.reportQueued) return
     this.reportQueued = true
     queueMicrotask(() => {
       this.reportQueued = false
       try {
-        this.publish(this.topic.reported, JSON.stringify(this.reportedPayload()), 1, true)
+        this.publishReported(false)
       } catch (err) {
         this.counters.internalErrors++
         this.log('error', 'reporting state failed', { err: (err as Error).message })
@@ -284,12 +311,17 @@ export abstract class Device {
     })
   }
 
-  private reportedPayload (): Record<string, unknown> {
-    const out: Record<string, unknown> = { ...this.reportedState(), firmware: this.spec.firmware, ts: this.clock.now() }
-    if (this.desiredVersion !== undefined) out.$desiredVersion = this.desiredVersion
+  /** Publish the reported state, retained; unless `always`, only when it differs (`ts` aside) from the last one. */
+  private publishReported (always: boolean): void {
+    const state: Record<string, unknown> = { ...this.reportedState(), firmware: this.spec.firmware }
+    if (this.desiredVersion !== undefined) state.$desiredVersion = this.desiredVersion
     // Like an Azure twin's per-property ack: a controller can see which desired properties were refused and why.
-    if (Object.keys(this.desiredErrors).length > 0) out.$desiredErrors = this.desiredErrors
-    return out
+    if (Object.keys(this.desiredErrors).length > 0) state.$desiredErrors = this.desiredErrors
+    const key = JSON.stringify(state)
+    if (!always && key === this.lastReported) return
+    this.lastReported = key
+    // The payload is the key with `ts` appended: one serialisation, not two (`state` always has `firmware`).
+    this.publish(this.topic.reported, `${key.slice(0, -1)},"ts":${this.clock.now()}}`, 1, true)
   }
 
   info (): Record<string, unknown> {
@@ -342,12 +374,11 @@ export abstract class Device {
     const handler = Object.hasOwn(this.commands, name) ? this.commands[name] : undefined
     try {
       if (handler === undefined) throw new CommandError('UNKNOWN_COMMAND', `${this.kind} does not know the command "${name}"; it knows ${Object.keys(this.commands).join(', ')}`)
-      // Read-only commands (getBattery…) must not republish the retained reported state: compare before and after.
-      const before = JSON.stringify(this.reportedState())
       const result = handler(args) ?? {}
       this.counters.commandsHandled++
       this.log('info', `command ${name}`, { args })
-      if (JSON.stringify(this.reportedState()) !== before) this.stateChanged()
+      // Read-only commands (getBattery…) publish nothing: stateChanged() skips a state equal to the last one.
+      this.stateChanged()
       return { command: name, ok: true, status: 200, result }
     } catch (err) {
       this.counters.commandErrors++

@@ -10,7 +10,7 @@ import { createTopics, DEFAULT_PREFIX, type Topics } from '../core/topics.ts'
 import { globMatcher } from '../core/glob.ts'
 import { FleetError } from '../core/errors.ts'
 import { IssueCollector } from '../core/options.ts'
-import { DEVICE_KINDS, type Device, type DeviceCounters, type DeviceKind, type DeviceRuntime, type DeviceSpec } from './device.ts'
+import { DEVICE_COUNTER_NAMES, DEVICE_KINDS, zeroCounters, type Device, type DeviceCounters, type DeviceKind, type DeviceRuntime, type DeviceSpec } from './device.ts'
 import { createDevice } from './kinds.ts'
 import { DEFAULT_FIRMWARE, DEFAULT_MODELS, DEFAULT_TELEMETRY_MS, DEMO_ROOMS, planHome, roomKey, slug } from './home.ts'
 
@@ -243,17 +243,10 @@ export class Fleet {
   }
 
   counters (): FleetCounters {
-    const out: FleetCounters = { devices: this.devices.length, online: 0, telemetrySent: 0, eventsSent: 0, commandsHandled: 0, commandErrors: 0, badPayloads: 0, messagesOut: 0, internalErrors: 0 }
+    const out: FleetCounters = { devices: this.devices.length, online: 0, ...zeroCounters() }
     for (const d of this.devices) {
       if (d.connected) out.online++
-      const c = d.counters
-      out.telemetrySent += c.telemetrySent
-      out.eventsSent += c.eventsSent
-      out.commandsHandled += c.commandsHandled
-      out.commandErrors += c.commandErrors
-      out.badPayloads += c.badPayloads
-      out.messagesOut += c.messagesOut
-      out.internalErrors += c.internalErrors
+      for (const name of DEVICE_COUNTER_NAMES) out[name] += d.counters[name]
     }
     return out
   }

@@ -44,12 +44,57 @@ describe('device lifecycle', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     td.add(server, (s) => new Promise<void>((resolve) => { aedes.close(() => { s.close(() => { resolve() }) }) }))
     const url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`
-    const speaker = new Speaker(specFor('speaker', { id: 'acl-refused' }), runtime(url, { connectTimeoutMs: 20_000 }))
+    const clock = new ScaledClock(1)
+    const speaker = new Speaker(specFor('speaker', { id: 'acl-refused' }), runtime(url, { clock, connectTimeoutMs: 20_000 }))
     const err = await speaker.start().catch((e: unknown) => e)
     expect(err).toBeInstanceOf(FleetError)
     expect((err as FleetError).code).toBe('FLEET_ERR_BROKER_REFUSED')
     expect((err as FleetError).message).toMatch(/acl-refused: the broker refused the subscription to home\/acl-refused\/commands\/\+\/\+/)
     expect(speaker.connected).toBe(false)
+    // The CONNACK had started telemetry; a failed start() must not leave its timers behind.
+    expect(clock.pending).toBe(0)
+  })
+
+  it('rejects start() with the stop error when stop() runs during start(), leaving no unhandled rejection', async () => {
+    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+    process.on('unhandledRejection', onUnhandled)
+    td.add(onUnhandled, (fn) => process.off('unhandledRejection', fn))
+    const clock = new ScaledClock(1)
+    const speaker = new Speaker(specFor('speaker', { id: 'stopped-early' }), runtime(broker.url!, { clock }))
+    const starting = speaker.start()
+    const stopping = speaker.stop()
+    const err = await starting.catch((e: unknown) => e)
+    await stopping
+    // Node reports unhandled rejections after the microtask queue drains: give it one turn of the event loop.
+    await new Promise<void>((resolve) => { setImmediate(resolve) })
+    expect(err).toBeInstanceOf(FleetError)
+    expect((err as FleetError).code).toBe('FLEET_ERR_CLOSED')
+    expect(unhandled).toEqual([])
+    expect(speaker.connected).toBe(false)
+    expect(clock.pending).toBe(0)
+  })
+
+  it('publishes reported state only when it changed: a no-op command publishes nothing, a change publishes once', async () => {
+    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
+    const obs = td.client(await connectClient(broker.url!))
+    const speaker = td.add(new Speaker(specFor('speaker', { id: 'dedup' }), runtime(broker.url!)), (d) => d.stop())
+    await speaker.start()
+    const reported: Array<Record<string, unknown>> = []
+    obs.on('message', (t, p, packet) => { if (t === topics.reported('dedup') && !packet.retain) reported.push(JSON.parse(p.toString()) as Record<string, unknown>) })
+    await obs.subscribeAsync(topics.reported('dedup'), { qos: 1 })
+    const ctl = td.add(new Commander(obs, topics), (c) => { c.close() })
+    const volume = speaker.volume === 10 ? 11 : 10
+    // A speaker is on at start: turnOn changes nothing, and neither does setting the volume it already has.
+    expect(await ctl.send('dedup', 'turnOn')).toMatchObject({ ok: true })
+    expect(await ctl.send('dedup', 'setVolume', { level: speaker.volume })).toMatchObject({ ok: true })
+    const changed = nextMessage(obs, (t, p) => t === topics.reported('dedup') && p.toString().includes(`"volume":${volume},`))
+    expect(await ctl.send('dedup', 'setVolume', { level: volume })).toMatchObject({ ok: true })
+    await changed
+    // One device's messages arrive in order, so a reported message from either no-op would have come first.
+    expect(reported).toHaveLength(1)
+    expect(reported[0]).toMatchObject({ power: true, volume })
   })
 
   it('comes back online after the broker drops it, with telemetry seq carrying on', async () => {
