@@ -19,7 +19,7 @@
  * command but `turnOn` and `turnOff` (both idempotent) with `DEVICE_OFF`.
  */
 import { clamp } from '../core/random.ts'
-import { arg, CommandError } from './command-error.ts'
+import { arg, CommandError, desiredValue } from './command-error.ts'
 import { Device, type CommandArgs, type CommandHandler, type DeviceRuntime, type DeviceSpec } from './device.ts'
 import { HOUR_MS, localDay, localHour, utcOffsetMs } from './local-time.ts'
 
@@ -112,7 +112,7 @@ export class Camera extends Device {
     turnOff: () => { this.power = false; this.streaming = false; return { power: false } },
     startStream: (args) => {
       this.requireOn()
-      if (args.quality !== undefined) this.quality = readQuality(args.quality)
+      if (args.quality !== undefined) this.quality = arg.oneOf(args, 'quality', STREAM_QUALITIES)
       this.streaming = true
       return { streaming: true, url: this.streamUrl, quality: this.quality }
     },
@@ -136,19 +136,16 @@ export class Camera extends Device {
   }
 
   protected override readonly desiredProperties: Readonly<Record<string, (value: unknown) => void>> = {
-    power: (v) => {
-      if (typeof v !== 'boolean') throw new CommandError('INVALID_VALUE', `"power" must be true or false, got ${JSON.stringify(v)}`)
-      this.commands[v ? 'turnOn' : 'turnOff']?.({})
-    },
+    power: (v) => { this.commands[desiredValue.boolean('power', v) ? 'turnOn' : 'turnOff']?.({}) },
     nightMode: (v) => {
       const mode = readNightMode(typeof v === 'boolean' ? { on: v } : { mode: v })
       this.requireOn()
       this.nightMode = mode
     },
     streaming: (v) => {
-      if (typeof v !== 'boolean') throw new CommandError('INVALID_VALUE', `"streaming" must be true or false, got ${JSON.stringify(v)}`)
+      const on = desiredValue.boolean('streaming', v)
       this.requireOn()
-      this.streaming = v
+      this.streaming = on
     }
   }
 
@@ -231,27 +228,13 @@ function jpegSize (quality: number): number {
   return 0.25 + 0.75 * quality / 100
 }
 
-function readQuality (v: unknown): StreamQuality {
-  if (typeof v !== 'string' || !(STREAM_QUALITIES as readonly string[]).includes(v)) {
-    throw new CommandError('INVALID_VALUE', `argument "quality" must be one of ${STREAM_QUALITIES.join(', ')}, got ${JSON.stringify(v)}`)
-  }
-  return v as StreamQuality
-}
-
 /** `{on: boolean}` or `{mode: 'on'|'off'|'auto'}`; both may be given only when they agree. */
 function readNightMode (args: CommandArgs): NightMode {
   const hasOn = args.on !== undefined
   const hasMode = args.mode !== undefined
   if (!hasOn && !hasMode) throw new CommandError('INVALID_VALUE', 'give "on" (true or false) or "mode" (on, off or auto)')
   const fromOn = hasOn ? (arg.boolean(args, 'on') ? 'on' : 'off') : undefined
-  let fromMode: NightMode | undefined
-  if (hasMode) {
-    const m = args.mode
-    if (typeof m !== 'string' || !(NIGHT_MODES as readonly string[]).includes(m)) {
-      throw new CommandError('INVALID_VALUE', `argument "mode" must be one of ${NIGHT_MODES.join(', ')}, got ${JSON.stringify(m)}`)
-    }
-    fromMode = m as NightMode
-  }
+  const fromMode = hasMode ? arg.oneOf(args, 'mode', NIGHT_MODES) : undefined
   if (fromOn !== undefined && fromMode !== undefined && fromOn !== fromMode) {
     throw new CommandError('INVALID_VALUE', `"on": ${String(args.on)} and "mode": ${JSON.stringify(fromMode)} disagree; give one of them`)
   }

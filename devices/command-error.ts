@@ -38,6 +38,14 @@ export const arg = {
     if (!Number.isInteger(v)) throw new CommandError('INVALID_VALUE', `argument "${name}" must be a whole number, got ${v}`)
     return v
   },
+  /** One of a fixed set of strings, e.g. a stream quality or a night mode. */
+  oneOf<T extends string> (args: Args, name: string, values: readonly T[]): T {
+    const v = args[name]
+    if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) {
+      throw new CommandError('INVALID_VALUE', `argument "${name}" must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`)
+    }
+    return v as T
+  },
   boolean (args: Args, name: string): boolean {
     const v = args[name]
     if (typeof v !== 'boolean') throw new CommandError('INVALID_VALUE', `argument "${name}" must be true or false, got ${JSON.stringify(v)}`)
@@ -48,6 +56,17 @@ export const arg = {
     if (v === undefined && options.optional === true) return undefined
     if (typeof v !== 'string' || v === '') throw new CommandError('INVALID_VALUE', `argument "${name}" must be a non-empty string${options.hint === undefined ? '' : ` (${options.hint})`}, got ${JSON.stringify(v)}`)
     if (options.pattern !== undefined && !options.pattern.test(v)) throw new CommandError('INVALID_VALUE', `argument "${name}" must be ${options.hint ?? `like ${String(options.pattern)}`}, got ${JSON.stringify(v)}`)
+    return v
+  }
+}
+
+/**
+ * Readers for one desired-state property's value: like {@link arg}, but the message names the property, since a
+ * desired-state message has no arguments. The message ends up in the reported state's `$desiredErrors`.
+ */
+export const desiredValue = {
+  boolean (name: string, v: unknown): boolean {
+    if (typeof v !== 'boolean') throw new CommandError('INVALID_VALUE', `"${name}" must be true or false, got ${JSON.stringify(v)}`)
     return v
   }
 }

@@ -3,7 +3,7 @@
  * spoken answers (`say`), Wi-Fi RSSI. The voice bridge (bridge/) drives it only through its commands.
  */
 import { clamp } from '../core/random.ts'
-import { arg, CommandError } from './command-error.ts'
+import { arg, CommandError, desiredValue } from './command-error.ts'
 import { Device, type CommandHandler, type DeviceRuntime, type DeviceSpec } from './device.ts'
 
 export type Playback = 'playing' | 'paused' | 'stopped'
@@ -101,10 +101,7 @@ export class Speaker extends Device {
   }
 
   protected override readonly desiredProperties: Readonly<Record<string, (value: unknown) => void>> = {
-    power: (v) => {
-      if (typeof v !== 'boolean') badBoolean('power', v)
-      this.commands[v ? 'turnOn' : 'turnOff']?.({})
-    },
+    power: (v) => { this.commands[desiredValue.boolean('power', v) ? 'turnOn' : 'turnOff']?.({}) },
     volume: (v) => { this.requireOn(); this.volume = arg.integer({ volume: v }, 'volume', 0, 100) },
     muted: (v) => { this.requireOn(); this.muted = arg.boolean({ muted: v }, 'muted') }
   }
@@ -125,8 +122,4 @@ export class Speaker extends Device {
   reportedState (): Record<string, unknown> {
     return { power: this.power, volume: this.volume, muted: this.muted, playback: this.playback, track: this.track }
   }
-}
-
-function badBoolean (name: string, v: unknown): never {
-  throw new CommandError('INVALID_VALUE', `"${name}" must be true or false, got ${JSON.stringify(v)}`)
 }
