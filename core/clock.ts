@@ -159,10 +159,6 @@ export function fanOutSignal (outer: AbortSignal | undefined): { signal: AbortSi
  * `signal.aborted` afterwards). For pacing and timelines measured against the wall, not a device clock.
  */
 export function delay (ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted === true) { resolve(); return }
-    const done = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', done); resolve() }
-    const timer = setTimeout(done, Math.max(0, ms))
-    signal?.addEventListener('abort', done, { once: true })
-  })
+  // sleep() rejects with the abort reason (and clears its timer); a delay turns that into resolving.
+  return systemClock.sleep(ms, signal).catch(() => undefined)
 }

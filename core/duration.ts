@@ -38,7 +38,6 @@ export function parseDuration (value: unknown): number | undefined {
   }
   let total = 0
   let pos = 0
-  PART_RE.lastIndex = 0
   while (pos < text.length) {
     PART_RE.lastIndex = pos
     const part = PART_RE.exec(text)
