@@ -9,7 +9,8 @@
  * are escaped so a device cannot move the cursor or recolour the terminal.
  */
 import { globMatcher } from '../core/glob.ts'
-import { LOG_LEVELS, type LogLevel } from '../core/logger.ts'
+import { LOG_LEVELS, type LogLevel } from '../core/log-levels.ts'
+import { roomKey } from '../devices/home.ts'
 
 /** What the retained info topic tells about a device. */
 export interface DeviceInfo {
@@ -90,6 +91,10 @@ export interface LogFilterOptions {
   /** Device ids or globs (`*`, `?`); empty = every device. */
   devices?: readonly string[]
   kinds?: readonly string[]
+  /**
+   * Room names, compared as scenarios and `Fleet.select` compare them ({@link roomKey}: case, accents and
+   * separators do not matter, so `Living Room`, `living room` and `living-room` are one room).
+   */
   rooms?: readonly string[]
   /** Lowest level shown; lines without a known level count as `info`. Default `trace`. */
   minLevel?: LogLevel
@@ -103,30 +108,40 @@ export interface LogFilter {
   readonly needsInfo: boolean
   /** Exact ids when every device pattern is a plain id (so a watcher can subscribe to just those), else undefined. */
   readonly exactDevices: readonly string[] | undefined
+  /** Does the device id pass `devices`? A watcher tests it once per message, before {@link decide}. */
   matchesDevice (deviceId: string): boolean
-  /** `info` is undefined while the device's info is unknown. */
+  /**
+   * Level, kind and room (not the device id: see {@link matchesDevice}). `info` is undefined while the device's
+   * info is unknown.
+   */
   decide (record: LogRecord, info: DeviceInfo | undefined): FilterDecision
 }
 
 export function createLogFilter (options: LogFilterOptions = {}): LogFilter {
   const devices = options.devices ?? []
   const kinds = options.kinds ?? []
-  const rooms = options.rooms ?? []
+  const rooms = new Set((options.rooms ?? []).map(roomKey))
   const min = LEVEL_RANK[options.minLevel ?? 'trace']
   const device = devices.length === 0 ? () => true : globMatcher(devices)
-  const needsInfo = kinds.length > 0 || rooms.length > 0
+  const needsInfo = kinds.length > 0 || rooms.size > 0
   const exact = devices.length > 0 && devices.every((d) => !/[*?]/.test(d)) ? [...new Set(devices)] : undefined
+  // A device's info names its room the same way on every line: key each room text once.
+  const keys = new Map<string, string>()
+  const keyOf = (room: string): string => {
+    let k = keys.get(room)
+    if (k === undefined) keys.set(room, k = roomKey(room))
+    return k
+  }
   return {
     needsInfo,
     exactDevices: exact,
     matchesDevice: device,
     decide (record, info) {
-      if (!device(record.deviceId)) return 'hide'
       if (LEVEL_RANK[record.level ?? 'info'] < min) return 'hide'
       if (!needsInfo) return 'show'
       if (info === undefined) return 'wait'
       if (kinds.length > 0 && (info.kind === undefined || !kinds.includes(info.kind))) return 'hide'
-      if (rooms.length > 0 && (info.room === undefined || !rooms.includes(info.room))) return 'hide'
+      if (rooms.size > 0 && (info.room === undefined || !rooms.has(keyOf(info.room)))) return 'hide'
       return 'show'
     }
   }

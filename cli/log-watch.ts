@@ -26,11 +26,36 @@ export interface LogRouterOptions {
   now?: () => number
 }
 
+/**
+ * The lines held for one device: a FIFO bounded by `limit`, where a full queue drops its oldest line. Removing from
+ * the front moves an index instead of shifting the array (`Array.shift` is O(n), per line of a flooding device);
+ * the array is compacted once the dropped prefix is as long as the limit: at most `limit` copies per `limit` lines,
+ * so O(1) per line.
+ */
+class HoldQueue {
+  private items: LogRecord[] = []
+  private head = 0
+  constructor (private readonly limit: number) {}
+
+  /** Add a line; true when the oldest line was dropped to make room. */
+  push (record: LogRecord): boolean {
+    this.items.push(record)
+    if (this.items.length - this.head <= this.limit) return false
+    this.head++
+    if (this.head >= this.limit) { this.items = this.items.slice(this.head); this.head = 0 }
+    return true
+  }
+
+  get length (): number { return this.items.length - this.head }
+  /** The held lines, oldest first. */
+  toArray (): LogRecord[] { return this.items.slice(this.head) }
+}
+
 export class LogRouter {
   private readonly topics: Topics
   private readonly filter: LogFilter
   private readonly infos = new Map<string, DeviceInfo>()
-  private readonly waiting = new Map<string, LogRecord[]>()
+  private readonly waiting = new Map<string, HoldQueue>()
   private readonly holdPerDevice: number
   private readonly now: () => number
   private droppedCount = 0
@@ -46,6 +71,7 @@ export class LogRouter {
   accept (topic: string, payload: Buffer | string): LogEntry[] {
     const parsed = this.topics.parse(topic)
     if (parsed === undefined) return []
+    // The device filter, once per message: before parsing the payload, and before keeping the device's info.
     if (!this.filter.matchesDevice(parsed.deviceId)) return []
     if (parsed.channel === 'info') return this.onInfo(parsed.deviceId, payload)
     if (parsed.channel !== 'log') return []
@@ -56,9 +82,8 @@ export class LogRouter {
       case 'hide': return []
       case 'wait': {
         let queue = this.waiting.get(parsed.deviceId)
-        if (queue === undefined) { queue = []; this.waiting.set(parsed.deviceId, queue) }
-        queue.push(record)
-        if (queue.length > this.holdPerDevice) { queue.shift(); this.droppedCount++ }
+        if (queue === undefined) { queue = new HoldQueue(this.holdPerDevice); this.waiting.set(parsed.deviceId, queue) }
+        if (queue.push(record)) this.droppedCount++
         return []
       }
     }
@@ -71,10 +96,9 @@ export class LogRouter {
     const queue = this.waiting.get(deviceId)
     if (queue === undefined) return []
     this.waiting.delete(deviceId)
-    return queue.filter((record) => this.filter.decide(record, info) === 'show').map((record) => ({ record, info }))
+    return queue.toArray().filter((record) => this.filter.decide(record, info) === 'show').map((record) => ({ record, info }))
   }
 
-  info (deviceId: string): DeviceInfo | undefined { return this.infos.get(deviceId) }
   /** Lines still waiting for their device's info. */
   get held (): number {
     let n = 0
@@ -82,7 +106,10 @@ export class LogRouter {
     return n
   }
 
-  /** Lines dropped because a device's hold queue was full. */
+  /**
+   * Lines dropped, undecided, because a device's hold queue was full while its info was unknown (whether or not the
+   * info came later).
+   */
   get dropped (): number { return this.droppedCount }
 }
 

@@ -15,6 +15,9 @@ import { formatDuration } from '../core/duration.ts'
 
 type Outcome = 'signal' | 'count' | 'timeout' | 'output-closed'
 
+/** Lines held per device while its info is unknown (docs/cli.md, "Lines before the info"). */
+const HOLD_PER_DEVICE = 1000
+
 export async function runLogsCommand (ctx: CommandContext<LogsValues>): Promise<number> {
   const { options: o, io, signal } = ctx
   const topics = createTopics(o.prefix)
@@ -76,7 +79,7 @@ export async function runLogsCommand (ctx: CommandContext<LogsValues>): Promise<
   client.on('offline', onOffline)
   client.on('connect', onConnect)
 
-  const watch = watchDeviceLogs(client, { topics, filter })
+  const watch = watchDeviceLogs(client, { topics, filter, holdPerDevice: HOLD_PER_DEVICE })
   // What ends the watch, whichever comes first: Ctrl-C, --timeout, the reader closing; --count ends it by take().
   const stop$ = merge(
     abortion(signal).pipe(map((): Outcome => 'signal')),
@@ -92,8 +95,11 @@ export async function runLogsCommand (ctx: CommandContext<LogsValues>): Promise<
       ).subscribe({ next: print, error: reject, complete: resolve })
     })
     if (why === 'signal' && ctx.debug) note(`stopped by ${abortReasonText(signal)}`)
-    const held = watch.router.held + watch.router.dropped
-    if (held > 0 && why !== 'count') note(`${held} line(s) not shown: their devices' info (kind, room) never arrived`)
+    if (why !== 'count') {
+      const { held, dropped } = watch.router
+      if (held > 0) note(`${held} line(s) not shown: their devices' info (kind, room) never arrived`)
+      if (dropped > 0) note(`${dropped} line(s) not shown: dropped while their devices' info (kind, room) was unknown, beyond ${HOLD_PER_DEVICE} held per device`)
+    }
     if (why === 'timeout' && o.count !== undefined && printed < o.count) {
       note(`--timeout ${formatDuration(o.timeout ?? 0)} ran out after ${printed} of ${o.count} line(s)`)
       return 1

@@ -52,9 +52,9 @@ describe('createLogFilter', () => {
 
   it('filters by device glob and exact id', () => {
     const f = createLogFilter({ devices: ['demo-*', 'band-0001'] })
-    expect(f.decide(rec('demo-kitchen-speaker', 'info'), undefined)).toBe('show')
-    expect(f.decide(rec('band-0001', 'info'), undefined)).toBe('show')
-    expect(f.decide(rec('band-0002', 'info'), undefined)).toBe('hide')
+    expect(f.matchesDevice('demo-kitchen-speaker')).toBe(true)
+    expect(f.matchesDevice('band-0001')).toBe(true)
+    expect(f.matchesDevice('band-0002')).toBe(false)
     expect(f.exactDevices).toBeUndefined()
     expect(createLogFilter({ devices: ['a', 'b', 'a'] }).exactDevices).toEqual(['a', 'b'])
   })
@@ -77,6 +77,13 @@ describe('createLogFilter', () => {
     expect(f.decide(rec('d', 'info'), { ...kitchen, room: 'bedroom' })).toBe('hide')
     expect(f.decide(rec('d', 'info'), { kind: 'speaker', room: undefined, name: undefined })).toBe('hide')
     expect(createLogFilter({ devices: ['x'] }).needsInfo).toBe(false)
+  })
+
+  it('compares rooms as scenarios do: case, accents and separators do not matter', () => {
+    const f = createLogFilter({ rooms: ['Living Room', 'kuche'] })
+    const inRoom = (room: string): DeviceInfo => ({ kind: 'speaker', room, name: undefined })
+    for (const room of ['living room', 'Living Room', 'living-room', 'LIVING_ROOM', 'Küche']) expect(f.decide(rec('d', 'info'), inRoom(room)), room).toBe('show')
+    for (const room of ['livingroom', 'living room 2', 'kitchen']) expect(f.decide(rec('d', 'info'), inRoom(room)), room).toBe('hide')
   })
 })
 
@@ -158,10 +165,20 @@ describe('LogRouter', () => {
     expect(router.dropped).toBe(1)
     expect(router.accept('home/d1/info', info('r', 'band')).map((e) => e.record.msg)).toEqual(['2', '3'])
     router.accept('home/d1/info', '')
-    expect(router.info('d1')).toBeUndefined()
+    expect(router.accept('home/d1/log', log({ msg: '4' }))).toEqual([]) // held again: the info is forgotten
+    expect(router.held).toBe(1)
     expect(router.accept('home/d1/telemetry', '{}')).toEqual([])
     expect(router.accept('other/d1/log', log({}))).toEqual([])
     expect(router.accept('$SYS/x/log', log({}))).toEqual([])
+  })
+
+  it('keeps the newest lines of a device that floods before its info, in order', () => {
+    const router = new LogRouter(topics, createLogFilter({ rooms: ['kitchen'] }), { holdPerDevice: 1000 })
+    for (let i = 0; i < 5500; i++) router.accept('home/d1/log', log({ msg: String(i) }))
+    expect([router.held, router.dropped]).toEqual([1000, 4500])
+    const shown = router.accept('home/d1/info', info('kitchen')).map((e) => Number(e.record.msg))
+    expect(shown).toEqual(Array.from({ length: 1000 }, (_v, i) => 4500 + i))
+    expect(router.dropped).toBe(4500) // still counted after the info arrived
   })
 
   it('uses the time of receipt when a line has no ts', () => {

@@ -4,34 +4,27 @@
  */
 import { readFileSync } from 'node:fs'
 import { createServer, type Socket } from 'node:net'
-import mqtt, { type MqttClient } from 'mqtt'
+import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createBroker, type EmbeddedBroker } from '../../broker/broker.ts'
 import { FleetError } from '../../core/errors.ts'
-import { endClient } from '../../core/mqtt-connect.ts'
 import { main, reportError } from '../../cli/main.ts'
 import { testIo } from './helpers.ts'
+import { connectClient } from '../helpers/mqtt.ts'
 import { closedPort, subscribedTo } from '../helpers/net.ts'
+import { Teardown } from '../helpers/teardown.ts'
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
-const brokers: EmbeddedBroker[] = []
-const clients: MqttClient[] = []
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => endClient(c, true)))
-  await Promise.all(brokers.splice(0).map((b) => b.close()))
-})
+const td = new Teardown()
+afterEach(async () => { await td.run() })
 
-async function startBroker (): Promise<EmbeddedBroker & { url: string }> {
-  const b = await createBroker({ port: 0 })
-  brokers.push(b)
-  return b as EmbeddedBroker & { url: string }
+async function startBroker (): Promise<EmbeddedBroker & { url: string; port: number }> {
+  return td.add(await createBroker({ port: 0 }), (b) => b.close()) as EmbeddedBroker & { url: string; port: number }
 }
 
 async function connect (url: string): Promise<MqttClient> {
-  const c = await mqtt.connectAsync(url, { reconnectPeriod: 0 })
-  clients.push(c)
-  return c
+  return td.client(await connectClient(url))
 }
 
 const T = Date.UTC(2026, 0, 1, 8, 0, 0, 0)
@@ -71,7 +64,10 @@ describe('main: help, version and usage errors', () => {
     [['broker', '--log-level', 'loud'], /--log-level expects one of trace, debug, info, warn, error, fatal, silent, got "loud"/, "Run 'fleet broker --help' for usage."],
     [['broker', 'extra'], /unexpected argument "extra"/, "Run 'fleet broker --help' for usage."],
     [['logs', '--bogus'], /unknown option --bogus/, "Run 'fleet logs --help' for usage."],
-    [['logs', '--device', 'a/b'], /--device expects a device id or glob without \/ \+ #, got "a\/b"/, "Run 'fleet logs --help' for usage."],
+    [['logs', '--device', 'a/b'], /--device expects a device id or glob \(with \* and \?\) that is one topic level: not starting with \$, without \/ \+ # or NUL, got "a\/b"/, "Run 'fleet logs --help' for usage."],
+    // Refused while parsing, before any connection: with a broker that is not there, a later check would exit 3.
+    [['logs', '--device', '$x', '--broker', 'mqtt://127.0.0.1:1'], /--device expects a device id or glob .*, got "\$x"/, "Run 'fleet logs --help' for usage."],
+    [['logs', '--device', 'ok-*', '--device', 'a\u0000b', '--broker', 'mqtt://127.0.0.1:1'], /--device expects a device id or glob .*, got "a\\u0000b"/, "Run 'fleet logs --help' for usage."],
     [['logs', '--timeout', '10'], /--timeout expects a duration/, "Run 'fleet logs --help' for usage."],
     [['run'], /missing <scenario>/, "Run 'fleet run --help' for usage."],
     [['run', 'a', 'b'], /unexpected argument "b"/, "Run 'fleet run --help' for usage."],
@@ -180,6 +176,45 @@ describe('main: fleet logs (in-process)', () => {
     expect(r.code).toBe(0)
     const objs = r.out.map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(objs.map((o) => [o.deviceId, o.kind, o.room, o.msg])).toEqual([['s2', 'speaker', 'kitchen', 'before its info'], ['s1', 'speaker', 'kitchen', 'known']])
+  })
+
+  it('--room matches rooms as scenarios do: case, accents and separators do not matter', async () => {
+    const r = await scenario(['--room', 'KITCHEN', '--room', 'living-room', '--count', '2', '--timeout', '10s', '--json'], async (c) => {
+      await c.publishAsync('home/l1/info', JSON.stringify({ id: 'l1', kind: 'speaker', room: 'Living Room' }), { retain: true, qos: 1 })
+      await c.publishAsync('home/b1/log', line('info', 'bedroom'))
+      await c.publishAsync('home/s1/log', line('info', 'kitchen'))
+      await c.publishAsync('home/l1/log', line('info', 'living room'))
+    })
+    expect(r.code).toBe(0)
+    expect(r.out.map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['kitchen', 'living room'])
+  })
+
+  it('a refused subscription (SUBACK 0x80) ⇒ exit 3 with FLEET_ERR_BROKER_REFUSED naming the filters', async () => {
+    const broker = await startBroker()
+    broker.aedes.authorizeSubscribe = (_client, _sub, cb) => { cb(null, null) }
+    const io = testIo()
+    expect(await main(['logs', '--broker', broker.url, '--prefix', 'lab/home'], io)).toBe(3)
+    expect(io.err.lines[0]).toMatch(/^FLEET_ERR_BROKER_REFUSED: the broker refused subscriptions to lab\/home\/\+\/info, lab\/home\/\+\/log \(/)
+    expect(io.err.text).not.toMatch(/unexpected error/)
+  })
+
+  it('a connection the broker closes during the subscribe ⇒ a note, a reconnect, and the lines after it', async () => {
+    const broker = await startBroker()
+    // Every SUBSCRIBE on the first connection makes aedes close it (an error in a hook closes that client).
+    let first: unknown
+    broker.aedes.authorizeSubscribe = (client, sub, cb) => {
+      first ??= client
+      cb(client === first ? new Error('closing this connection') : null, sub)
+    }
+    const c = await connect(broker.url)
+    const io = testIo()
+    const ready = subscribedTo(broker, 'home/+/log') // granted: on the second connection
+    const exit = main(['logs', '--broker', broker.url, '--count', '1'], io)
+    await Promise.race([ready, exit.then((code) => { throw new Error(`fleet logs exited ${code} before subscribing again:\n${io.err.text}`) })])
+    await c.publishAsync('home/s1/log', line('warn', 'after the reconnect'), { qos: 1 })
+    expect(await exit).toBe(0)
+    expect(io.out.lines).toEqual([expect.stringMatching(/WARN {2}s1 after the reconnect$/)])
+    expect(io.err.text).toMatch(new RegExp(`^fleet logs: connection to ${broker.url.replace(/\./g, '\\.')} lost.*; reconnecting…\nfleet logs: reconnected to `))
   })
 
   it('--timeout before --count ⇒ exit 1 with a note; the stop signal ⇒ exit 0', async () => {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { firstValueFrom, take, toArray } from 'rxjs'
 import { createBroker } from '../../broker/index.ts'
+import { FleetError } from '../../core/errors.ts'
 import { abortion, mqttMessages } from '../../core/streams.ts'
 import { Teardown } from '../helpers/teardown.ts'
 import { connectClient } from '../helpers/mqtt.ts'
@@ -26,6 +27,42 @@ describe('mqttMessages', () => {
     expect(got.map((m) => `${m.topic}=${m.payload.toString()}`)).toEqual(['home/d1/telemetry=1', 'home/d2/telemetry=2', 'home/d3/telemetry=3'])
     expect(await unsubscribed).toEqual(['home/+/telemetry'])
     expect(sub.listenerCount('message')).toBe(0)
+  })
+
+  it('errors with FLEET_ERR_BROKER_REFUSED naming only the filters the broker refused (SUBACK 0x80)', async () => {
+    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
+    broker.aedes.authorizeSubscribe = (_client, sub, cb) => { cb(null, sub.topic.endsWith('/log') ? null : sub) }
+    const sub = td.client(await connectClient(broker.url!))
+    const err: unknown = await firstValueFrom(mqttMessages(sub, ['home/+/info', 'home/+/log'])).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(FleetError)
+    expect(err).toMatchObject({ code: 'FLEET_ERR_BROKER_REFUSED', exitCode: 3 })
+    expect((err as Error).message).toMatch(/^the broker refused a subscription to home\/\+\/log \(/)
+    expect(sub.listenerCount('message')).toBe(0)
+  })
+
+  it('survives a connection closed before the SUBACK: the client resubscribes after reconnecting', async () => {
+    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
+    let attempts = 0
+    // The first SUBSCRIBE makes aedes close the connection (an error in a hook closes that client); later ones pass.
+    broker.aedes.authorizeSubscribe = (_client, sub, cb) => { cb(++attempts === 1 ? new Error('closing this connection') : null, sub) }
+    const sub = td.client(await connectClient(broker.url!, { reconnectPeriod: 20 }))
+    const pub = td.client(await connectClient(broker.url!))
+    const reconnected = new Promise<void>((resolve) => { sub.once('reconnect', () => { resolve() }) })
+    const resubscribed = new Promise<void>((resolve) => { broker.aedes.once('subscribe', () => { resolve() }) })
+    const first = firstValueFrom(mqttMessages(sub, ['home/+/log']))
+    await reconnected
+    await resubscribed
+    await pub.publishAsync('home/d1/log', 'after the drop', { qos: 1 })
+    const m = await first
+    expect(m.payload.toString()).toBe('after the drop')
+    expect(attempts).toBe(2)
+  })
+
+  it('still errors on a lost SUBSCRIBE when the client will not reconnect', async () => {
+    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
+    broker.aedes.authorizeSubscribe = (_client, sub, cb) => { cb(new Error('closing this connection'), sub) }
+    const sub = td.client(await connectClient(broker.url!)) // reconnectPeriod 0
+    await expect(firstValueFrom(mqttMessages(sub, ['home/+/log']))).rejects.toThrow(/Connection closed/)
   })
 
   it('abortion emits once the signal fires', async () => {
