@@ -32,8 +32,7 @@ export async function runBrokerCommand (ctx: CommandContext<BrokerValues>): Prom
   const { options: o, io, signal } = ctx
   const logger = terminalLogger(io.stdout, io.env, { level: o.logLevel, json: o.jsonLogs })
   // The URL is printed whatever --log-level says: it is the command's answer, not a log line.
-  const showsInfo = o.logLevel === 'trace' || o.logLevel === 'debug' || o.logLevel === 'info'
-  const announce = showsInfo ? logger : terminalLogger(io.stdout, io.env, { level: 'info', json: o.jsonLogs })
+  const announce = logger.isLevelEnabled('info') ? logger : terminalLogger(io.stdout, io.env, { level: 'info', json: o.jsonLogs })
 
   const broker = await createBroker({ port: o.port, host: o.host, logger })
   announce.info({ url: broker.url }, `listening on ${broker.url ?? '(no TCP listener)'}; Ctrl-C to stop`)

@@ -1,10 +1,11 @@
 /**
  * Every `fleet` command as data: its option table, arguments, description, examples and exit codes. The parser
- * (options.ts), the help (help.ts) and docs/cli.md all come from here. Each command's implementation is imported
- * only when it runs, so `fleet --help` loads neither the broker, the devices nor the scenario runner.
+ * (options.ts), the help (help.ts) and docs/cli.md's tables all come from here. Each command's implementation is
+ * imported only when it runs, so `fleet --help` loads neither the broker, the device runtime, the scenario runner,
+ * MQTT.js nor pino: this file needs only dependency-free lists (core/log-levels.ts, devices/kind-names.ts).
  */
 import { LOG_LEVELS } from '../core/log-levels.ts'
-import { checkPrefix, DEFAULT_PREFIX } from '../core/topics.ts'
+import { checkPrefix, DEFAULT_PREFIX, isValidLevel } from '../core/topics.ts'
 import { DEVICE_KINDS } from '../devices/kind-names.ts'
 import type { CliIo } from './io.ts'
 import {
@@ -52,6 +53,8 @@ export const GLOBAL_OPTIONS = {
 const prefixCheck = (v: string): string | undefined => {
   try { checkPrefix(v); return undefined } catch { return 'a topic prefix of one or more levels without + # $ or empty levels, such as home or lab/home' }
 }
+// A device id is one topic level (core/topics.ts); the glob characters * and ? are valid in a level, so a glob is too.
+const deviceCheck = (v: string): string | undefined => isValidLevel(v) ? undefined : 'a device id or glob (with * and ?) that is one topic level: not starting with $, without / + # or NUL'
 const notEmpty = (v: string): string | undefined => v.trim() === '' ? 'a non-empty value' : undefined
 
 // ---- fleet broker ------------------------------------------------------------------------------------------------
@@ -82,7 +85,7 @@ const brokerCommand = defineCommand({
   exitCodes: [
     { code: 0, meaning: 'stopped by SIGINT or SIGTERM' },
     { code: 2, meaning: 'bad usage (unknown flag, bad value)' },
-    { code: 3, meaning: 'cannot listen: the port is in use (FLEET_ERR_PORT_IN_USE) or the address is not available (FLEET_ERR_LISTEN)' }
+    { code: 3, meaning: 'cannot listen: the port is in use (FLEET_ERR_PORT_IN_USE, naming host and port) or the address is not available (FLEET_ERR_LISTEN)' }
   ],
   async run (ctx) {
     const { runBrokerCommand } = await import('./broker.ts')
@@ -108,7 +111,7 @@ export type RunValues = OptionValues<typeof RUN_OPTIONS>
 
 const runCommand = defineCommand({
   name: 'run',
-  summary: 'Run a scenario (a file, or a built-in name such as demo) and report; exit 1 when an expectation fails',
+  summary: 'Run a scenario (a file, or a built-in name such as demo) and report; exit 1 when a step or an expectation fails',
   description: [
     '<scenario> is a path to a scenario file; when no such file exists it names a built-in scenario (`fleet run demo`). The fleet runs on the embedded broker unless --broker names another.',
     'Live progress goes to stderr: on a terminal one updating status line (elapsed/duration, devices online, messages) plus a line per step and expectation as it happens; otherwise plain lines, one per event, without carriage returns. The report goes to stdout: text, or JSON with --json.',
@@ -124,10 +127,10 @@ const runCommand = defineCommand({
     { command: 'fleet run demo --json --quiet | jq .result', description: 'Only the JSON report, for scripts.' }
   ],
   exitCodes: [
-    { code: 0, meaning: 'every expectation passed' },
-    { code: 1, meaning: 'an expectation failed, or the run was aborted (Ctrl-C)' },
+    { code: 0, meaning: 'every step and expectation passed' },
+    { code: 1, meaning: 'a step or an expectation failed, or the run was aborted (Ctrl-C)' },
     { code: 2, meaning: 'bad usage, or a bad or missing scenario file (file:line of each problem on stderr)' },
-    { code: 3, meaning: 'the broker is unreachable or refused the connection, or the embedded broker cannot listen' }
+    { code: 3, meaning: 'the broker is unreachable or refused the connection, or the embedded broker cannot listen on --port' }
   ],
   async run (ctx) {
     const { runScenarioCommand } = await import('./run.ts')
@@ -140,11 +143,11 @@ const runCommand = defineCommand({
 export const LOGS_OPTIONS = {
   broker: urlOption({ short: 'b', default: 'mqtt://127.0.0.1:1883', description: 'Broker to watch' }),
   prefix: stringOption({ valueName: 'PREFIX', default: DEFAULT_PREFIX, check: prefixCheck, description: 'Topic prefix of the fleet' }),
-  device: listOption({ short: 'd', valueName: 'GLOB', check: (v) => /[/+#]/.test(v) ? 'a device id or glob without / + #' : undefined, description: 'Only devices whose id matches: an id, or a glob with * and ?' }),
+  device: listOption({ short: 'd', valueName: 'GLOB', check: deviceCheck, description: 'Only devices whose id matches: an id, or a glob with * and ?' }),
   kind: listOption({ short: 'k', valueName: 'KIND', choices: DEVICE_KINDS, description: 'Only devices of this kind' }),
-  room: listOption({ short: 'r', valueName: 'ROOM', description: "Only devices in this room, as the device's info names it (kitchen, living room)" }),
+  room: listOption({ short: 'r', valueName: 'ROOM', description: "Only devices in this room, as the device's info names it, ignoring case, accents and separators (Living Room = living-room)" }),
   level: enumOption({ short: 'l', valueName: 'LEVEL', choices: LOG_LEVELS, default: 'trace', description: 'Lowest level to show (devices publish info and above unless told otherwise)' }),
-  json: flag({ description: 'One JSON object per line: {time, ts, level, deviceId, kind, room, msg, fields} (or raw for a payload that is not JSON)' }),
+  json: flag({ description: 'One JSON object per line: {time, ts, level, deviceId, kind, room, name, msg, fields} (raw instead of msg and fields for a payload that is not JSON)' }),
   count: integerOption({ short: 'n', min: 1, max: 1_000_000_000, description: 'Exit 0 after printing N lines' }),
   timeout: durationOption({ short: 't', minMs: 1, maxMs: 604_800_000, description: 'Exit after this long: 0 normally, 1 when --count was given and not reached' }),
   connectTimeout: durationOption({ minMs: 1, maxMs: 600_000, default: '5s', description: 'Give up (exit 3) when the broker has not accepted the connection within this time' })
@@ -157,7 +160,7 @@ const logsCommand = defineCommand({
   description: [
     'Subscribes to {prefix}/+/log (the lines devices publish) and to the retained {prefix}/+/info (each device\'s kind and room), and prints each line that passes the filters: pretty text (time, level, device, room, message, fields as key=value; the level in colour on a terminal unless NO_COLOR is set) or, with --json, one JSON object per line.',
     'With --kind or --room, a line from a device whose info has not arrived yet is held (up to 1000 lines per device) and printed, if it matches, when the info arrives; without those filters it is printed at once with the kind and room left out. A payload that is not JSON is printed as a raw line (level RAW, counted as info for --level).',
-    'Runs until Ctrl-C (exit 0), --count lines or --timeout. When the connection drops, a note goes to stderr and the client reconnects.'
+    'Runs until Ctrl-C (exit 0), --count lines or --timeout. When the connection drops, a note goes to stderr and the client reconnects and subscribes again. A broker that refuses the subscription (SUBACK 0x80) ends it with exit 3.'
   ],
   positionals: [],
   options: LOGS_OPTIONS,
@@ -168,10 +171,10 @@ const logsCommand = defineCommand({
     { command: 'fleet logs --broker mqtt://broker.lab.example:1883 --prefix lab/home --count 10 --timeout 30s', description: 'The next 10 lines from another broker; exit 1 if they do not come within 30 s.' }
   ],
   exitCodes: [
-    { code: 0, meaning: 'stopped by Ctrl-C/SIGTERM, after --count lines, or at --timeout' },
+    { code: 0, meaning: 'stopped by Ctrl-C/SIGTERM, after --count lines, at --timeout, or when the program reading stdout went away (such as head)' },
     { code: 1, meaning: '--timeout ran out before --count lines were printed' },
     { code: 2, meaning: 'bad usage (unknown flag, bad value)' },
-    { code: 3, meaning: 'the broker is unreachable or refused the connection (see --connect-timeout)' }
+    { code: 3, meaning: 'the broker is unreachable within --connect-timeout, or refused the connection or the subscription (FLEET_ERR_BROKER_REFUSED)' }
   ],
   async run (ctx) {
     const { runLogsCommand } = await import('./logs.ts')
@@ -203,8 +206,8 @@ export function findCommand (name: string): Command | undefined {
 
 /** Exit codes shared by every command (the brief's contract). */
 export const EXIT_CODES: readonly ExitCodeDoc[] = [
-  { code: 0, meaning: 'success: the run passed; broker or logs stopped by Ctrl-C/SIGTERM or finished --count' },
-  { code: 1, meaning: 'an expectation or threshold failed, a run was aborted, --count not reached by --timeout, or an unexpected error' },
-  { code: 2, meaning: 'bad usage (unknown command or flag, bad value) or a bad input file' },
-  { code: 3, meaning: 'broker unreachable or refused, or the embedded broker cannot listen (port in use)' }
+  { code: 0, meaning: 'success: the run passed; broker or logs stopped by Ctrl-C/SIGTERM; logs printed --count lines, reached --timeout or lost its reader' },
+  { code: 1, meaning: 'a step, expectation or threshold failed; a run was aborted (Ctrl-C); logs --timeout ran out before --count lines; an unexpected error' },
+  { code: 2, meaning: 'bad usage (unknown command or flag, missing or extra argument, bad value) or a bad input file (scenario file invalid or missing)' },
+  { code: 3, meaning: 'the broker is unreachable or refused the connection or a subscription, or the embedded broker cannot listen (port in use)' }
 ]

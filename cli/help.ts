@@ -36,7 +36,7 @@ export function optionSignature (key: string, spec: OptionSpec<unknown>): string
   return `${short}--${flagName(key)}${value}`
 }
 
-/** The description with its notes: default, choices, repeatable, conflicts. */
+/** The description with its notes: choices, default, repeatable, required companions. */
 export function optionDescription (spec: OptionSpec<unknown>): string {
   const notes: string[] = []
   if (spec.choices !== undefined) notes.push(`one of: ${spec.choices.join(', ')}`)
@@ -44,7 +44,6 @@ export function optionDescription (spec: OptionSpec<unknown>): string {
   else if (spec.default !== undefined) notes.push(`default: ${spec.default}`)
   if (spec.multiple) notes.push('repeatable')
   for (const c of spec.requires) notes.push(`needs --${flagName(c)}`)
-  for (const c of spec.conflicts) notes.push(`not with --${flagName(c)}`)
   return notes.length === 0 ? spec.description : `${spec.description} (${notes.join('; ')})`
 }
 
@@ -142,11 +141,48 @@ export function unknownCommand (name: string): UsageError {
   return new UsageError('', `unknown command ${JSON.stringify(name)}${hint === undefined ? '' : ` (did you mean ${JSON.stringify(hint)}?)`}; commands: ${COMMANDS.map((c) => c.name).join(', ')}`)
 }
 
-/**
- * A command's options as a Markdown table, for docs/cli.md (a test checks the doc holds exactly this, so the doc
- * cannot drift from the table either). Regenerate with:
- * `node --import tsx -e "import('./cli/help.ts').then((m) => console.log(m.formatOptionsMarkdown('logs')))"`
- */
+// ---- docs/cli.md ------------------------------------------------------------------------------------------------
+// The doc's tables are generated from the same data as the help: test/cli/options.test.ts checks that docs/cli.md
+// holds every one of them exactly, so the doc cannot drift from the command tables. Regenerate them all with
+// `node --import tsx -e "import('./cli/help.ts').then((m) => console.log(m.formatDocTables()))"`.
+
+/** `--flag` as code, the way the doc writes flags. */
+function codeFlags (text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/(^|[\s(])(--[a-z][a-z-]*)/g, '$1`$2`')
+}
+
+/** The command list, for docs/cli.md: each command's usage (linked to its section) and summary. */
+export function formatCommandsMarkdown (): string {
+  const rows = ['| command | job |', '| --- | --- |']
+  for (const c of COMMANDS) {
+    const usage = `\`${usageLine(c).replace(/ \[options\]$/, '')}\``
+    // Commands with options have a section of their own in the doc; `fleet help` does not.
+    const cell = Object.keys(c.options).length > 0 ? `[${usage}](#fleet-${c.name})` : usage
+    rows.push(`| ${cell} | ${codeFlags(c.summary)} |`)
+  }
+  return rows.join('\n')
+}
+
+/** A command's exit codes (or, for `global`, the ones every command shares) as a Markdown table. */
+export function formatExitCodesMarkdown (name: string): string {
+  const codes = name === 'global' ? EXIT_CODES : (findCommand(name)?.exitCodes ?? [])
+  const rows = name === 'global' ? ['| code | meaning |', '| --- | --- |'] : ['| exit | when |', '| --- | --- |']
+  for (const c of codes) rows.push(`| ${c.code} | ${codeFlags(c.meaning)} |`)
+  return rows.join('\n')
+}
+
+/** Every generated table of docs/cli.md, each under the comment that says where it goes. */
+export function formatDocTables (): string {
+  const documented = COMMANDS.filter((c) => Object.keys(c.options).length > 0).map((c) => c.name)
+  return [
+    '<!-- commands -->', formatCommandsMarkdown(),
+    '<!-- exit codes -->', formatExitCodesMarkdown('global'),
+    '<!-- options: global -->', formatOptionsMarkdown('global'),
+    ...documented.flatMap((n) => [`<!-- options: ${n} -->`, formatOptionsMarkdown(n), `<!-- exit codes: ${n} -->`, formatExitCodesMarkdown(n)])
+  ].join('\n\n')
+}
+
+/** A command's options (or, for `global`, the global options) as a Markdown table, for docs/cli.md. */
 export function formatOptionsMarkdown (name: string): string {
   const table: OptionTable = name === 'global' ? GLOBAL_OPTIONS : (findCommand(name)?.options ?? {})
   const rows = ['| flag | value | default | meaning |', '| --- | --- | --- | --- |']
@@ -156,10 +192,9 @@ export function formatOptionsMarkdown (name: string): string {
     const def = spec.defaultText ?? (spec.default === undefined ? '' : `\`${spec.default}\``)
     const notes = [
       ...(spec.multiple ? ['repeatable'] : []),
-      ...spec.requires.map((c) => `needs \`--${flagName(c)}\``),
-      ...spec.conflicts.map((c) => `not with \`--${flagName(c)}\``)
+      ...spec.requires.map((c) => `needs \`--${flagName(c)}\``)
     ]
-    const text = [spec.description.replace(/\|/g, '\\|'), ...notes].join('; ')
+    const text = [codeFlags(spec.description), ...notes].join('; ')
     rows.push(`| ${flag} | ${value} | ${def} | ${text} |`)
   }
   return rows.join('\n')

@@ -29,7 +29,10 @@ const GLOBAL_FLAGS: ReadonlyMap<string, keyof typeof GLOBAL_OPTIONS> = new Map(
  * const code = await main(['logs', '--count', '1'], io)
  */
 export async function main (argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  const debug = argv.includes('--debug') || io.env.FLEET_DEBUG === '1'
+  // Known before parsing, so that even an error while parsing is reported with --debug's detail. `--debug` is a
+  // switch, so the parser can only read it as this exact word; after `--` it is an argument, not the flag.
+  const end = argv.indexOf('--')
+  const debug = (end === -1 ? argv : argv.slice(0, end)).includes('--debug') || io.env.FLEET_DEBUG === '1'
   if (io === processIo) tolerateClosedPipes()
   try {
     return await dispatch(argv, io, debug)
@@ -55,7 +58,7 @@ function tolerateClosedPipes (): void {
   }
 }
 
-async function dispatch (argv: readonly string[], io: CliIo, debugFlag: boolean): Promise<number> {
+async function dispatch (argv: readonly string[], io: CliIo, debug: boolean): Promise<number> {
   // Global flags may come before the command: `fleet --debug run demo`, `fleet --help`, `fleet -v`.
   let i = 0
   const before = new Set<string>()
@@ -90,14 +93,13 @@ async function dispatch (argv: readonly string[], io: CliIo, debugFlag: boolean)
     return 0
   }
 
-  return runCommand(command, rest, io, debugFlag)
+  return runCommand(command, rest, io, debug)
 }
 
-async function runCommand (command: Command, args: readonly string[], io: CliIo, debugFlag: boolean): Promise<number> {
+async function runCommand (command: Command, args: readonly string[], io: CliIo, debug: boolean): Promise<number> {
   const table = { ...GLOBAL_OPTIONS, ...command.options }
   const parsed = parseCommandLine(command.name, table, args, command.positionals)
   if (parsed.values.version === true) { io.stdout.write(`${version()}\n`); return 0 }
-  const debug = debugFlag || parsed.values.debug === true
   const stop = interrupts(io)
   try {
     return await command.run({ options: parsed.values, positionals: parsed.positionals, io, signal: stop.signal, debug })

@@ -12,15 +12,14 @@ import { FleetError } from '../core/errors.ts'
 import { formatDuration, parseDuration } from '../core/duration.ts'
 import { suggest } from '../core/suggest.ts'
 
-export type OptionKind = 'string' | 'boolean' | 'integer' | 'number' | 'duration' | 'enum' | 'url'
-
 /** A converter's answer: the value, or what was expected (`an integer from 0 to 65535`). */
 export type Converted = { ok: true; value: unknown } | { ok: false; expected: string }
 
 declare const valueType: unique symbol
 
 export interface OptionSpec<T> {
-  readonly kind: OptionKind
+  /** A boolean switch (`--json`): takes no value, false when absent. */
+  readonly isSwitch: boolean
   readonly description: string
   readonly short: string | undefined
   /** Placeholder in help: `--port <N>`. Undefined for booleans. */
@@ -32,8 +31,6 @@ export interface OptionSpec<T> {
   /** Help text for the default when it is not a literal value (`the scenario's seed`). */
   readonly defaultText: string | undefined
   readonly choices: readonly string[] | undefined
-  /** Keys of options that may not be given together with this one. */
-  readonly conflicts: readonly string[]
   /** Keys of options that must be given when this one is. */
   readonly requires: readonly string[]
   /** Raw text to value (one element for a repeatable option). Not called for booleans. */
@@ -56,13 +53,12 @@ interface Common {
   short?: string
   valueName?: string
   defaultText?: string
-  conflicts?: readonly string[]
   requires?: readonly string[]
 }
 
-function spec<T> (kind: OptionKind, c: Common, extra: { valueName: string | undefined; multiple?: boolean; default?: string | number | undefined; choices?: readonly string[]; convert: (raw: string) => Converted }): OptionSpec<T> {
+function spec<T> (c: Common, extra: { isSwitch?: boolean; valueName: string | undefined; multiple?: boolean; default?: string | number | undefined; choices?: readonly string[]; convert: (raw: string) => Converted }): OptionSpec<T> {
   return Object.freeze({
-    kind,
+    isSwitch: extra.isSwitch ?? false,
     description: c.description,
     short: c.short,
     valueName: c.valueName ?? extra.valueName,
@@ -70,7 +66,6 @@ function spec<T> (kind: OptionKind, c: Common, extra: { valueName: string | unde
     default: extra.default === undefined ? undefined : String(extra.default),
     defaultText: c.defaultText,
     choices: extra.choices,
-    conflicts: c.conflicts ?? [],
     requires: c.requires ?? [],
     convert: extra.convert
   })
@@ -81,12 +76,12 @@ const bad = (expected: string): Converted => ({ ok: false, expected })
 
 /** A boolean switch; false when absent. */
 export function flag (c: Common): OptionSpec<boolean> {
-  return spec('boolean', c, { valueName: undefined, convert: () => ok(true) })
+  return spec(c, { isSwitch: true, valueName: undefined, convert: () => ok(true) })
 }
 
 /** Free text; `check` returns what was expected when the text is not acceptable. Empty text is refused. */
 export function stringOption<D extends string | undefined = undefined> (c: Common & { default?: D; check?: (v: string) => string | undefined }): OptionSpec<Def<D, string>> {
-  return spec('string', c, {
+  return spec(c, {
     valueName: 'TEXT',
     default: c.default,
     convert: (raw) => {
@@ -99,7 +94,7 @@ export function stringOption<D extends string | undefined = undefined> (c: Commo
 
 /** A repeatable text option: `--device a --device 'b*'`; `[]` when absent. With `choices`, each value must be one. */
 export function listOption (c: Common & { choices?: readonly string[]; check?: (v: string) => string | undefined }): OptionSpec<string[]> {
-  return spec('string', c, {
+  return spec(c, {
     valueName: c.choices === undefined ? 'TEXT' : 'VALUE',
     multiple: true,
     ...(c.choices === undefined ? {} : { choices: c.choices }),
@@ -115,7 +110,7 @@ export function listOption (c: Common & { choices?: readonly string[]; check?: (
 const INTEGER_RE = /^[+-]?\d+$/
 
 export function integerOption<D extends number | undefined = undefined> (c: Common & { min: number; max: number; default?: D }): OptionSpec<Def<D, number>> {
-  return spec('integer', c, {
+  return spec(c, {
     valueName: 'N',
     default: c.default,
     convert: (raw) => {
@@ -127,22 +122,20 @@ export function integerOption<D extends number | undefined = undefined> (c: Comm
 
 const NUMBER_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i
 
-/** A decimal number; `above` is an exclusive lower bound (speed must be above 0), `min` an inclusive one. */
-export function numberOption<D extends number | undefined = undefined> (c: Common & ({ min: number; above?: never } | { above: number; min?: never }) & { max: number; default?: D }): OptionSpec<Def<D, number>> {
-  const range = c.above !== undefined ? `a number above ${c.above} and at most ${c.max}` : `a number from ${c.min} to ${c.max}`
-  return spec('number', c, {
+/** A decimal number from `min` to `max`. */
+export function numberOption<D extends number | undefined = undefined> (c: Common & { min: number; max: number; default?: D }): OptionSpec<Def<D, number>> {
+  return spec(c, {
     valueName: 'X',
     default: c.default,
     convert: (raw) => {
       const n = NUMBER_RE.test(raw.trim()) ? Number(raw) : NaN
-      const low = c.above !== undefined ? n > c.above : n >= (c.min ?? -Infinity)
-      return Number.isFinite(n) && low && n <= c.max ? ok(n) : bad(range)
+      return Number.isFinite(n) && n >= c.min && n <= c.max ? ok(n) : bad(`a number from ${c.min} to ${c.max}`)
     }
   })
 }
 
 export function enumOption<const C extends readonly string[], D extends C[number] | undefined = undefined> (c: Common & { choices: C; default?: D }): OptionSpec<Def<D, C[number]>> {
-  return spec('enum', c, {
+  return spec(c, {
     valueName: 'VALUE',
     default: c.default,
     choices: c.choices,
@@ -152,7 +145,7 @@ export function enumOption<const C extends readonly string[], D extends C[number
 
 /** A duration, parsed to milliseconds; `minMs`/`maxMs` bound it. */
 export function durationOption<D extends string | undefined = undefined> (c: Common & { minMs: number; maxMs: number; default?: D }): OptionSpec<Def<D, number>> {
-  return spec('duration', c, {
+  return spec(c, {
     valueName: 'DURATION',
     default: c.default,
     convert: (raw) => {
@@ -172,7 +165,7 @@ export const BROKER_PROTOCOLS = ['mqtt', 'mqtts', 'tcp', 'tls', 'ws', 'wss'] as 
 export function urlOption<D extends string | undefined = undefined> (c: Common & { default?: D; keywords?: readonly string[] }): OptionSpec<Def<D, string>> {
   const words = c.keywords ?? []
   const orWords = words.length === 0 ? '' : ` or ${words.join(', ')}`
-  return spec('url', c, {
+  return spec(c, {
     valueName: 'URL',
     default: c.default,
     convert: (raw) => {
@@ -215,8 +208,6 @@ export class UsageError extends FleetError {
 export interface ParsedCommandLine<O extends OptionTable> {
   values: OptionValues<O>
   positionals: string[]
-  /** Keys of the options the user actually gave. */
-  given: ReadonlySet<string>
 }
 
 /**
@@ -231,7 +222,7 @@ export function parseCommandLine<O extends OptionTable> (command: string, table:
     const name = flagName(key)
     byFlag.set(name, key)
     if (s.short !== undefined) byShort.set(s.short, key)
-    config[name] = { type: s.kind === 'boolean' ? 'boolean' : 'string', ...(s.short === undefined ? {} : { short: s.short }), ...(s.multiple ? { multiple: true } : {}) }
+    config[name] = { type: s.isSwitch ? 'boolean' : 'string', ...(s.short === undefined ? {} : { short: s.short }), ...(s.multiple ? { multiple: true } : {}) }
   }
 
   let parsed: ReturnType<typeof parseArgs>
@@ -259,7 +250,7 @@ export function parseCommandLine<O extends OptionTable> (command: string, table:
     }
     given.add(key)
     if (!s.multiple && (counts.get(name) ?? 0) > 1) throw new UsageError(command, `--${name} was given more than once`)
-    if (s.kind === 'boolean') { values[key] = true; continue }
+    if (s.isSwitch) { values[key] = true; continue }
     const texts = (Array.isArray(r) ? r : [r]).map(String)
     const out: unknown[] = []
     for (const text of texts) {
@@ -272,9 +263,6 @@ export function parseCommandLine<O extends OptionTable> (command: string, table:
 
   for (const key of given) {
     const s = table[key] as OptionSpec<unknown>
-    for (const other of s.conflicts) {
-      if (given.has(other)) throw new UsageError(command, `--${flagName(key)} cannot be combined with --${flagName(other)}`)
-    }
     for (const other of s.requires) {
       if (!given.has(other)) throw new UsageError(command, `--${flagName(key)} needs --${flagName(other)}`)
     }
@@ -291,11 +279,11 @@ export function parseCommandLine<O extends OptionTable> (command: string, table:
     const what = extra.length === 1 ? 'argument' : 'arguments'
     throw new UsageError(command, `unexpected ${what} ${extra.map((e) => JSON.stringify(e)).join(' ')}${positionals.length === 0 ? ` (fleet ${command} takes no arguments)` : ''}`)
   }
-  return { values: values as OptionValues<O>, positionals: pos, given }
+  return { values: values as OptionValues<O>, positionals: pos }
 }
 
 function defaultValue (key: string, s: OptionSpec<unknown>): unknown {
-  if (s.kind === 'boolean') return false
+  if (s.isSwitch) return false
   if (s.default === undefined) return s.multiple ? [] : undefined
   const c = s.convert(s.default)
   // A programming error, not a user's: the table's own default is refused by its converter.

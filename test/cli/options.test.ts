@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { COMMANDS, GLOBAL_OPTIONS, LOGS_OPTIONS, RUN_OPTIONS, BROKER_OPTIONS } from '../../cli/commands.ts'
-import { formatCommandHelp, formatMainHelp, formatOptionsMarkdown, optionSignature } from '../../cli/help.ts'
+import { formatCommandHelp, formatDocTables, formatExitCodesMarkdown, formatMainHelp, formatOptionsMarkdown, optionSignature } from '../../cli/help.ts'
 import {
   durationOption, flag, flagName, integerOption, listOption, numberOption, parseCommandLine,
   stringOption, UsageError, urlOption, enumOption, type OptionSpec, type OptionTable
@@ -22,7 +22,7 @@ function usage (fn: () => unknown): UsageError {
 const table = {
   port: integerOption({ short: 'p', min: 0, max: 65535, default: 1883, description: 'port' }),
   seed: integerOption({ min: 0, max: 10, description: 'seed' }),
-  speed: numberOption({ above: 0, max: 100, description: 'speed' }),
+  speed: numberOption({ min: 0.001, max: 100, description: 'speed' }),
   ratio: numberOption({ min: 0, max: 1, default: 0.5, description: 'ratio' }),
   level: enumOption({ choices: ['info', 'warn'], default: 'info', description: 'level' }),
   wait: durationOption({ minMs: 1, maxMs: 60_000, default: '5s', description: 'wait' }),
@@ -32,25 +32,22 @@ const table = {
   device: listOption({ short: 'd', description: 'device' }),
   kind: listOption({ choices: ['a', 'b'], description: 'kind' }),
   json: flag({ description: 'json' }),
-  other: flag({ description: 'other', conflicts: ['json'] }),
   needy: flag({ description: 'needs', requires: ['name'] })
 } satisfies OptionTable
 
 describe('parseCommandLine', () => {
   it('applies defaults when flags are absent', () => {
-    const { values, positionals, given } = parseCommandLine('t', table, [])
-    expect(values).toEqual({ port: 1883, seed: undefined, speed: undefined, ratio: 0.5, level: 'info', wait: 5000, idle: undefined, broker: undefined, name: undefined, device: [], kind: [], json: false, other: false, needy: false })
+    const { values, positionals } = parseCommandLine('t', table, [])
+    expect(values).toEqual({ port: 1883, seed: undefined, speed: undefined, ratio: 0.5, level: 'info', wait: 5000, idle: undefined, broker: undefined, name: undefined, device: [], kind: [], json: false, needy: false })
     expect(positionals).toEqual([])
-    expect(given.size).toBe(0)
   })
 
   it('converts good values, long, short and = forms', () => {
-    const { values, given } = parseCommandLine('t', table, [
+    const { values } = parseCommandLine('t', table, [
       '-p', '0', '--seed=7', '--speed', '2.5', '--ratio', '1', '--level', 'warn', '--wait', '0.5m', '--idle', '0',
       '--broker', 'mqtt://127.0.0.1:1883', '--name', 'x', '-d', 'a*', '--device', 'b', '--kind', 'b', '--json'
     ])
     expect(values).toMatchObject({ port: 0, seed: 7, speed: 2.5, ratio: 1, level: 'warn', wait: 30_000, idle: 0, broker: 'mqtt://127.0.0.1:1883', name: 'x', device: ['a*', 'b'], kind: ['b'], json: true })
-    expect([...given].sort()).toEqual(['broker', 'device', 'idle', 'json', 'kind', 'level', 'name', 'port', 'ratio', 'seed', 'speed', 'wait'])
   })
 
   it.each([
@@ -60,7 +57,7 @@ describe('parseCommandLine', () => {
     [['--port', ''], /--port expects an integer/],
     [['--port=-1'], /--port expects an integer from 0 to 65535, got "-1"/],
     [['--seed', '1e1'], /--seed expects an integer/],
-    [['--speed', '0'], /--speed expects a number above 0 and at most 100, got "0"/],
+    [['--speed', '0'], /--speed expects a number from 0.001 to 100, got "0"/],
     [['--speed', 'fast'], /--speed expects a number/],
     [['--speed', 'Infinity'], /--speed expects a number/],
     [['--ratio', '2'], /--ratio expects a number from 0 to 1, got "2"/],
@@ -89,7 +86,6 @@ describe('parseCommandLine', () => {
     [['-p', '-1'], /^--port needs a value/],
     [['--json=yes'], /^--json is a switch and takes no value$/],
     [['--port', '1', '--port', '2'], /^--port was given more than once$/],
-    [['--json', '--other'], /^--other cannot be combined with --json$/],
     [['--needy'], /^--needy needs --name$/]
   ])('refuses command line %j with a one-line message', (args, message) => {
     expect(usage(() => parseCommandLine('t', table, args)).message).toMatch(message)
@@ -117,10 +113,10 @@ describe('the command tables', () => {
     expect(new Set(shorts).size).toBe(shorts.length)
   })
 
-  it.each(tables)('%s: every default is a value its own flag accepts, and conflicts/requires name real options', (_name, t) => {
+  it.each(tables)('%s: every default is a value its own flag accepts, and requires names real options', (_name, t) => {
     for (const [key, spec] of Object.entries(t) as [string, OptionSpec<unknown>][]) {
       if (spec.default !== undefined) expect(spec.convert(spec.default), `--${flagName(key)} default`).toMatchObject({ ok: true })
-      for (const other of [...spec.conflicts, ...spec.requires]) expect(Object.keys(t), `--${flagName(key)}`).toContain(other)
+      for (const other of spec.requires) expect(Object.keys(t), `--${flagName(key)}`).toContain(other)
     }
     // Parsing an empty command line applies every default without throwing.
     expect(() => parseCommandLine('x', t, [], [{ name: 'x', required: false, description: '' }])).not.toThrow()
@@ -135,6 +131,11 @@ describe('the command tables', () => {
   it('--prefix is checked with the topic contract', () => {
     expect(usage(() => parseCommandLine('logs', LOGS_OPTIONS, ['--prefix', 'home/+'])).message).toMatch(/--prefix expects a topic prefix/)
     expect(parseCommandLine('logs', LOGS_OPTIONS, ['--prefix', 'lab/home']).values.prefix).toBe('lab/home')
+  })
+
+  it('--device is checked as a topic level, and globs stay allowed', () => {
+    expect(parseCommandLine('logs', LOGS_OPTIONS, ['-d', 'demo-*', '-d', 'band-00?1', '-d', 'a$b']).values.device).toEqual(['demo-*', 'band-00?1', 'a$b'])
+    for (const bad of ['$SYS', 'a/b', 'a+', '#']) expect(usage(() => parseCommandLine('logs', LOGS_OPTIONS, ['--device', bad])).message).toMatch(/^--device expects a device id or glob/)
   })
 })
 
@@ -173,12 +174,35 @@ describe('help text', () => {
 
 describe('docs/cli.md', () => {
   const doc = readFileSync(new URL('../../docs/cli.md', import.meta.url), 'utf8')
-  it.each(['global', ...COMMANDS.filter((c) => Object.keys(c.options).length > 0).map((c) => c.name)])('holds the generated option table of %s', (name) => {
-    // On failure, regenerate: node --import tsx -e "import('./cli/help.ts').then((m) => console.log(m.formatOptionsMarkdown('<name>')))"
-    expect(doc).toContain(formatOptionsMarkdown(name))
+  // On failure, regenerate: node --import tsx -e "import('./cli/help.ts').then((m) => console.log(m.formatDocTables()))"
+  const generated = formatDocTables().split(/^<!-- (.+?) -->$/m).slice(1)
+    .flatMap((part, i, parts) => i % 2 === 0 ? [[part, parts[i + 1]!.trim()] as const] : [])
+  const documented = COMMANDS.filter((c) => Object.keys(c.options).length > 0).map((c) => c.name)
+
+  it('generates every table: the command list, the exit codes, and each documented command\'s options and exit codes', () => {
+    expect(generated.map(([what]) => what)).toEqual([
+      'commands', 'exit codes', 'options: global', ...documented.flatMap((n) => [`options: ${n}`, `exit codes: ${n}`])
+    ])
+    expect(Object.fromEntries(generated)).toMatchObject({ 'options: logs': formatOptionsMarkdown('logs'), 'exit codes: logs': formatExitCodesMarkdown('logs') })
   })
-  it('has a section per command and documents every exit code', () => {
-    for (const c of COMMANDS) expect(doc).toContain(`fleet ${c.name}`)
-    for (const code of [0, 1, 2, 3]) expect(doc).toMatch(new RegExp(`^\\| ${code} \\|`, 'm'))
+
+  it.each(generated)('holds the generated table %s exactly', (_what, table) => {
+    expect(doc).toContain(table)
+  })
+
+  it('puts each command\'s tables in its own section', () => {
+    for (const name of documented) {
+      const section = doc.split(/^## /m).find((s) => s.startsWith(`fleet ${name}\n`))
+      expect(section, `## fleet ${name}`).toBeDefined()
+      expect(section).toContain(formatOptionsMarkdown(name))
+      expect(section).toContain(formatExitCodesMarkdown(name))
+    }
+  })
+
+  it('the exit-code tables agree with the help text', () => {
+    for (const c of COMMANDS) {
+      const help = formatCommandHelp(c).replace(/\s+/g, ' ')
+      for (const x of c.exitCodes) expect(help).toContain(`${x.code} ${x.meaning}`)
+    }
   })
 })

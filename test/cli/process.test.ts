@@ -3,32 +3,23 @@
  * and stdout/stderr are checked end to end; brokers and clients are real, and every process is reaped.
  */
 
-import mqtt, { type MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createBroker, type EmbeddedBroker } from '../../broker/broker.ts'
-import { endClient } from '../../core/mqtt-connect.ts'
 import { reap, spawnFleet, type FleetProcess } from './helpers.ts'
+import { connectClient } from '../helpers/mqtt.ts'
 import { closedPort, subscribedTo } from '../helpers/net.ts'
+import { Teardown } from '../helpers/teardown.ts'
 
-const procs: FleetProcess[] = []
-const brokers: EmbeddedBroker[] = []
-const clients: MqttClient[] = []
-afterEach(async () => {
-  await Promise.all(procs.splice(0).map(reap))
-  await Promise.all(clients.splice(0).map((c) => endClient(c, true)))
-  await Promise.all(brokers.splice(0).map((b) => b.close()))
-})
+const td = new Teardown()
+afterEach(async () => { await td.run() })
 
+/** A spawned `fleet`, killed (if still running) and reaped after the test. */
 function fleet (args: string[], env: Record<string, string> = {}): FleetProcess {
-  const p = spawnFleet(args, env)
-  procs.push(p)
-  return p
+  return td.add(spawnFleet(args, env), reap)
 }
 
 async function startBroker (): Promise<EmbeddedBroker & { url: string; port: number }> {
-  const b = await createBroker({ port: 0 })
-  brokers.push(b)
-  return b as EmbeddedBroker & { url: string; port: number }
+  return td.add(await createBroker({ port: 0 }), (b) => b.close()) as EmbeddedBroker & { url: string; port: number }
 }
 
 describe('fleet (real process)', () => {
@@ -40,6 +31,18 @@ describe('fleet (real process)', () => {
     expect(p.err.text).toBe('')
   })
 
+  it('fleet --help loads neither the broker, the device runtime, the scenario runner, MQTT.js nor pino', async () => {
+    // A module resolve hook (node:module register) in the child prints every module it loads on stderr.
+    const hook = "export async function resolve (s, c, next) { const r = await next(s, c); process.stderr.write('LOADED ' + r.url + '\\n'); return r }"
+    const register = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)})`
+    const p = fleet(['--help'], { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=data:text/javascript,${encodeURIComponent(register)}` })
+    expect(await p.exited).toEqual({ code: 0, signal: null })
+    const loaded = [...p.err.text.matchAll(/^LOADED (.+)$/gm)].map((m) => m[1]!)
+    expect(loaded.some((u) => u.endsWith('/cli/commands.ts'))).toBe(true) // the trace works
+    const heavy = loaded.filter((u) => /\/node_modules\/(mqtt|mqtt-packet|pino|pino-pretty|aedes|rxjs|yaml|zod)\/|\/(broker|scenarios|bridge)\/|\/devices\/(?!kind-names\.ts$)/.test(u))
+    expect(heavy).toEqual([])
+  })
+
   it('a bad flag value exits 2 with one line naming the flag and a pointer to --help', async () => {
     const p = fleet(['broker', '--port', 'abc'])
     expect(await p.exited).toEqual({ code: 2, signal: null })
@@ -49,8 +52,7 @@ describe('fleet (real process)', () => {
   it('fleet broker --port 0 prints its URL, serves MQTT.js, and exits 0 on SIGTERM', async () => {
     const p = fleet(['broker', '--port', '0'])
     const [url] = await p.out.waitFor(/mqtt:\/\/127\.0\.0\.1:\d+/)
-    const c = await mqtt.connectAsync(url, { reconnectPeriod: 0 })
-    clients.push(c)
+    const c = td.client(await connectClient(url))
     await c.subscribeAsync('t')
     const got = new Promise<string>((resolve) => c.once('message', (_t, m) => { resolve(m.toString()) }))
     await c.publishAsync('t', 'through the CLI broker')
@@ -84,8 +86,7 @@ describe('fleet (real process)', () => {
 
   it('fleet logs --count 2 prints exactly the filtered lines and exits 0', async () => {
     const broker = await startBroker()
-    const c = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 })
-    clients.push(c)
+    const c = td.client(await connectClient(broker.url))
     const ts = Date.UTC(2026, 0, 1, 8, 0, 0, 125)
     await c.publishAsync('home/spk-1/info', JSON.stringify({ id: 'spk-1', kind: 'speaker', room: 'kitchen', name: 'K' }), { retain: true, qos: 1 })
     await c.publishAsync('home/band-1/info', JSON.stringify({ id: 'band-1', kind: 'band', room: 'bedroom', name: 'B' }), { retain: true, qos: 1 })
