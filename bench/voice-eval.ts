@@ -37,9 +37,17 @@ interface Score { n: number; intent: number; slotsOk: number; slotsTotal: number
 const empty = (): Score => ({ n: 0, intent: 0, slotsOk: 0, slotsTotal: 0, exact: 0 })
 const pct = (a: number, b: number): number => b === 0 ? 100 : Math.round(1000 * a / b) / 10
 
-function main (): number {
-  const recognizer = demoRecognizer()
-  const corpus = loadCorpus()
+interface Evaluation {
+  scores: Map<string, Score>
+  confusions: Map<string, string[]>
+  failures: string[]
+  /** The machine-readable summary: per language, all / heldout / dev. */
+  result: Record<string, unknown>
+  misses: string[]
+}
+
+/** Score a recognizer on the corpus (what `npm run eval:voice` prints; the tests assert the same targets). */
+export function evaluateCorpus (recognizer = demoRecognizer(), corpus = loadCorpus()): Evaluation {
   const scores = new Map<string, Score>()
   const confusions = new Map<string, string[]>()
   const failures: string[] = []
@@ -61,17 +69,6 @@ function main (): number {
     }
     if (!exact) failures.push(`${ex.file}:${ex.line} [${ex.lang}] ${JSON.stringify(ex.text)}\n    want ${ex.intent} ${JSON.stringify(ex.slots)}\n    got  ${got.intent} ${JSON.stringify(got.slots)} (${got.explanation})`)
   }
-
-  const rows = [...scores.entries()].sort(([a], [b]) => a.localeCompare(b))
-  console.log('lang split      n  intent%  slot%  exact%')
-  for (const [k, s] of rows) {
-    const [lang, split] = k.split(' ')
-    console.log(`${(lang ?? '').padEnd(5)}${(split ?? '').padEnd(9)}${String(s.n).padStart(4)}  ${String(pct(s.intent, s.n)).padStart(6)}  ${String(pct(s.slotsOk, s.slotsTotal)).padStart(5)}  ${String(pct(s.exact, s.n)).padStart(6)}`)
-  }
-  console.log(`\nconfusions (expected → got): ${confusions.size === 0 ? 'none' : ''}`)
-  for (const [k, texts] of confusions) console.log(`  ${k} ×${texts.length}: ${texts.map((t) => JSON.stringify(t)).join(', ')}`)
-  if (process.argv.includes('--verbose')) { console.log('\nnot exact:'); for (const f of failures) console.log(`  ${f}`) } else if (failures.length > 0) console.log(`\n${failures.length} not exact (--verbose lists them)`)
-
   const result: Record<string, unknown> = { bench: 'voice-eval', utterances: corpus.length }
   const misses: string[] = []
   for (const lang of ['en', 'fr'] as const) {
@@ -90,6 +87,20 @@ function main (): number {
   }
   result.targetsMet = misses.length === 0
   result.misses = misses
+  return { scores, confusions, failures, result, misses }
+}
+
+function main (): number {
+  const { scores, confusions, failures, result, misses } = evaluateCorpus()
+  const rows = [...scores.entries()].sort(([a], [b]) => a.localeCompare(b))
+  console.log('lang split      n  intent%  slot%  exact%')
+  for (const [k, s] of rows) {
+    const [lang, split] = k.split(' ')
+    console.log(`${(lang ?? '').padEnd(5)}${(split ?? '').padEnd(9)}${String(s.n).padStart(4)}  ${String(pct(s.intent, s.n)).padStart(6)}  ${String(pct(s.slotsOk, s.slotsTotal)).padStart(5)}  ${String(pct(s.exact, s.n)).padStart(6)}`)
+  }
+  console.log(`\nconfusions (expected → got): ${confusions.size === 0 ? 'none' : ''}`)
+  for (const [k, texts] of confusions) console.log(`  ${k} ×${texts.length}: ${texts.map((t) => JSON.stringify(t)).join(', ')}`)
+  if (process.argv.includes('--verbose')) { console.log('\nnot exact:'); for (const f of failures) console.log(`  ${f}`) } else if (failures.length > 0) console.log(`\n${failures.length} not exact (--verbose lists them)`)
   console.log(JSON.stringify(result))
   return misses.length === 0 ? 0 : 1
 }

@@ -35,6 +35,8 @@ export interface CompiledPattern {
   readonly els: readonly El[]
   /** Every literal word, for language detection. */
   readonly words: readonly string[]
+  /** A match consumes one of these words (undefined: no such guarantee). */
+  readonly firstWords: ReadonlySet<string> | undefined
 }
 
 const PLACEHOLDERS = new Set<UnitType>(['num', 'time', 'device', 'room', 'kind', 'all'])
@@ -79,12 +81,38 @@ export function compilePattern (source: string): CompiledPattern {
   }
   const els = seq([])
   if (i < toks.length) throw new Error(`pattern ${JSON.stringify(source)}: unexpected ${toks[i] ?? ''}`)
-  return { source, els, words: literal }
+  return { source, els, words: literal, firstWords: firstWords(els) }
 }
 
 /**
- * Match a pattern anywhere in `units`, skipping `skip`ped units (wake words) as if absent; returns the indexes of the
- * units it consumed (the earliest match, alternatives in written order), or undefined.
+ * Words one of which every match must consume (those of the first element that is not optional), or undefined
+ * when the pattern starts with a placeholder. The recognizer indexes templates by them, so an utterance is matched
+ * only against the few templates whose leading words it contains.
+ */
+function firstWords (els: readonly El[]): ReadonlySet<string> | undefined {
+  for (const el of els) {
+    switch (el.t) {
+      case 'word': return new Set([el.w])
+      case 'ph': return undefined
+      case 'alt': {
+        const out = new Set<string>()
+        for (const alt of el.alts) {
+          const w = firstWords(alt)
+          if (w === undefined) return undefined
+          for (const x of w) out.add(x)
+        }
+        return out
+      }
+      default: break // optional parts, gaps and anchors require nothing
+    }
+  }
+  return undefined
+}
+
+/**
+ * Match a pattern anywhere in `units`; `^` and `$` stand for `first` and `last + 1` (the request without the wake
+ * word and padding around it). Returns the indexes of the units it consumed (the earliest match, alternatives in
+ * written order), or undefined.
  */
 export function matchPattern (p: CompiledPattern, units: readonly MatchUnit[], first: number, last: number): number[] | undefined {
   const consumed: number[] = []
@@ -94,7 +122,7 @@ export function matchPattern (p: CompiledPattern, units: readonly MatchUnit[], f
     switch (el.t) {
       case 'word': {
         const u = units[pos]
-        if (pos > last || u?.type !== 'word' || u.norm !== el.w) return false
+        if (u?.type !== 'word' || u.norm !== el.w) return false
         consumed.push(pos)
         if (run(els, k + 1, pos + 1, cont)) return true
         consumed.pop()
@@ -102,7 +130,7 @@ export function matchPattern (p: CompiledPattern, units: readonly MatchUnit[], f
       }
       case 'ph': {
         const u = units[pos]
-        if (pos > last || u?.type !== el.type) return false
+        if (u?.type !== el.type) return false
         consumed.push(pos)
         if (run(els, k + 1, pos + 1, cont)) return true
         consumed.pop()
@@ -117,7 +145,7 @@ export function matchPattern (p: CompiledPattern, units: readonly MatchUnit[], f
         if (run(el.seq, 0, pos, (p2) => run(els, k + 1, p2, cont))) return true
         return run(els, k + 1, pos, cont)
       case 'gap':
-        for (let p2 = pos; p2 <= last + 1; p2++) if (run(els, k + 1, p2, cont)) return true
+        for (let p2 = pos; p2 <= units.length; p2++) if (run(els, k + 1, p2, cont)) return true
         return false
       case 'start':
         return pos === first && run(els, k + 1, pos, cont)
@@ -125,7 +153,7 @@ export function matchPattern (p: CompiledPattern, units: readonly MatchUnit[], f
         return pos === last + 1 && run(els, k + 1, pos, cont)
     }
   }
-  for (let start = first; start <= last; start++) {
+  for (let start = 0; start < units.length; start++) {
     consumed.length = 0
     if (run(p.els, 0, start, () => true)) return consumed.slice()
   }

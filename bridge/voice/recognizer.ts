@@ -53,6 +53,9 @@ export interface RecognizerOptions {
 
 export class Recognizer {
   private readonly templates: CompiledTemplate[] = []
+  /** Templates by a word every match of theirs consumes; `unindexed` are tried on every utterance. */
+  private readonly byWord = new Map<string, CompiledTemplate[]>()
+  private readonly unindexed: CompiledTemplate[] = []
   private readonly hints: Record<Lang, Set<string>> = { en: new Set(), fr: new Set() }
 
   constructor (readonly vocabulary: Vocabulary, grammars: readonly Grammar[] = [EN, FR]) {
@@ -62,7 +65,10 @@ export class Recognizer {
       for (const [intent, list] of Object.entries(g.extras)) extras.set(intent as IntentName, new Set(list))
       for (const t of g.templates) {
         const p = compilePattern(t.pattern)
-        this.templates.push({ t, p, lang: g.lang, extras: extras.get(t.intent) ?? new Set(), order: order++ })
+        const ct = { t, p, lang: g.lang, extras: extras.get(t.intent) ?? new Set<string>(), order: order++ }
+        this.templates.push(ct)
+        if (p.firstWords === undefined) this.unindexed.push(ct)
+        else for (const w of p.firstWords) this.byWord.set(w, [...(this.byWord.get(w) ?? []), ct])
         for (const w of p.words) this.hints[g.lang].add(w)
       }
     }
@@ -93,7 +99,14 @@ export class Recognizer {
 
     let best: Candidate | undefined
     let runnerUp: Candidate | undefined
-    for (const ct of this.templates) {
+    const tried = new Set<CompiledTemplate>()
+    for (const u of units) {
+      if (u.type !== 'word') continue
+      const list = this.byWord.get(u.norm)
+      if (list !== undefined) for (const ct of list) tried.add(ct)
+    }
+    for (const ct of this.unindexed) tried.add(ct)
+    for (const ct of tried) {
       if (options.lang !== undefined && ct.lang !== options.lang) continue
       const consumed = matchPattern(ct.p, units, first, last)
       if (consumed === undefined) continue
@@ -258,7 +271,12 @@ export class Recognizer {
       case 'delta': {
         if (numbers.length > 1) return undefined
         const sign = (slots.delta ?? DEFAULT_VOLUME_STEP) < 0 ? -1 : 1
-        if (numbers[0] !== undefined) { slots.delta = sign * numbers[0]; span('delta', numberUnits[0] as number, numberUnits[0] as number) }
+        if (numbers[0] !== undefined) {
+          slots.delta = sign * numbers[0]
+          // The amount said replaces the template's default step as the slot's evidence.
+          for (let k = spans.length - 1; k >= 0; k--) if (spans[k]?.slot === 'delta') spans.splice(k, 1)
+          span('delta', numberUnits[0] as number, numberUnits[0] as number)
+        }
         slots.delta ??= sign * DEFAULT_VOLUME_STEP
         break
       }

@@ -39,6 +39,7 @@ export const EN: Grammar = {
     { intent: 'SetVolume', pattern: '(max|maximum|full) volume', set: { level: 100 } },
     { intent: 'SetVolume', pattern: 'volume … (to|at|on) (the max|max|maximum|full)', set: { level: 100 } },
     { intent: 'SetVolume', pattern: '(crank|turn) … all the way up', set: { level: 100 } },
+    { intent: 'SetVolume', pattern: '(turn|crank|bring|push|pump) … up to (the max|max|maximum|full|the maximum)', set: { level: 100 } },
     { intent: 'SetVolume', pattern: '(min|minimum|lowest) volume', set: { level: 0 } },
     { intent: 'SetVolume', pattern: 'volume … (to|at) (the minimum|minimum|min|zero)', set: { level: 0 } },
     { intent: 'SetVolume', pattern: '(set|change|put|turn|adjust|make|bring) … volume … (to|at) {num}' },
@@ -72,7 +73,8 @@ export const EN: Grammar = {
     { intent: 'MediaPause', pattern: '^ stop $' },
     { intent: 'MediaPause', pattern: 'stop playing' },
     { intent: 'MediaPlay', pattern: '(start|begin) … (music|playing|playback|a playlist|the playlist|some tunes)' },
-    { intent: 'MediaPlay', pattern: '(play|put on|listen to|queue|throw on)' },
+    { intent: 'MediaPause', pattern: '(kill|cut) … (music|song|track|audio)' },
+    { intent: 'MediaPlay', pattern: '(play|put on|listen to|hear|queue|throw on)' },
 
     { intent: 'ShowCamera', pattern: 'who … at … door', impliedRoom: 'front door' },
     { intent: 'ShowCamera', pattern: 'who (s|is) at' },
@@ -107,11 +109,12 @@ export const EN: Grammar = {
     { intent: 'TurnOff', pattern: '(turn|switch|power|shut|flip) off' },
     { intent: 'TurnOff', pattern: '(turn|switch|power|shut|flip) … off' },
     { intent: 'TurnOff', pattern: '(power|shut) down' },
-    { intent: 'TurnOff', pattern: '(power|shut) … down' }
+    { intent: 'TurnOff', pattern: '(power|shut) … down' },
+    { intent: 'TurnOff', pattern: '(kill|cut|deactivate|disable)' }
   ],
   extras: {
     SetVolume: ['volume', 'sound', 'level', 'loudness', 'percent'],
-    ChangeVolume: ['volume', 'sound', 'bit', 'little', 'lot', 'more', 'much', 'tad', 'slightly', 'notch', 'notches', 'a', 'by', 'some', 'up', 'louder', 'quieter', 'even', 'make', 'please'],
+    ChangeVolume: [...MEDIA_WORDS, 'volume', 'sound', 'bit', 'little', 'lot', 'more', 'much', 'tad', 'slightly', 'notch', 'notches', 'a', 'by', 'some', 'up', 'louder', 'quieter', 'even', 'make', 'please'],
     Mute: ['sound', 'audio'],
     Unmute: ['sound', 'audio', 'back'],
     MediaPlay: MEDIA_WORDS,

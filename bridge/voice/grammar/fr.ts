@@ -7,7 +7,7 @@ import { DEFAULT_VOLUME_STEP as STEP } from '../intents.ts'
 import type { Grammar } from './types.ts'
 
 const MEDIA_WORDS = ['musique', 'musiques', 'chanson', 'chansons', 'morceau', 'morceaux', 'piste', 'titre', 'lecture', 'son', 'playlist', 'zik', 'radio']
-const QUERY = ['quel', 'quelle', 'quels', 'est', 'c', 'combien', 'donne', 'dis', 'moi', 'indique', 'verifie', 'regarde',
+const QUERY = ['quoi', 'quel', 'quelle', 'quels', 'est', 'c', 'combien', 'donne', 'dis', 'moi', 'indique', 'verifie', 'regarde',
   'actuel', 'actuelle', 'actuellement', 'la', 'niveau', 'affiche', 'montre', 'connaitre', 'savoir', 'ai', 'je', 'a', 't']
 const ON = '(allume|allumer|allumez|allumes|rallume|rallumer|demarre|demarrer|demarrez|mets en marche|mettre en marche|met en marche|mettez en marche)'
 const OFF = '(eteins|eteint|eteindre|eteignez|coupe|couper|coupez|arrete|arreter|arretez|stoppe|desactive)'
@@ -97,7 +97,7 @@ export const FR: Grammar = {
   ],
   extras: {
     SetVolume: ['volume', 'son', 'niveau', 'pourcent'],
-    ChangeVolume: ['volume', 'son', 'peu', 'encore', 'plus', 'beaucoup', 'petit', 'poil', 'cran', 'crans', 'de', 'fort', 'mets', 'met'],
+    ChangeVolume: [...MEDIA_WORDS, 'volume', 'son', 'peu', 'encore', 'plus', 'beaucoup', 'petit', 'poil', 'cran', 'crans', 'de', 'fort', 'mets', 'met'],
     Mute: ['son', 'sourdine', 'mode'],
     Unmute: ['son', 'sourdine', 'mode'],
     MediaPlay: MEDIA_WORDS,
