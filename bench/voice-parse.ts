@@ -5,7 +5,7 @@
  * number of rounds.
  */
 import { createRecognizer, type Recognizer } from '../bridge/voice/index.ts'
-import { demoRecognizer, demoRooms } from './voice-home.ts'
+import { demoRecognizer } from './voice-home.ts'
 import { loadCorpus } from './voice-eval.ts'
 
 const OWNERS = ['alice', 'bob', 'chloe', 'david', 'emma', 'farid', 'gabriel', 'hana', 'ines', 'jules', 'karim', 'lea', 'marc', 'nina', 'oscar', 'paul']
@@ -45,7 +45,7 @@ export function runParseBench (rounds = 20): { cases: Case[]; summary: Record<st
   const texts = [...corpus, ...names.slice(0, 200).map((n, i) => (i % 2 === 0 ? `turn off ${n}` : `éteins ${n} s'il te plaît`))]
   const small = demoRecognizer()
   const t0 = performance.now()
-  const big = createRecognizer({ rooms: demoRooms, devices: names.map((name) => ({ name })) })
+  const big = createRecognizer({ devices: names.map((name) => ({ name })) })
   const buildMs = Math.round(performance.now() - t0)
   // Warm-up (JIT), not measured; then the two homes take turns, round by round, so a busy moment of the machine
   // (two cores shared with other work) falls on both alike.

@@ -4,13 +4,13 @@
  */
 import { createInterface } from 'node:readline'
 import { createRecognizer, type Recognizer, type VoiceParse } from '../bridge/voice/index.ts'
-import { DEMO_ROOMS, planHome } from '../devices/home.ts'
+import { planHome } from '../devices/home.ts'
 import { VOICE_ACTIONS, type CommandContext, type VoiceValues } from './commands.ts'
 import { UsageError } from './options.ts'
 
-/** The demo home's rooms and device names, as the recognizer sees them. */
+/** The demo home's device names (its rooms are core/rooms.ts's), as the recognizer sees them. */
 export function demoHomeRecognizer (): Recognizer {
-  return createRecognizer({ rooms: DEMO_ROOMS.map((r) => ({ id: r.name, aliases: r.aliases })), devices: planHome({ home: 'demo' }) })
+  return createRecognizer({ devices: planHome({ home: 'demo' }) })
 }
 
 export async function runVoiceCommand (ctx: CommandContext<VoiceValues>): Promise<number> {

@@ -2,6 +2,7 @@
  * The voice contract: intent names, slots and the recognizer's output (LUIS/CLU-like: intent, confidence, slots
  * with the text span each came from, language). `fleet voice parse --json` prints {@link VoiceParse} as it is.
  */
+import type { DeviceKind } from '../../core/catalogue.ts'
 
 export const INTENTS = [
   'TurnOn', 'TurnOff', 'SetVolume', 'ChangeVolume', 'Mute', 'Unmute', 'MediaPlay', 'MediaPause', 'MediaResume',
@@ -13,7 +14,8 @@ export type IntentName = typeof INTENTS[number]
 export const LANGS = ['en', 'fr'] as const
 export type Lang = typeof LANGS[number]
 
-export type DeviceKindName = 'speaker' | 'band' | 'camera'
+/** A device kind, as core/catalogue.ts lists them. */
+export type DeviceKindName = DeviceKind
 
 /**
  * Slots, named as the contract names them. Targets: `device` (a device's name), `room` (the room id, English, also

@@ -1,3 +1,5 @@
+import type { DeviceKind } from '../../core/catalogue.ts'
+
 /**
  * The closed word lists the recognizer shares across intents (all folded: lower case, no accents). Each list is a
  * decision, documented in docs/voice.md: what may be ignored, what always means "not this home", and which words
@@ -45,7 +47,7 @@ export const OUT_OF_DOMAIN: ReadonlySet<string> = new Set([
 ])
 
 /** Words naming a device kind, in both languages (multi-word ones too). */
-export const KIND_WORDS: Readonly<Record<'speaker' | 'band' | 'camera', readonly string[]>> = {
+export const KIND_WORDS: Readonly<Record<DeviceKind, readonly string[]>> = {
   speaker: ['speaker', 'speakers', 'smart speaker', 'smart speakers', 'enceinte', 'enceintes', 'enceinte connectee',
     'haut parleur', 'haut parleurs', 'hauts parleurs', 'baffle', 'baffles'],
   band: ['band', 'bands', 'wristband', 'fitness band', 'fitness tracker', 'tracker', 'bracelet', 'bracelets',

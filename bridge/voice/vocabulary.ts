@@ -4,6 +4,7 @@
  * bridge keeps it current as devices join and leave (`addDevice` / `removeDevice` are reference-counted: two
  * devices may share a name, in different homes or by mistake).
  */
+import type { Room } from '../../core/rooms.ts'
 import { ALL_WORDS, KIND_WORDS } from './lexicon.ts'
 import { words } from './text.ts'
 
@@ -23,26 +24,22 @@ interface Node {
 
 const TYPE_RANK: Readonly<Record<EntityType, number>> = { device: 0, room: 1, kind: 2, all: 3 }
 
-/** A room as the recognizer needs it: its id (English, `living room`) and every name it may be called. */
-export interface VocabularyRoom { readonly id: string; readonly aliases: readonly string[] }
-
 export interface Match { entry: VocabularyEntry; length: number }
 
 export class Vocabulary {
   private readonly root: Node = { children: undefined, entries: undefined }
   private readonly roomIds = new Set<string>()
 
-  constructor (rooms: readonly VocabularyRoom[] = []) {
+  constructor (rooms: readonly Room[] = []) {
     for (const [kind, list] of Object.entries(KIND_WORDS)) for (const w of list) this.add(w, { type: 'kind', value: kind })
     for (const w of ALL_WORDS) this.add(w, { type: 'all', value: 'all' })
     for (const r of rooms) this.addRoom(r)
   }
 
-  /** A room and its aliases (any language). */
-  addRoom (room: VocabularyRoom): void {
+  /** A room, by its id and every name it has in any language (core/rooms.ts). */
+  addRoom (room: Room): void {
     this.roomIds.add(room.id)
-    this.add(room.id, { type: 'room', value: room.id })
-    for (const a of room.aliases) this.add(a, { type: 'room', value: room.id })
+    for (const name of [room.id, ...Object.values(room.names).flat()]) this.add(name, { type: 'room', value: room.id })
   }
 
   hasRoom (id: string): boolean { return this.roomIds.has(id) }

@@ -137,7 +137,7 @@ describe('intents and slots', () => {
 
 describe('vocabulary', () => {
   it('prefers the longest phrase, a device name over a room and kind', () => {
-    const v = new Vocabulary([{ id: 'kitchen', aliases: ['cuisine'] }])
+    const v = new Vocabulary([{ id: 'kitchen', names: { en: ['kitchen'], fr: ['cuisine'] } }])
     v.addDevice('kitchen speaker')
     expect(v.longest(words('kitchen speaker'), 0)).toEqual({ entry: { type: 'device', value: 'kitchen speaker' }, length: 2 })
     expect(v.longest(words('kitchen'), 0)).toEqual({ entry: { type: 'room', value: 'kitchen' }, length: 1 })
@@ -155,7 +155,7 @@ describe('vocabulary', () => {
 
   it('finds one device among 10,000 named ones', () => {
     const names = bigHomeNames()
-    const big = createRecognizer({ rooms: [{ id: 'kitchen', aliases: ['cuisine'] }], devices: names.map((name) => ({ name })) })
+    const big = createRecognizer({ devices: names.map((name) => ({ name })) })
     const name = names[7777] as string
     expect(big.parse(`turn off ${name}`)).toMatchObject({ intent: 'TurnOff', slots: { device: name } })
     expect(big.parse(`éteins ${name} s'il te plaît`)).toMatchObject({ intent: 'TurnOff', lang: 'fr', slots: { device: name } })
