@@ -89,6 +89,7 @@ export const REPLY_ERROR_CODES = [
   'NOT_SUPPORTED',
   'DEVICE_OFF',
   'BUSY',
+  'UPDATING', // in the middle of a firmware install or apply
   'INTERNAL'
 ] as const
 export type ReplyErrorCode = typeof REPLY_ERROR_CODES[number]
