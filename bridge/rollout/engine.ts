@@ -120,7 +120,7 @@ export class RolloutEngine {
   private readonly tallies = new Map<string, Tally>()
   private readonly devices = new Map<string, KnownDevice>()
   private readonly conditions = new Map<string, Condition>()
-  private readonly updates = new Map<string, StoredUpdate | undefined>()
+  private readonly updates = new Map<string, StoredUpdate>()
   private readonly wakeTimers = new Map<string, { at: number; handle: TimerHandle }>()
   private readonly timeoutTimers = new Map<string, TimerHandle>()
   private readonly dirtyDeployments = new Set<Deployment>()
@@ -759,8 +759,14 @@ export class RolloutEngine {
   }
 
   private update (key: string): StoredUpdate | undefined {
-    if (!this.updates.has(key)) this.updates.set(key, this.store.getUpdate(key))
-    return this.updates.get(key)
+    // Only found updates are cached: one imported later (by `fleet rollout import --data-dir` into the same
+    // database, or through the service) is seen at once.
+    let u = this.updates.get(key)
+    if (u === undefined) {
+      u = this.store.getUpdate(key)
+      if (u !== undefined) this.updates.set(key, u)
+    }
+    return u
   }
 
   /** Forget cached updates (after an import). */
