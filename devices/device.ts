@@ -9,7 +9,7 @@ import type { Clock, TimerHandle } from '../core/clock.ts'
 import type { Random } from '../core/random.ts'
 import type { Logger, LogLevel } from '../core/logger.ts'
 import { LOG_LEVELS } from '../core/logger.ts'
-import { STATUS_OFFLINE, STATUS_ONLINE, type Topics } from '../core/topics.ts'
+import { isDeviceTopic, STATUS_OFFLINE, STATUS_ONLINE, type Topics } from '../core/topics.ts'
 import { createMqttClient, describeTarget, endClient, isSubscriptionRefused, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
 import { FleetError } from '../core/errors.ts'
 import { CATALOGUE_VERSION, checkArgs, checkValue, commandSpec, kindSpec, type CommandArgsOf, type CommandName, type DesiredName, type DesiredValueOf, type DeviceKind } from '../core/catalogue.ts'
@@ -368,7 +368,7 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
 
   private onMessage (topic: string, payload: Buffer): void {
     const parsed = this.runtime.topics.parse(topic)
-    if (parsed === undefined || parsed.deviceId !== this.id) return
+    if (!isDeviceTopic(parsed) || parsed.deviceId !== this.id) return
     try {
       if (parsed.channel === 'command') this.onCommand(parsed.name, parsed.rid, payload)
       else if (parsed.channel === 'desired') this.onDesired(payload)
