@@ -113,7 +113,7 @@ export class HomeModel {
     const roomText = str(info.room) ?? ''
     const fields = {
       name: str(info.name) ?? id,
-      kind: info.kind as string,
+      kind: info.kind,
       room: resolveRoom(roomText) ?? roomText,
       home: str(info.home),
       firmware: str(info.firmware),

@@ -77,6 +77,9 @@ export class VoiceService {
     })
   }
 
+  /** The recognizer, its vocabulary following the home. */
+  get recognizer (): Recognizer { return this.o.recognizer }
+
   stop (): void { this.stopListening() }
 
   /** Serve one request message; publishes the answer. Never throws: a bad payload gets an error answer. */
@@ -101,7 +104,7 @@ export class VoiceService {
       await this.publishAnswer(rid, bad)
       return
     }
-    const answer = await this.ask(req.utterance as string, { from: req.from as string | undefined, lang: req.lang as Lang | undefined, rid })
+    const answer = await this.ask(req.utterance, { from: req.from, lang: req.lang as Lang | undefined, rid })
     await this.publishAnswer(rid, answer)
   }
 

@@ -68,6 +68,9 @@ function list (items: readonly string[], lang: Lang): string {
   return `${items.slice(0, -1).join(', ')} ${lang === 'en' ? 'and' : 'et'} ${items[items.length - 1] as string}`
 }
 
+/** A reply field as words: a string or number as it is, anything else the fallback. */
+const text = (v: unknown, fallback: string): string => typeof v === 'string' || typeof v === 'number' ? String(v) : fallback
+
 const cap = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1)
 
 function frTime (hhmm: string): string {
@@ -89,10 +92,10 @@ function success (intent: IntentName, ok: readonly DeviceResult[], slots: Slots,
       return (slots.delta ?? 0) >= 0 ? (en ? `I turned up ${names}` : `J'ai monté le son ${frOf(names)}`) : (en ? `I turned down ${names}` : `J'ai baissé le son ${frOf(names)}`)
     case 'Mute': return en ? `I muted ${names}` : `J'ai coupé le son ${frOf(names)}`
     case 'Unmute': return en ? `I unmuted ${names}` : `J'ai remis le son ${frOf(names)}`
-    case 'MediaPlay': return en ? `Playing ${String(first.track ?? 'music')} on ${names}` : `Je joue ${String(first.track ?? 'de la musique')} sur ${names}`
+    case 'MediaPlay': return en ? `Playing ${text(first.track, 'music')} on ${names}` : `Je joue ${text(first.track, 'de la musique')} sur ${names}`
     case 'MediaPause': return en ? `I paused ${names}` : `J'ai mis ${names} en pause`
     case 'MediaResume': return en ? `Resuming on ${names}` : `Je reprends la lecture sur ${names}`
-    case 'MediaNext': return en ? `Next up: ${String(first.track ?? 'the next track')}` : `Morceau suivant : ${String(first.track ?? '')}`
+    case 'MediaNext': return en ? `Next up: ${text(first.track, 'the next track')}` : `Morceau suivant : ${text(first.track, '')}`
     case 'ShowCamera': return en ? `Here is ${names}` : `Voici ${names}`
     case 'TakeSnapshot': return en ? `I took a photo with ${names}` : `J'ai pris une photo avec ${names}`
     case 'SetNightMode': return en ? `Night mode is ${slots.on === false ? 'off' : 'on'} for ${names}` : `Le mode nuit est ${slots.on === false ? 'désactivé' : 'activé'} pour ${names}`
@@ -101,7 +104,7 @@ function success (intent: IntentName, ok: readonly DeviceResult[], slots: Slots,
     case 'GetBattery': return ok.map((r) => en ? `The battery of ${deviceName(r, lang)} is at ${String(r.result?.battery)}%` : `La batterie ${frOf(deviceName(r, lang))} est à ${String(r.result?.battery)} %`).join('. ')
     case 'FindDevice': return en ? `I'm making ${names} vibrate` : `Je fais vibrer ${names}`
     case 'SetAlarm': return en ? `Alarm set for ${slots.time ?? ''} on ${names}` : `Réveil réglé à ${frTime(slots.time ?? '00:00')} sur ${names}`
-    case 'CheckForUpdates': return ok.map((r) => en ? `${cap(deviceName(r, lang))} runs firmware ${String(r.result?.firmware ?? 'unknown')}` : `${cap(deviceName(r, lang))} est en version ${String(r.result?.firmware ?? 'inconnue')}`).join('. ')
+    case 'CheckForUpdates': return ok.map((r) => en ? `${cap(deviceName(r, lang))} runs firmware ${text(r.result?.firmware, 'unknown')}` : `${cap(deviceName(r, lang))} est en version ${text(r.result?.firmware, 'inconnue')}`).join('. ')
     case 'None': return ''
   }
 }
