@@ -30,7 +30,7 @@ export interface KnownDevice {
 
 /** What a listener hears about: a device learned or changed (`info`), gone online/offline, forgotten. */
 export type HomeChange =
-  | { type: 'joined' | 'updated' | 'online' | 'offline'; device: KnownDevice }
+  | { type: 'joined' | 'updated' | 'online' | 'offline' | 'reported'; device: KnownDevice }
   | { type: 'forgotten'; id: string; name: string }
 
 /** A name's lookup key: case, accents and spacing ignored (`Radio  Béa` = `radio bea`). */
@@ -157,5 +157,6 @@ export class HomeModel {
     if (d === undefined) { this.early.set(id, { ...this.early.get(id), reported }); return }
     d.reported = reported
     d.reportedAt = this.now()
+    this.emit({ type: 'reported', device: d })
   }
 }
