@@ -14,8 +14,8 @@ export async function closedPort (): Promise<number> {
 export function subscribedTo (broker: EmbeddedBroker, topic: string): Promise<void> {
   return new Promise((resolve) => {
     const on = (subs: Array<{ topic: string }>): void => {
-      if (subs.some((s) => s.topic === topic)) { broker.aedes.off('subscribe', on); resolve() }
+      if (subs.some((s) => s.topic === topic)) { broker.off('subscribe', on); resolve() }
     }
-    broker.aedes.on('subscribe', on)
+    broker.on('subscribe', on)
   })
 }
