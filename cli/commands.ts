@@ -267,6 +267,65 @@ const bridgeCommand = defineCommand({
 
 // ---- fleet help --------------------------------------------------------------------------------------------------
 
+// ---- fleet bench -------------------------------------------------------------------------------------------------
+
+const topicNameCheck = (v: string): string | undefined => /[+#]/.test(v) || v.includes('\u0000') ? 'a topic name without + or # (placeholders %i and %c allowed)' : undefined
+
+export const BENCH_OPTIONS = {
+  broker: urlOption({ short: 'b', keywords: ['embedded'], default: 'embedded', description: 'The broker to load: an mqtt:// URL, or embedded to start the embedded broker for the run (on 127.0.0.1, a free port)' }),
+  clients: integerOption({ short: 'c', min: 1, max: 1_000_000, default: 10, description: 'Clients: connections (conn), publishers (pub, pubsub) or subscribers (sub)' }),
+  subscribers: integerOption({ min: 1, max: 100_000, default: 1, description: 'pubsub: subscribers, each subscribed to every publisher\'s topic' }),
+  connectInterval: durationOption({ short: 'i', minMs: 0, maxMs: 60_000, description: 'Time between two connects (emqtt-bench -i); instead of --connect-rate' }),
+  connectRate: integerOption({ short: 'R', min: 0, max: 1_000_000, default: 2000, description: 'Connects per second over the whole run; 0 connects as fast as possible' }),
+  interval: durationOption({ short: 'I', minMs: 1, maxMs: 3_600_000, description: 'Each publisher publishes once per interval (emqtt-bench -I); instead of --rate' }),
+  rate: numberOption({ min: 0, max: 100_000_000, default: 0, description: 'Messages per second over all publishers; 0 (with no --interval) sends as fast as the sockets take them' }),
+  topic: stringOption({ short: 't', default: 'bench/%i', check: topicNameCheck, description: 'Topic to publish to (pub, pubsub) or subscribe to (sub); %i is the client index, %c the client id' }),
+  subTopic: stringOption({ valueName: 'FILTER', description: "pubsub: the subscribers' filter; default: the topic with each level holding a placeholder made +" }),
+  qos: enumOption({ short: 'q', choices: ['0', '1'], default: '0', description: 'QoS of publications and subscriptions' }),
+  size: integerOption({ short: 's', min: 16, max: 268_435_455, default: 64, description: 'Payload size in bytes; the first 16 carry a sequence number, the publisher and the send time' }),
+  limit: integerOption({ short: 'L', min: 0, max: 1_000_000_000, default: 0, description: 'Stop after this many messages in all (over all publishers); 0 for no limit' }),
+  duration: durationOption({ short: 'd', minMs: 100, maxMs: 86_400_000, default: '10s', description: 'How long to send (after --warmup), or to hold the connections (conn)' }),
+  warmup: durationOption({ minMs: 0, maxMs: 3_600_000, default: '0', description: 'Send for this long before measuring: warm-up messages count for loss, not for rates or latency' }),
+  prefix: stringOption({ default: 'fleet-bench', check: (v) => /^[\w.-]+$/.test(v) ? undefined : 'letters, digits, _ . or -', description: 'Client id prefix: ids are <prefix>-<index>' }),
+  startIndex: integerOption({ short: 'n', min: 0, max: 1_000_000_000, default: 0, description: 'Index of the first client (emqtt-bench -n), in ids and %i' }),
+  username: stringOption({ short: 'u', description: 'MQTT user name' }),
+  password: stringOption({ short: 'P', description: 'MQTT password' }),
+  workers: integerOption({ short: 'w', min: 1, max: 64, defaultText: 'up to 2, one per core', description: 'Worker threads generating the load' }),
+  maxOutstanding: integerOption({ min: 0, max: 10_000_000, default: 0, description: 'pubsub: a closed loop, at most this many messages sent and not yet received (needs --workers 1); 0 for an open loop' }),
+  inflight: integerOption({ min: 1, max: 65_535, default: 64, description: 'QoS 1: unacknowledged messages per publisher, at most' }),
+  failIf: stringOption({ valueName: 'CONDITIONS', description: 'Exit 1 when any holds, e.g. "p99>50ms,loss>0,rate<1000"; metrics: p50 p90 p99 p99.9 max loss loss% duplicates reordered errors sent received rate sent-rate connected conn-rate' }),
+  json: flag({ description: 'Print the report as one JSON object on stdout (live lines still go to stderr)' }),
+  quiet: flag({ description: 'No live line each second' })
+} as const satisfies OptionTable
+export type BenchValues = OptionValues<typeof BENCH_OPTIONS>
+
+const benchCommand = defineCommand({
+  name: 'bench',
+  summary: 'Load-test a broker: connection storms, publish, subscribe and end-to-end latency',
+  description: [
+    'Generates MQTT load from worker threads with a lean MQTT 3.1.1 client (TCP_NODELAY, no MQTT.js), against the embedded broker (started for the run) or any broker given with --broker. Modes: conn holds --clients connections; pub publishes; sub subscribes and counts; pubsub publishes and subscribes in one run and measures end-to-end latency from a timestamp in each payload, and loss, duplicates and reordering from a sequence number.',
+    'A live line goes to stderr each second (connections, sent/s, received/s, p50/p99 latency, errors), then the summary: rates, latency percentiles (p50, p90, p99, p99.9, max) from an HDR-style histogram, loss and errors by reason. --json prints the report as JSON. --fail-if turns conditions into exit code 1. Every run is bounded by --duration (and --limit); the load goes to the given host only.'
+  ],
+  positionals: [{ name: 'mode', description: 'conn, pub, sub or pubsub', required: true }],
+  options: BENCH_OPTIONS,
+  examples: [
+    { command: 'fleet bench pubsub -c 100 --duration 10s', description: '100 publishers and 1 subscriber on the embedded broker, as fast as it goes' },
+    { command: 'fleet bench pub -b mqtt://127.0.0.1:1883 -c 50 --rate 20000 -t "load/%i/telemetry" -q 1', description: '20,000 QoS 1 messages per second to a running broker' },
+    { command: 'fleet bench conn -c 10000 -R 2000 --duration 5s', description: 'a connection storm of 10,000 clients at 2,000 connects per second' },
+    { command: 'fleet bench pubsub -c 10 --rate 1000 --fail-if "p99>50ms,loss>0" --json', description: 'a CI check: exit 1 when the 99th percentile passes 50 ms or a message is lost' }
+  ],
+  exitCodes: [
+    { code: 0, meaning: 'the run completed and no --fail-if condition held' },
+    { code: 1, meaning: 'a --fail-if condition held' },
+    { code: 2, meaning: 'bad usage: an unknown mode, a bad flag or a --fail-if condition that cannot be read' },
+    { code: 3, meaning: 'the broker could not be reached' }
+  ],
+  async run (ctx) {
+    const { runBenchCommand } = await import('./bench.ts')
+    return runBenchCommand(ctx)
+  }
+})
+
 const helpCommand = defineCommand({
   name: 'help',
   summary: 'Show the help of fleet, or of one command',
@@ -281,7 +340,7 @@ const helpCommand = defineCommand({
   }
 })
 
-export const COMMANDS: readonly Command[] = [runCommand, brokerCommand, logsCommand, voiceCommand, bridgeCommand, helpCommand]
+export const COMMANDS: readonly Command[] = [runCommand, brokerCommand, logsCommand, voiceCommand, bridgeCommand, benchCommand, helpCommand]
 
 export function findCommand (name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name)
