@@ -60,4 +60,8 @@ export interface WorkerTotals {
 
 export type WorkerMessage =
   | { type: 'tick'; totals: WorkerTotals }
+  /** This worker's clients are connected and subscribed; it waits for 'go'. */
+  | { type: 'ready'; totals: WorkerTotals }
+  /** This worker's publishers have stopped (limit reached or time up). */
+  | { type: 'sending-done'; totals: WorkerTotals }
   | { type: 'done'; totals: WorkerTotals }

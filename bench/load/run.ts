@@ -246,14 +246,17 @@ export async function runBench (given: BenchInput, hooks: { onTick?: ((t: BenchT
     const publishersTotal = o.mode === 'sub' ? 0 : o.clients
     const subscribersTotal = o.mode === 'sub' ? o.clients : o.mode === 'pubsub' ? o.subscribers : 0
     const connectEveryMs = o.connectRate > 0 ? workers * 1000 / o.connectRate : 0
-    const subTopic = o.subTopic ?? defaultSubTopic(o.topic)
+    // sub mode subscribes to -t itself (placeholders expanded per client); pubsub to a filter matching every publisher.
+    const subTopic = o.subTopic ?? (o.mode === 'sub' ? o.topic : defaultSubTopic(o.topic))
     const plans: WorkerPlan[] = []
     for (let k = 0; k < workers; k++) {
       const [pubStart, pubEnd] = split(publishersTotal, workers, k)
       // Subscribers are numbered after the publishers, so their ids do not collide.
       const [s0, s1] = split(subscribersTotal, workers, k)
       const subOffset = o.mode === 'sub' ? 0 : publishersTotal
-      const [l0, l1] = split(o.limit, workers, k)
+      // --limit is shared in proportion to each worker's publishers.
+      const l0 = publishersTotal === 0 ? 0 : Math.floor(o.limit * pubStart / publishersTotal)
+      const l1 = publishersTotal === 0 ? 0 : Math.floor(o.limit * pubEnd / publishersTotal)
       plans.push({
         worker: k, mode: o.mode, host, port, pubStart, pubEnd, subStart: s0 + subOffset, subEnd: s1 + subOffset,
         clientIdPrefix: o.clientIdPrefix, startIndex: o.startIndex, topic: o.topic, subTopic, qos: o.qos, size: o.size,
@@ -288,7 +291,19 @@ export async function runBench (given: BenchInput, hooks: { onTick?: ((t: BenchT
       previousAt = at
     }, 1000)
 
-    const finals = await Promise.all(plans.map((plan, k) => runOne(plan, hooks.inThread === true, (t) => { latest[k] = t }, hooks.signal)))
+    // When every worker that publishes is done (its share of --limit sent), the others stop waiting for messages.
+    const publishing = new Set(plans.filter((p) => p.mode !== 'conn' && p.pubEnd > p.pubStart).map((p) => p.worker))
+    const stoppers: Array<() => void> = []
+    let notReady = plans.length
+    let go: () => void = () => undefined
+    const allReady = new Promise<void>((resolve) => { go = resolve })
+    const coordinator: Coordinator = {
+      allReady,
+      ready: () => { if (--notReady === 0) go() },
+      register: (stop) => { stoppers.push(stop) },
+      sendingDone: (k) => { publishing.delete(k); if (publishing.size === 0) for (const stop of stoppers) stop() }
+    }
+    const finals = await Promise.all(plans.map((plan, k) => runOne(plan, hooks.inThread === true, (t) => { latest[k] = t }, coordinator, hooks.signal)))
     clearInterval(tickTimer)
 
     const latency = new LatencyHistogram()
@@ -342,21 +357,31 @@ export async function runBench (given: BenchInput, hooks: { onTick?: ((t: BenchT
 }
 
 /** Run one worker's plan in a worker thread (or in this thread) and resolve with its final totals. */
-function runOne (plan: WorkerPlan, inThread: boolean, onTotals: (t: WorkerTotals) => void, signal: AbortSignal | undefined): Promise<WorkerTotals> {
+interface Coordinator { allReady: Promise<void>; ready: () => void; register: (stop: () => void) => void; sendingDone: (worker: number) => void }
+
+function runOne (plan: WorkerPlan, inThread: boolean, onTotals: (t: WorkerTotals) => void, coordinator: Coordinator, signal: AbortSignal | undefined): Promise<WorkerTotals> {
   if (inThread) {
     return new Promise((resolve, reject) => {
-      runWorker(plan, (m) => { onTotals(m.totals); if (m.type === 'done') resolve(m.totals) }).catch(reject)
+      runWorker(plan, (m) => {
+        onTotals(m.totals)
+        if (m.type === 'ready') coordinator.ready()
+        if (m.type === 'sending-done') coordinator.sendingDone(plan.worker)
+        if (m.type === 'done') resolve(m.totals)
+      }, { onStopSending: (l) => { coordinator.register(l) }, go: () => coordinator.allReady }).catch(reject)
     })
   }
   return new Promise((resolve, reject) => {
     // Worker threads do not inherit the tsx loader registered in this thread; they load it themselves.
     const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: { plan } })
     let done: WorkerTotals | undefined
+    coordinator.register(() => { worker.postMessage({ type: 'stop-sending' }) })
     const abort = (): void => { void worker.terminate() }
     signal?.addEventListener('abort', abort, { once: true })
     worker.on('message', (m: WorkerMessage | { type: 'failed'; message: string }) => {
       if (m.type === 'failed') { reject(new FleetError('FLEET_ERR_INTERNAL', `load worker ${plan.worker} failed: ${m.message}`)); return }
       onTotals(m.totals)
+      if (m.type === 'ready') { coordinator.ready(); void coordinator.allReady.then(() => { worker.postMessage({ type: 'go' }) }) }
+      if (m.type === 'sending-done') coordinator.sendingDone(plan.worker)
       if (m.type === 'done') { done = m.totals; void worker.terminate() }
     })
     worker.once('error', (err) => { reject(err) })

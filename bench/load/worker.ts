@@ -37,7 +37,14 @@ interface SubscriberState {
   highest: Map<number, number>
 }
 
-export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) => void): Promise<void> {
+/** How the coordinator ends the sending phase of every worker once the workers that publish are done. */
+export interface WorkerControl {
+  onStopSending (listener: () => void): void
+  /** Resolves when every worker is ready (connected and subscribed), so no message is sent before all subscribe. */
+  go (): Promise<void>
+}
+
+export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) => void, control: WorkerControl): Promise<void> {
   const latency = new LatencyHistogram()
   const connectLatency = new LatencyHistogram()
   const totals: Omit<WorkerTotals, 'latency' | 'connectLatency'> = {
@@ -60,26 +67,27 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
   let stopped = false
   let outstandingReceived = 0 // received by this worker's subscribers, for the closed loop
 
-  function open (index: number, onConnack: (ok: boolean) => void, onPublish?: (topic: string, payload: Buffer) => void): LeanClient {
+  function open (index: number, onConnack: (ok: boolean) => void, onPublish?: (topic: string, payload: Buffer) => void, onSuback?: () => void): LeanClient {
     const clientId = `${plan.clientIdPrefix}-${index}`
     const started = now()
     if (totals.firstConnectAt === 0) totals.firstConnectAt = Date.now()
     let connected = false
+    let refused = false
     const client: LeanClient = new LeanClient(plan.host, plan.port, {
       connack (code) {
-        if (code !== 0) { totals.connectFailures++; error(`connack ${code}`); onConnack(false); return }
+        if (code !== 0) { refused = true; totals.connectFailures++; error(`connack ${code}`); onConnack(false); return }
         connected = true
         totals.connected++
         totals.lastConnackAt = Date.now()
         connectLatency.record((now() - started) * 1000)
         onConnack(true)
       },
-      suback (granted) { if (granted.includes(0x80)) error('subscription refused') },
+      suback (granted) { if (granted.includes(0x80)) error('subscription refused'); onSuback?.() },
       publish (_topic, body) { onPublish?.(_topic, body) },
       puback () { onPuback(client) },
       error (reason) { error(reason) },
       close () {
-        if (connected) { totals.connected--; connected = false; if (!stopped) error('connection closed by broker') } else if (!stopped) { totals.connectFailures++ }
+        if (connected) { totals.connected--; connected = false; if (!stopped) error('connection closed by broker') } else if (!stopped && !refused) { totals.connectFailures++; error('connection closed before CONNACK') }
       }
     })
     client.socket.once('connect', () => { client.write(encodeConnect(clientId, plan.username, plan.password)) })
@@ -105,8 +113,7 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
       const c = open(index, (ok) => {
         if (!ok) { resolve(); return }
         c.write(encodeSubscribe(1, expandTopic(plan.subTopic, index, `${plan.clientIdPrefix}-${index}`), plan.qos))
-        resolve()
-      }, (_topic, body) => { onMessage(state, body) })
+      }, (_topic, body) => { onMessage(state, body) }, resolve)
       c.socket.once('close', () => { resolve() })
     }))
     if (plan.connectEveryMs > 0) await sleep(plan.connectEveryMs)
@@ -202,6 +209,8 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
   }
 
   await Promise.all([...subscribed, ...pubReady])
+  report({ type: 'ready', totals: snapshot() })
+  await control.go()
   startedSending = Date.now()
   sendUntil = startedSending + plan.warmupMs + plan.durationMs
   const startMeasuring = (): void => {
@@ -212,17 +221,22 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
   }
   if (plan.warmupMs === 0) startMeasuring()
   else measureTimer = setTimeout(startMeasuring, plan.warmupMs)
-  if (plan.mode !== 'conn' && plan.mode !== 'sub') {
+  // Sending ends at sendUntil, or when the coordinator says every publishing worker is done (limit reached).
+  let stopSending = false
+  control.onStopSending(() => { stopSending = true })
+  if (plan.mode !== 'conn' && plan.pubEnd > plan.pubStart) {
     // A timer drives open-loop sending; the closed loop is also driven by arrivals.
-    await new Promise<void>((resolve) => {
-      const loop = setInterval(() => {
-        pump()
-        if (Date.now() >= sendUntil || (plan.limit > 0 && totals.sentTotal >= plan.limit)) { clearInterval(loop); resolve() }
-      }, plan.rate > 0 ? 5 : 1)
-    })
-  } else {
-    await sleep(Math.max(0, sendUntil - Date.now()))
+    if (publishers.length > 0) {
+      await new Promise<void>((resolve) => {
+        const loop = setInterval(() => {
+          pump()
+          if (stopSending || Date.now() >= sendUntil || (plan.limit > 0 && totals.sentTotal >= plan.limit)) { clearInterval(loop); resolve() }
+        }, plan.rate > 0 ? 5 : 1)
+      })
+    }
+    report({ type: 'sending-done', totals: snapshot() })
   }
+  while (!stopSending && Date.now() < sendUntil) await sleep(Math.min(50, Math.max(1, sendUntil - Date.now())))
 
   // Wait for what is still on its way: QoS 1 acknowledgements, and messages to this worker's subscribers until none
   // has arrived for 250 ms; never longer than drainMs.
@@ -252,7 +266,14 @@ function sleep (ms: number): Promise<void> {
 
 if (!isMainThread && parentPort !== null && (workerData as { plan?: WorkerPlan } | undefined)?.plan !== undefined) {
   const port = parentPort
-  runWorker((workerData as { plan: WorkerPlan }).plan, (m) => { port.postMessage(m) }).catch((err: unknown) => {
+  const listeners: Array<() => void> = []
+  let go: () => void = () => undefined
+  const started = new Promise<void>((resolve) => { go = resolve })
+  port.on('message', (m: { type?: string }) => {
+    if (m.type === 'stop-sending') for (const l of listeners) l()
+    if (m.type === 'go') go()
+  })
+  runWorker((workerData as { plan: WorkerPlan }).plan, (m) => { port.postMessage(m) }, { onStopSending: (l) => { listeners.push(l) }, go: () => started }).catch((err: unknown) => {
     port.postMessage({ type: 'failed', message: err instanceof Error ? err.message : String(err) })
   })
 }
