@@ -272,7 +272,7 @@ const bridgeCommand = defineCommand({
 const topicNameCheck = (v: string): string | undefined => /[+#]/.test(v) || v.includes('\u0000') ? 'a topic name without + or # (placeholders %i and %c allowed)' : undefined
 
 export const BENCH_OPTIONS = {
-  broker: urlOption({ short: 'b', keywords: ['embedded'], default: 'embedded', description: 'The broker to load: an mqtt:// URL, or embedded to start the embedded broker for the run (on 127.0.0.1, a free port)' }),
+  broker: urlOption({ short: 'b', keywords: ['embedded'], defaultText: 'embedded', description: 'The broker to load: an mqtt:// URL, or embedded to start the embedded broker for the run (on 127.0.0.1, a free port)' }),
   clients: integerOption({ short: 'c', min: 1, max: 1_000_000, default: 10, description: 'Clients: connections (conn), publishers (pub, pubsub) or subscribers (sub)' }),
   subscribers: integerOption({ min: 1, max: 100_000, default: 1, description: 'pubsub: subscribers, each subscribed to every publisher\'s topic' }),
   connectInterval: durationOption({ short: 'i', minMs: 0, maxMs: 60_000, description: 'Time between two connects (emqtt-bench -i); instead of --connect-rate' }),

@@ -209,18 +209,20 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
   }
 
   await Promise.all([...subscribed, ...pubReady])
-  report({ type: 'ready', totals: snapshot() })
-  await control.go()
-  startedSending = Date.now()
-  sendUntil = startedSending + plan.warmupMs + plan.durationMs
   const startMeasuring = (): void => {
     measuring = true
     totals.sent = 0
     totals.received = 0
     latency.reset()
   }
+  // Without a warm-up, what subscribers get from the moment they are subscribed counts (in sub mode, other
+  // publishers may already be sending).
   if (plan.warmupMs === 0) startMeasuring()
-  else measureTimer = setTimeout(startMeasuring, plan.warmupMs)
+  report({ type: 'ready', totals: snapshot() })
+  await control.go()
+  startedSending = Date.now()
+  sendUntil = startedSending + plan.warmupMs + plan.durationMs
+  if (plan.warmupMs > 0) measureTimer = setTimeout(startMeasuring, plan.warmupMs)
   // Sending ends at sendUntil, or when the coordinator says every publishing worker is done (limit reached).
   let stopSending = false
   control.onStopSending(() => { stopSending = true })
