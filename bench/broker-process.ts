@@ -1,0 +1,21 @@
+/**
+ * A broker in a process of its own, for the benchmarks (so its memory can be read from /proc and the generator's
+ * CPU is not its own): `node --import tsx bench/broker-process.ts aedes|homefleet` listens on 127.0.0.1, a free port,
+ * and prints `port <N>` on stdout. `aedes` is plain aedes with its defaults; `homefleet` is createBroker().
+ */
+import { createServer, type AddressInfo } from 'node:net'
+import { Aedes } from 'aedes'
+import { createBroker } from '../broker/index.ts'
+
+const kind = process.argv[2]
+if (kind === 'aedes') {
+  const aedes = await Aedes.createBroker({})
+  const server = createServer(aedes.handle)
+  server.listen(0, '127.0.0.1', () => { process.stdout.write(`port ${(server.address() as AddressInfo).port}\n`) })
+} else if (kind === 'homefleet') {
+  const broker = await createBroker({ port: 0 })
+  process.stdout.write(`port ${broker.port}\n`)
+} else {
+  process.stderr.write('usage: broker-process.ts aedes|homefleet\n')
+  process.exit(2)
+}

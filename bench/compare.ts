@@ -1,0 +1,35 @@
+/**
+ * `npm run bench` (all figures) and `npm run bench:<figure>`: start mosquitto, plain aedes and HomeFleet's broker in
+ * turn, run each figure against each with the same generator, and print one JSON line per figure and broker, with the
+ * ratio to mosquitto's figure measured in the same run. Usage: compare.ts [figure,…] [--duration 5s] [--brokers a,b]
+ */
+import { FIGURES, type FigureContext } from './figures.ts'
+import { startBroker, type BrokerKind } from './brokers.ts'
+
+const args = process.argv.slice(2)
+const flag = (name: string): string | undefined => { const i = args.indexOf(name); return i === -1 ? undefined : args[i + 1] }
+const wanted = args.find((a) => !a.startsWith('--') && !args[args.indexOf(a) - 1]?.startsWith('--'))?.split(',')
+const durationMs = Number((flag('--duration') ?? '5').replace(/s$/, '')) * 1000
+const brokers = (flag('--brokers') ?? 'mosquitto,aedes,homefleet').split(',') as BrokerKind[]
+const figures = FIGURES.filter((f) => wanted === undefined || wanted.includes(f.name))
+if (figures.length === 0) { process.stderr.write(`no such figure; figures: ${FIGURES.map((f) => f.name).join(', ')}\n`); process.exit(2) }
+
+const ctx: FigureContext = { durationMs, peak: new Map() }
+const results = new Map<string, Map<BrokerKind, number>>()
+for (const kind of brokers) {
+  for (const figure of figures) {
+    // A fresh broker per figure: no figure inherits another's connections or memory.
+    const b = await startBroker(kind)
+    try {
+      const value = await figure.measure(b, ctx)
+      if (!results.has(figure.name)) results.set(figure.name, new Map())
+      results.get(figure.name)?.set(kind, value)
+      const base = results.get(figure.name)?.get('mosquitto')
+      process.stdout.write(JSON.stringify({ figure: figure.name, broker: kind, value, unit: figure.unit, better: figure.better, ratioToMosquitto: base === undefined || base === 0 ? null : Math.round((value / base) * 1000) / 1000 }) + '\n')
+    } catch (err) {
+      process.stdout.write(JSON.stringify({ figure: figure.name, broker: kind, error: err instanceof Error ? err.message : String(err) }) + '\n')
+    } finally {
+      await b.stop()
+    }
+  }
+}
