@@ -19,3 +19,6 @@ if (kind === 'aedes') {
   process.stderr.write('usage: broker-process.ts aedes|homefleet\n')
   process.exit(2)
 }
+
+// End cleanly on a signal (so `node --cpu-prof` writes its profile).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { process.exit(0) })
