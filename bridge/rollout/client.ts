@@ -93,7 +93,8 @@ export class RolloutClient {
       }, this.timeoutMs)
       this.pending.set(rid, { resolve: resolve as (v: unknown) => void, reject, timer, name })
       this.client.publish(this.topics.rolloutCommand(name, rid), JSON.stringify(args), { qos: 1 }, (err) => {
-        if (err === undefined) return
+        // MQTT.js calls back with null, not undefined, on success.
+        if (!(err instanceof Error)) return
         const p = this.pending.get(rid)
         if (p === undefined) return
         this.pending.delete(rid)

@@ -401,7 +401,7 @@ export class RolloutService {
     if (this.stopped) return
     this.stats.sent++
     this.client.publish(topic, payload, { qos: 1, retain }, (err) => {
-      if (err !== undefined && !this.stopped) this.logger.warn({ topic, error: err.message }, 'publish failed')
+      if (err instanceof Error && !this.stopped) this.logger.warn({ topic, error: err.message }, 'publish failed')
     })
   }
 
