@@ -266,12 +266,13 @@ const rolloutCommand = defineCommand({
   ],
   positionals: [
     { name: 'action', required: true, description: `what to do: ${ROLLOUT_ACTIONS.join(', ')}` },
-    { name: 'args', required: false, variadic: true, description: 'import: manifest files; deploy: the update (provider/name/version); status: a deployment id (optional); pause, resume, cancel, retry: the deployment id' }
+    { name: 'args', required: false, variadic: true, description: 'manifest files (import), an update (deploy) or a deployment id' }
   ],
   options: ROLLOUT_OPTIONS,
   examples: [
     { command: 'fleet rollout import docs/examples/updates/*.importmanifest.json', description: 'Import the sample manifests into the running fleet\'s rollout service.' },
-    { command: 'fleet rollout deploy Xiaomi/speaker-l09a/1.5.0 --id spk-150 --waves 1,10,100 --soak 10m --success 95 --error 5 --rollback Xiaomi/speaker-l09a/1.4.2 --rollback-failed-percent 5 --rollback-failed-count 3', description: 'A canary wave of 1%, then 10%, then the rest; halt above 5% failures, roll back when 5% and 3 devices failed.' },
+    { command: 'fleet rollout deploy Xiaomi/speaker-l09a/1.5.0 --id spk-150 --waves 1,10,100 --soak 10m --error 5', description: 'A canary wave of 1%, then 10%, then the rest, 10 minutes apart; halt above 5% failures.' },
+    { command: 'fleet rollout deploy Xiaomi/band-8/2.1.0 --rollback Xiaomi/band-8/2.0.7 --rollback-failed-count 3', description: 'Roll the group back to 2.0.7 once 3 devices failed (2.0.7 must be imported).' },
     { command: 'fleet rollout status spk-150 --watch', description: 'A live progress line until the deployment completes or halts.' },
     { command: 'fleet rollout retry spk-150', description: 'Retry every failed and timed-out device.' },
     { command: 'fleet rollout import my.importmanifest.json --data-dir ./rollouts --json', description: 'Check and store a manifest without a running fleet.' }
