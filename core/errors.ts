@@ -16,6 +16,12 @@ export const ERROR_CODES = {
   FLEET_ERR_TOPIC_INVALID: { exit: 2, message: 'invalid topic' },
   FLEET_ERR_COMMAND_TIMEOUT: { exit: 1, message: 'command timed out' },
   FLEET_ERR_CLOSED: { exit: 1, message: 'already closed' },
+  FLEET_ERR_MANIFEST_INVALID: { exit: 2, message: 'invalid update import manifest' },
+  FLEET_ERR_ROLLOUT_INVALID: { exit: 2, message: 'invalid rollout request' },
+  FLEET_ERR_ROLLOUT_NOT_FOUND: { exit: 2, message: 'no such update or deployment' },
+  FLEET_ERR_ROLLOUT_CONFLICT: { exit: 2, message: 'the deployment cannot do that in its state' },
+  FLEET_ERR_ROLLOUT_STORE: { exit: 1, message: 'rollout data directory unusable' },
+  FLEET_ERR_ROLLOUT_TIMEOUT: { exit: 3, message: 'the rollout service did not answer' },
   FLEET_ERR_INTERNAL: { exit: 1, message: 'internal error' }
 } as const satisfies Record<string, { exit: number; message: string }>
 
