@@ -25,7 +25,13 @@ export const FILLERS: ReadonlySet<string> = new Set([
   // Particles and time adverbs that never change what is asked: `turn it back on`, `pause for a second`,
   // `coupe le son deux minutes` (a number right before a duration word is explained with it, see the recognizer).
   'back', 'be', 'really', 'still', 'yet', 'already', 'first', 'sec', 'second', 'seconds', 'minute', 'minutes', 'moment',
-  'while', 'instant', 'seconde', 'secondes', 'encore', 'deja', 'vraiment', 'peu', 'petit', 'sont', 'etre'
+  'while', 'instant', 'seconde', 'secondes', 'encore', 'deja', 'vraiment', 'peu', 'petit',
+  // Copulas and modals around the request: `the music is too quiet`, `the garden camera needs night vision on`.
+  'is', 'are', 'was', 'were', 'been', 'should', 'must', 'needs', 'ought', 'shall', 'sont', 'etre', 'etait', 'doit',
+  'dois', 'devrait', 'faut',
+  // When, not what: `shut everything down for the night`, `réveille-moi dans la nuit`, `ce soir`.
+  'today', 'tonight', 'tomorrow', 'night', 'evening', 'afternoon', 'later', 'soon', 'aujourd', 'hui', 'soir', 'nuit',
+  'demain', 'matin', 'plus', 'tard', 'bientot'
 ])
 
 /** Articles, prepositions and pronouns: explained in every intent (they glue a target to its verb). */
@@ -36,7 +42,8 @@ export const GLUE: ReadonlySet<string> = new Set([
   'ma', 'mes', 'ton', 'ta', 'tes', 'notre', 'nos', 'cet', 'cette', 'ces', 'y', 'moi', 'lui', 'leur', 'chez',
   // Pronouns and stand-ins for the thing already being talked about: `baisse ça`, `celle-là`, `turn that thing off`.
   'c', 'ca', 'cela', 'ceci', 'celle', 'celui', 'celles', 'ceux', 'ci', 'thing', 'things', 'stuff', 'truc', 'machin',
-  'nous', 'vous', 'm', 't', 'device', 'devices', 'appareil', 'appareils', 'gadget', 'gadgets', 'devant', 'derriere', 'pres', 'outside', 'near', 'around'
+  'nous', 'vous', 'm', 't', 'device', 'devices', 'appareil', 'appareils', 'gadget', 'gadgets', 'devant', 'derriere', 'pres', 'outside', 'near', 'around', 'elle', 'ils', 'elles', 'they', 'house',
+  'home', 'maison'
 ])
 
 /**
@@ -63,7 +70,7 @@ export const OUT_OF_DOMAIN: ReadonlySet<string> = new Set([
   'cafe', 'bouilloire', 'frigo', 'frigidaire', 'fenetre', 'fenetres', 'portail', 'portes', 'stores', 'store',
   'persiennes', 'luminosite', 'texto', 'courriel', 'cles', 'clefs', 'portefeuille', 'voiture',
   'lunettes', 'commande', 'commander', 'achete', 'acheter', 'reserve', 'reserver', 'rendez', 'evenement', 'film',
-  'films', 'chaine', 'traduis', 'traduire', 'capitale', 'plantes', 'arrose', 'infos'
+  'films', 'chaine', 'traduis', 'traduire', 'capitale', 'plantes', 'arrose', 'infos', 'game', 'games', 'episode', 'episodes', 'quiz', 'trivia', 'jeu', 'jeux'
 ])
 
 /**

@@ -61,6 +61,8 @@ const MEDIA_GENERIC = new Set(['music', 'musique', 'something', 'anything', 'son
  * what the verb acts on, so it is not this home's (`turn up the heat`).
  */
 const NOUN_CUED: ReadonlySet<IntentName> = new Set(['GetHeartRate', 'GetSteps', 'GetBattery', 'CheckForUpdates'])
+/** A question word left unexplained in the clause of a verb-asked intent makes it a question, not a request (`what's playing`). */
+const QUESTION_WORDS: ReadonlySet<string> = new Set(['what', 'who', 'why', 'how', 'when', 'which', 'whose', 'quoi', 'pourquoi', 'comment', 'quand', 'quel', 'quelle', 'quels', 'quelles', 'qui'])
 /** Words after a number that make it a duration, not a slot: `pause for two minutes`, `coupe le son deux minutes`. */
 const DURATIONS: ReadonlySet<string> = new Set(['sec', 'second', 'seconds', 'minute', 'minutes', 'moment', 'seconde', 'secondes'])
 /** The tolerant pass refuses a candidate that leaves more than this share of the utterance unexplained. */
@@ -217,7 +219,7 @@ export class Recognizer {
   /**
    * Whether a tolerant match may stand: the words nothing explains are a remark (another clause) or a lead-in
    * before the request, never what the verb acts on (after it in its clause, `turn up the heat`) nor a word
-   * glued to the cue (`car battery`); at most half of the utterance; and the slot the intent cannot do without
+   * glued to the cue (`car battery`) nor a question word before a verb (`what's playing`); at most half of the utterance; and the slot the intent cannot do without
    * (an alarm's time, a volume's level) is there.
    */
   private tolerable (c: Candidate, units: readonly Unit[], consumed: readonly number[]): boolean {
@@ -229,7 +231,7 @@ export class Recognizer {
     for (const k of c.unexplainedUnits) {
       if (units[k]?.clause !== clause) continue
       if (k === head - 1) return false
-      if (k > head && !NOUN_CUED.has(intent)) return false
+      if (!NOUN_CUED.has(intent) && (k > head || QUESTION_WORDS.has(units[k]?.norm ?? ''))) return false
     }
     return c.cost / Math.max(1, c.size) <= MAX_UNEXPLAINED_SHARE
   }

@@ -21,6 +21,8 @@ export const EN: Grammar = {
     { intent: 'SetNightMode', pattern: `(enable|activate|start|use) … ${NIGHT}`, set: { on: true } },
     { intent: 'SetNightMode', pattern: `(disable|deactivate|stop|cancel) … ${NIGHT}`, set: { on: false } },
     { intent: 'SetNightMode', pattern: `(put|set|switch|turn) … (in|into|to) ${NIGHT}`, set: { on: true } },
+    { intent: 'SetNightMode', pattern: `(switch|take|get|bring|turn) … out of ${NIGHT}`, set: { on: false } },
+    { intent: 'SetNightMode', pattern: `(switch|put|set|turn|go) … (to|into|in|back to) (day|daytime|normal|day time) (mode|vision)`, set: { on: false } },
     { intent: 'SetNightMode', pattern: `${NIGHT} off`, set: { on: false } },
     { intent: 'SetNightMode', pattern: `${NIGHT} [on]`, set: { on: true } },
 
@@ -30,6 +32,8 @@ export const EN: Grammar = {
     { intent: 'Unmute', pattern: '(turn|switch) … (sound|audio) on' },
     { intent: 'Unmute', pattern: '(turn|switch) on … (sound|audio)' },
     { intent: 'Unmute', pattern: '(stop|cancel) … muting' },
+    { intent: 'Unmute', pattern: '(sound|audio|volume) back [on]' },
+    { intent: 'Unmute', pattern: '(turn off|disable|exit|leave|cancel|switch off) … (mute|silent mode)' },
     { intent: 'Mute', pattern: 'mute' },
     { intent: 'Mute', pattern: 'silence' },
     { intent: 'Mute', pattern: '(turn|switch|shut|cut) off … (sound|audio)' },
@@ -49,12 +53,13 @@ export const EN: Grammar = {
     { intent: 'SetVolume', pattern: '(raise|lower|increase|decrease|reduce) … volume to {num}' },
     { intent: 'SetVolume', pattern: 'volume … (to|at) {num}' },
     { intent: 'SetVolume', pattern: 'volume [level] {num}' },
-    { intent: 'SetVolume', pattern: '(set|put|turn|change|adjust|bring) … (to|at) {num}' },
+    { intent: 'SetVolume', pattern: '(set|put|turn|change|adjust|bring|make) … (to|at) {num}' },
     { intent: 'SetVolume', pattern: 'make it {num}' },
 
     { intent: 'ChangeVolume', pattern: '(turn|crank|pump|bump|bring|jack) … up', set: { delta: STEP } },
     { intent: 'ChangeVolume', pattern: '(turn|bring|tone) … down', set: { delta: -STEP } },
     { intent: 'ChangeVolume', pattern: '(volume|sound) up', set: { delta: STEP } },
+    { intent: 'ChangeVolume', pattern: '(crank|boost|pump|blast)', set: { delta: STEP } },
     { intent: 'ChangeVolume', pattern: '(volume|sound) down', set: { delta: -STEP } },
     { intent: 'ChangeVolume', pattern: '(increase|raise|boost|up) … (volume|sound)', set: { delta: STEP } },
     { intent: 'ChangeVolume', pattern: '(decrease|lower|reduce|drop|lessen) … (volume|sound)', set: { delta: -STEP } },
@@ -78,6 +83,7 @@ export const EN: Grammar = {
     { intent: 'MediaResume', pattern: '(continue|keep|carry on|go on) [playing|with]' },
     { intent: 'MediaResume', pattern: '(start|play) … again' },
     { intent: 'MediaResume', pattern: 'pick … up' },
+    { intent: 'MediaResume', pattern: '(go|get|come) back to (playing|the music|music|the song|my music)' },
     { intent: 'MediaResume', pattern: '(where|from where) (we|i|you) (left off|stopped|paused)' },
     { intent: 'MediaPause', pattern: '(pause|halt)' },
     { intent: 'MediaPause', pattern: '(stop|hold) … (music|song|track|playback|playing|audio)' },
@@ -93,7 +99,9 @@ export const EN: Grammar = {
     { intent: 'ShowCamera', pattern: '(check on|look in on|keep an eye on|peek at|peek into|spy on|monitor|look at|look in)' },
     { intent: 'ShowCamera', pattern: '^ (see|view|watch|look)' },
     { intent: 'ShowCamera', pattern: '(live view|live feed|camera feed|video feed|live video|live stream)' },
-    { intent: 'ShowCamera', pattern: '(show|display|view|open) [me|us]' },
+    { intent: 'ShowCamera', pattern: '(show|display|view) [me|us]' },
+    { intent: 'ShowCamera', pattern: 'open … ({device}|{kind}|feed|stream|video|live view)' },
+    { intent: 'ShowCamera', pattern: 'what (s|is|does|do) … (see|sees|seeing|showing|show|picking up)' },
     { intent: 'ShowCamera', pattern: '(let me|i want to|can i) (see|look at|view|watch)' },
     { intent: 'ShowCamera', pattern: '(start|begin|open) … (stream|streaming|feed|video|live view)' },
     { intent: 'ShowCamera', pattern: '(stream|watch|look at|pull up|bring up)' },
@@ -113,6 +121,7 @@ export const EN: Grammar = {
     { intent: 'GetBattery', pattern: '(battery|batteries|charged|charge|charging|recharge|recharged|recharging|juice)' },
     { intent: 'GetBattery', pattern: '(running|getting|is|s) (low|dead|flat|empty)' },
     { intent: 'GetBattery', pattern: '(power level|low power|plugged in|plug in|dying)' },
+    { intent: 'GetBattery', pattern: '(have|has|got|any) … (power|juice|charge) [left]' },
     { intent: 'CheckForUpdates', pattern: 'up to date' },
     { intent: 'CheckForUpdates', pattern: '(update|updates|upgrade|upgrades|firmware|new version|latest version|newer version|patch|patches|software version)' },
     { intent: 'FindDevice', pattern: 'where … (is|s|did|are|d)' },
@@ -128,6 +137,7 @@ export const EN: Grammar = {
 
     { intent: 'TurnOn', pattern: '(turn|switch|power|flip) on' },
     { intent: 'TurnOn', pattern: '(activate|enable|plug in|boot)' },
+    { intent: 'TurnOn', pattern: '(get|set|have) … (running|going|started|up and running)' },
     { intent: 'TurnOn', pattern: '(turn|switch|power|flip) … on' },
     { intent: 'TurnOn', pattern: '(power|start|boot|fire|wake) up' },
     { intent: 'TurnOn', pattern: '(power|start|boot|fire) … up' },
@@ -156,6 +166,6 @@ export const EN: Grammar = {
     GetBattery: [...QUERY, 'remaining', 'power', 'percentage', 'life', 'low', 'charged', 'fully', 'need', 'needs', 'charging', 'still', 'running', 'dead', 'almost', 'dying', 'juice', 'does', 'be', 'getting', 'flat', 'empty', 'full', 'plugged'],
     FindDevice: ['where', 'did', 'i', 'put', 'leave', 'left', 'can', 't', 'cannot', 'cant', 'help', 'make', 'it', 'vibrate', 'buzz', 'ring', 'find', 'gone', 'has', 'is', 'went', 'lost', 'have', 'seen', 'don', 'know', 'anywhere', 'somewhere', 'earth', 'heck', 'hell', 'misplaced', 'again', 'find'],
     SetAlarm: ['for', 'tomorrow', 'morning', 'new', 'an', 'alarm', 'wake', 'up', 'me', 'please', 'today', 'o', 'clock'],
-    CheckForUpdates: [...QUERY, 'for', 'any', 'are', 'there', 'software', 'firmware', 'available', 'new', 'latest', 'look', 'need', 'needs', 'updated', 'running', 'version', 'got', 'update', 'updates', 'newer', 'whether', 'has', 'see', 'if']
+    CheckForUpdates: [...QUERY, 'for', 'any', 'are', 'there', 'software', 'firmware', 'available', 'new', 'latest', 'look', 'need', 'needs', 'updated', 'running', 'version', 'got', 'update', 'updates', 'newer', 'whether', 'has', 'see', 'if', 'run', 'start', 'do', 'install', 'launch', 'an']
   }
 }

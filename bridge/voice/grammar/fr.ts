@@ -23,10 +23,12 @@ export const FR: Grammar = {
     { intent: 'SetNightMode', pattern: `(active|activer|activez|allume|allumer|mets|met|passe|passer|lance|enclenche) … ${NIGHT}`, set: { on: true } },
     { intent: 'SetNightMode', pattern: `(desactive|desactiver|desactivez|eteins|eteindre|coupe|couper|arrete|arreter|enleve|retire|quitte) … ${NIGHT}`, set: { on: false } },
     { intent: 'SetNightMode', pattern: `${NIGHT} (desactive|off|eteint|coupe)`, set: { on: false } },
+    { intent: 'SetNightMode', pattern: '(sors|sortir|sortez|fais sortir) … (du|de) (mode nuit|mode de nuit|mode nocturne|mode infrarouge|infrarouge)', set: { on: false } },
+    { intent: 'SetNightMode', pattern: '(passe|repasse|mets|remets|bascule|rebascule) … (en|au) (mode jour|mode de jour|mode normal|mode diurne|vision de jour|vision normale)', set: { on: false } },
     { intent: 'SetNightMode', pattern: `${NIGHT} [active|on|allume]`, set: { on: true } },
 
     { intent: 'Unmute', pattern: `(remets|remet|remettre|reactive|reactiver|rallume|retablis|retablir|rends) … ${VOL}` },
-    { intent: 'Unmute', pattern: '(enleve|enlever|retire|retirer|desactive|desactiver|arrete|coupe|sors|sortir) … sourdine' },
+    { intent: 'Unmute', pattern: '(enleve|enlever|retire|retirer|desactive|desactiver|arrete|coupe|sors|sortir) … (sourdine|mode silencieux|silencieux|mode muet|muet)' },
     { intent: 'Unmute', pattern: 'fin … sourdine' },
     { intent: 'Mute', pattern: '(mets|met|mettre|passe) … sourdine' },
     { intent: 'Mute', pattern: `(coupe|couper|coupez|eteins|enleve|supprime) … ${VOL}` },
@@ -129,6 +131,6 @@ export const FR: Grammar = {
     GetBattery: [...QUERY, 'reste', 'restant', 'restante', 'il', 'charge', 'chargee', 'pourcentage', 'recharger', 'faut', 'encore', 'batterie', 'doit', 'etre', 'besoin', 'plus', 'n', 'ne', 'a', 'de', 'vide', 'presque', 'faible'],
     FindDevice: ['ou', 'est', 'passe', 'mis', 'pose', 'ai', 'j', 'je', 'ne', 'plus', 'pas', 'aide', 'moi', 'a', 'trouve', 'retrouve', 'sonner', 'vibrer', 'fais', 'perdu', 'sais', 'se', 'trouve', 'faire', 'le', 'la', 'nulle', 'part', 'introuvable', 'egare'],
     SetAlarm: ['demain', 'matin', 'alarme', 'reveil', 'nouvelle', 'nouveau', 'moi', 'pour'],
-    CheckForUpdates: [...QUERY, 'verifie', 'verifier', 'cherche', 'chercher', 'recherche', 'y', 'a', 't', 'il', 'des', 'disponible', 'disponibles', 'nouvelle', 'nouvelles', 'jour', 'besoin', 'logiciel', 'logicielle', 'si', 'sont', 'est']
+    CheckForUpdates: [...QUERY, 'verifie', 'verifier', 'cherche', 'chercher', 'recherche', 'y', 'a', 't', 'il', 'des', 'disponible', 'disponibles', 'nouvelle', 'nouvelles', 'jour', 'besoin', 'logiciel', 'logicielle', 'si', 'sont', 'est', 'lance', 'lancer', 'lancez', 'fais', 'faire', 'faites', 'installe', 'installer', 'une', 'la']
   }
 }
