@@ -131,9 +131,16 @@ export class Recognizer {
     const [first, last] = trim(units, 0, units.length - 1)
     if (first > last) return none('nothing but a wake word or filler')
 
+    // An out-of-domain word vetoes the clause it is in: `turn on the lights` is never a TurnOn of something else. A
+    // request in another clause may stand if it names its own target (`mute the kitchen, I'm on the phone`), not a
+    // pronoun that could mean the out-of-domain thing (`the heating, turn it up`).
+    const ood = new Set<number>()
+    let oodWord: string | undefined
     for (const u of units) {
-      if (u.type === 'word' && !u.pad && OUT_OF_DOMAIN.has(u.norm)) return none(`out of domain: "${u.norm}" is not something this home can do`)
+      if (u.type === 'word' && !u.pad && OUT_OF_DOMAIN.has(u.norm)) { ood.add(u.clause); oodWord ??= u.norm }
     }
+    const outOfDomain = (): VoiceParse => none(`out of domain: "${oodWord ?? ''}" is not something this home can do`)
+    if (ood.size > 0 && units.every((u) => ood.has(u.clause))) return outOfDomain()
 
     const tried = new Set<CompiledTemplate>()
     for (const u of units) {
@@ -156,7 +163,7 @@ export class Recognizer {
       if (a <= b && (a !== first || b !== last)) spans.push([a, b])
       k = end + 1
     }
-    const { strict, loose } = this.search(candidates, units, tokens, text, spans)
+    const { strict, loose } = this.search(candidates, units, tokens, text, spans, ood)
     if (strict.best !== undefined) {
       const { best, runnerUp } = strict
       let confidence = best.explained / (best.explained + best.extra)
@@ -165,7 +172,7 @@ export class Recognizer {
       return this.result(text, detected, units, best, Math.round((0.5 + 0.5 * confidence) * 100) / 100)
     }
     // No template explains every word: the tolerant pass, its confidence dropping with the share left unexplained.
-    if (loose.best === undefined) return none('no template explains every word', detected ?? 'en', 0.9)
+    if (loose.best === undefined) return ood.size > 0 ? outOfDomain() : none('no template explains every word', detected ?? 'en', 0.9)
     const { best, runnerUp } = loose
     let confidence = 1 - best.cost / Math.max(1, best.size)
     if (runnerUp !== undefined && runnerUp.cost === best.cost && runnerUp.consumed === best.consumed) confidence *= 0.7
@@ -189,7 +196,7 @@ export class Recognizer {
    * that leaves words unexplained the tolerant pool if {@link Recognizer.tolerable} lets it stand. Each pool keeps
    * its best candidate and the best of another intent.
    */
-  private search (templates: readonly CompiledTemplate[], units: readonly Unit[], tokens: readonly Token[], text: string, spans: ReadonlyArray<readonly [number, number]>): { strict: Pool; loose: Pool } {
+  private search (templates: readonly CompiledTemplate[], units: readonly Unit[], tokens: readonly Token[], text: string, spans: ReadonlyArray<readonly [number, number]>, ood: ReadonlySet<number>): { strict: Pool; loose: Pool } {
     const strict: Pool = {}
     const loose: Pool = {}
     const add = (pool: Pool, c: Candidate): void => {
@@ -210,7 +217,7 @@ export class Recognizer {
         const c = this.evaluate(ct, units, consumed, tokens, text)
         if (c === undefined) continue
         if (c.cost === 0) add(strict, c)
-        else if (this.tolerable(c, units, consumed)) add(loose, c)
+        else if (this.tolerable(c, units, consumed) && (ood.size === 0 || (!ood.has(units[consumed[0] as number]?.clause ?? -1) && hasTarget(c.slots)))) add(loose, c)
       }
     }
     return { strict, loose }
@@ -228,10 +235,23 @@ export class Recognizer {
     if (intent === 'SetVolume' && c.slots.level === undefined) return false
     const head = consumed[0] as number
     const clause = units[head]?.clause
-    for (const k of c.unexplainedUnits) {
-      if (units[k]?.clause !== clause) continue
+    const unexplained = new Set(c.unexplainedUnits)
+    const taken = new Set(consumed)
+    // A verb's object comes first after it: until a word of substance (a target, a number, the media, one of the
+    // intent's own words) is explained there, an unexplained word is what the verb acts on. After the object, a word
+    // is a tail (`bump the volume up a couple notches`) unless it is glued to a target (`open the garage door`).
+    let object = false
+    for (let k = 0; k < units.length; k++) {
+      const u = units[k] as Unit
+      if (u.clause !== clause) continue
+      if (!unexplained.has(k)) {
+        if (k > head && !taken.has(k) && !u.wake && !(u.type === 'word' && (isPadding(u) || GLUE.has(u.norm)))) object = true
+        continue
+      }
       if (k === head - 1) return false
-      if (!NOUN_CUED.has(intent) && (k > head || QUESTION_WORDS.has(units[k]?.norm ?? ''))) return false
+      if (NOUN_CUED.has(intent)) continue
+      if (QUESTION_WORDS.has(u.norm)) return false
+      if (k > head && (!object || isTarget(units[k - 1]))) return false
     }
     return c.cost / Math.max(1, c.size) <= MAX_UNEXPLAINED_SHARE
   }
@@ -456,7 +476,8 @@ export class Recognizer {
     let to = from
     while (to < units.length) {
       const u = units[to] as Unit
-      if (u.type === 'device' || u.type === 'room' || u.type === 'kind' || u.type === 'all' || u.wake) break
+      // The title ends where the clause of its verb does: `mets la musique, il fait beau`.
+      if (isTarget(u) || u.wake || u.clause !== units[from - 1]?.clause) break
       if (u.type === 'word' && TARGET_PREPS.has(u.norm) && to > from && introducesTarget(units, to)) break
       to++
     }
@@ -533,6 +554,14 @@ function trim (units: readonly Unit[], first: number, last: number): [number, nu
   while (first <= last && (units[first]?.wake === true || isPadding(units[first]))) first++
   while (last >= first && (units[last]?.wake === true || isPadding(units[last]))) last--
   return [first, last]
+}
+
+function hasTarget (s: Slots): boolean {
+  return s.device !== undefined || s.room !== undefined || s.kind !== undefined || s.all === true
+}
+
+function isTarget (u: Unit | undefined): boolean {
+  return u !== undefined && (u.type === 'device' || u.type === 'room' || u.type === 'kind' || u.type === 'all')
 }
 
 /** `in the kitchen`, `sur l'enceinte du salon`: a preposition followed (through glue) by a target. */

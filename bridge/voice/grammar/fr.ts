@@ -122,7 +122,7 @@ export const FR: Grammar = {
     MediaPlay: MEDIA_WORDS,
     MediaPause: MEDIA_WORDS,
     MediaResume: [...MEDIA_WORDS, 'la', 'ou', 'elle', 'il', 'en', 'etait', 'etais', 'on', 's', 'etait', 'arrete', 'arretee'],
-    MediaNext: [...MEDIA_WORDS, 'ce', 'cette', 'suivant', 'suivante', 'prochain', 'prochaine', 'autre', 'aime', 'pas', 'nulle', 'nul'],
+    MediaNext: [...MEDIA_WORDS, 'ce', 'cette', 'suivant', 'suivante', 'prochain', 'prochaine', 'autre'],
     ShowCamera: ['camera', 'flux', 'video', 'direct', 'image', 'images', 'voir', 'qui', 'se', 'passe', 'quoi', 'il', 'y', 'a', 'ce', 'quelqu', 'un', 'dehors', 'en', 'ce', 'moment'],
     TakeSnapshot: ['photo', 'image', 'rapide', 'ecran', 'capture', 'nouvelle'],
     SetNightMode: ['mode', 'nuit', 'vision', 'nocturne'],
