@@ -21,7 +21,11 @@ export function createMqttClient (target: BrokerTarget, options: IClientOptions 
     const opts: IClientOptions = { ...options }
     if (target.username !== undefined) opts.username = target.username
     if (target.password !== undefined) opts.password = target.password
-    return mqtt.connect(target.url, opts)
+    const client = mqtt.connect(target.url, opts)
+    // Small request/response packets: with Nagle's algorithm a reply can wait for the ACK of the previous packet,
+    // which a delayed ACK holds ~40 ms, and that dominated command round trips (the broker's sockets set it too).
+    client.on('connect', () => { (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true) })
+    return client
   }
   return new MqttClient(() => target.stream(), { protocolVersion: 4, ...options })
 }
