@@ -15,6 +15,9 @@ export const ERROR_CODES = {
   FLEET_ERR_BROKER_REFUSED: { exit: 3, message: 'broker refused the connection' },
   FLEET_ERR_TOPIC_INVALID: { exit: 2, message: 'invalid topic' },
   FLEET_ERR_COMMAND_TIMEOUT: { exit: 1, message: 'command timed out' },
+  FLEET_ERR_BAD_REPLY: { exit: 1, message: 'a reply that is not a reply object' },
+  FLEET_ERR_BROKER_LOST: { exit: 3, message: 'lost the broker for longer than the grace period' },
+  FLEET_ERR_RUN_CONFLICT: { exit: 3, message: 'another run is live under this topic prefix' },
   FLEET_ERR_CLOSED: { exit: 1, message: 'already closed' },
   FLEET_ERR_INTERNAL: { exit: 1, message: 'internal error' }
 } as const satisfies Record<string, { exit: number; message: string }>

@@ -1,15 +1,34 @@
 /**
- * The observer: one MQTT client subscribed to `{prefix}/#` that keeps what scenario expectations ask about, per
+ * The observer: the runner's view of the fleet over MQTT. It keeps what scenario expectations ask about, per
  * device: telemetry count and sequence health (gaps, duplicates, late arrivals), online status, latest reported
  * state, event counts by name; and message counts per topic.
  *
- * It sees every message of the fleet, so the message handler is one named method over plain state records
+ * It subscribes the way a monitoring client of a busy broker should, on two connections:
+ * - **state** (QoS 1): status, info, reported and desired state, events, commands and replies. Few messages, each
+ *   of which a check may depend on.
+ * - **stream** (QoS 0): `{prefix}/#` for telemetry, device logs and anything else under the prefix. Telemetry carries
+ *   a sequence number, so a loss is visible; at QoS 0 a broker sends it at once instead of holding it in the small
+ *   per-client queue of QoS 1 messages (mosquitto's `max_queued_messages`, 1000 by default), which the telemetry of a
+ *   large fleet would fill in well under a second and where the state messages would then be dropped.
+ *
+ * It counts what it saw of each device, so the runner can compare that with what the device says it sent: a
+ * shortfall is the observer's loss (or the broker's, to a slow subscriber), not the device's, and a check that
+ * depends on it is inconclusive, not failed.
+ *
+ * Retained messages delivered because of the subscription (retain flag set [MQTT-3.3.1-8]; live ones arrive without
+ * it [MQTT-3.3.1-9]) are state left on the broker before this run: they are never taken for this run's, unless the
+ * device has already been seen live in this run (after a reconnect the broker sends the current retained state
+ * again, which this run's devices wrote).
+ *
+ * It sees every message of the fleet, so each message handler is one named method over plain state records
  * (aedes's habit): no closure, promise or parsed topic array per message, and telemetry's `seq` is read straight
  * from the payload bytes instead of JSON-parsing every sample.
  */
 import type { MqttClient } from 'mqtt'
+import { delay } from '../core/clock.ts'
+import { FleetError } from '../core/errors.ts'
 import { filterMatcher, STATUS_OFFLINE, STATUS_ONLINE, type Topics } from '../core/topics.ts'
-import { createMqttClient, endClient, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
+import { createMqttClient, describeTarget, endClient, isSubscriptionRefused, reconnectWithBackoff, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
 
 export interface DeviceObservation {
   readonly id: string
@@ -35,6 +54,10 @@ export interface DeviceObservation {
   reportedUnreadable: boolean
   /** Events received, by name. */
   events: Map<string, number> | undefined
+  /** Live messages received from the device in this run (every channel it publishes on). */
+  messages: number
+  /** Seen live in this run: retained state redelivered after a reconnect is then this run's, not stale. */
+  live: boolean
 }
 
 export interface TrafficCounts {
@@ -55,10 +78,18 @@ export interface TrafficCounts {
   retainedAtStart: number
 }
 
+/** How the observer's own connections fared. */
+export interface ObserverHealth {
+  /** Times a connection of the observer was lost and made again. */
+  reconnects: number
+  /** Milliseconds during which at least one of its connections was down. */
+  downMs: number
+}
+
 const SEQ_KEY = Buffer.from('"seq":')
 
 function newDevice (id: string): DeviceObservation {
-  return { id, telemetry: 0, lastSeq: 0, missing: 0, gaps: [], duplicates: 0, outOfOrder: 0, malformed: 0, status: undefined, reported: undefined, reportedUnreadable: false, events: undefined }
+  return { id, telemetry: 0, lastSeq: 0, missing: 0, gaps: [], duplicates: 0, outOfOrder: 0, malformed: 0, status: undefined, reported: undefined, reportedUnreadable: false, events: undefined, messages: 0, live: false }
 }
 
 /** The integer after `"seq":` in a JSON payload, without parsing the rest; -1 when absent or not an integer. */
@@ -81,55 +112,136 @@ export function readSeq (payload: Buffer): number {
 export interface ObserverOptions {
   target: BrokerTarget
   topics: Topics
+  /** Client id stem; the two connections add `-state` and `-stream`. */
   clientId?: string
   connectTimeoutMs?: number
+  /** How long start() waits for the retained state from before the run to be delivered (default 3000 ms). */
+  syncTimeoutMs?: number
 }
+
+/** The channels the state connection carries, at QoS 1 (the stream connection ignores them). */
+const STATE_FILTERS = ['status', 'info', 'reported', 'desired', 'event', 'command', 'reply'] as const
+/** After the marker, the retained burst is over once none has come for this long. */
+const RETAINED_QUIET_MS = 100
+/** Where the observer marks the end of the retained burst: `{p}/.sync/{clientId}`; no device id starts with a dot. */
+const SYNC_LEVEL = '.sync'
 
 export class Observer {
   readonly devices = new Map<string, DeviceObservation>()
   readonly traffic: TrafficCounts = { messages: 0, bytes: 0, telemetry: 0, events: 0, status: 0, reported: 0, desired: 0, commands: 0, replies: 0, logs: 0, info: 0, other: 0, retainedAtStart: 0 }
+  readonly health: ObserverHealth = { reconnects: 0, downMs: 0 }
   /** Messages per topic (live messages only); command and reply topics are counted with their request id as `+`. */
   readonly topicCounts = new Map<string, number>()
+  /** Devices whose retained status from before the run says `online`: another run may be using them. */
+  readonly retainedOnline = new Set<string>()
+  /** Every topic under the prefix that held a retained message from before the run (to clear on request). */
+  readonly retainedTopics = new Set<string>()
   /** The keys of {@link topicCounts} in the order they first appeared. */
   private readonly topicKeys: string[] = []
   private readonly scans = new Map<string, { match: (topic: string) => boolean; seen: number; keys: string[] }>()
   private readonly options: ObserverOptions
   private readonly prefixSlash: string
-  private client: MqttClient | undefined
+  private readonly syncTopic: string
+  private readonly clientId: string
+  private state: MqttClient | undefined
+  private stream: MqttClient | undefined
+  private synced: (() => void) | undefined
+  private lastRetainedAt = 0
+  private down = 0
+  private downSince = 0
+  private readonly listeners = new Set<(up: boolean) => void>()
 
   constructor (options: ObserverOptions) {
     this.options = options
     this.prefixSlash = `${options.topics.prefix}/`
+    this.clientId = options.clientId ?? `homefleet-observer-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+    this.syncTopic = `${this.prefixSlash}${SYNC_LEVEL}/${this.clientId}`
   }
 
-  /** Connect and subscribe. Rejects with FLEET_ERR_BROKER_UNREACHABLE / _REFUSED (after closing the client). */
+  /** Where the observer connects, for messages. */
+  get where (): string { return describeTarget(this.options.target) }
+
+  /** Both connections up. */
+  get connected (): boolean { return this.state?.connected === true && this.stream?.connected === true }
+
+  /** Called with false when a connection of the observer is lost, true when both are up again. */
+  onConnection (listener: (up: boolean) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  /**
+   * Connect both clients, subscribe, and wait (bounded) until the retained state from before the run has been
+   * delivered. Rejects with FLEET_ERR_BROKER_UNREACHABLE / _REFUSED (after closing the clients).
+   */
   async start (): Promise<void> {
-    const client = createMqttClient(this.options.target, {
-      clientId: this.options.clientId ?? `homefleet-observer-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
-      clean: true,
-      reconnectPeriod: 1000,
-      connectTimeout: this.options.connectTimeoutMs ?? 10_000
-    })
-    this.client = client
-    client.on('message', this.onMessage)
-    // Errors after the first connection are reconnects (MQTT.js retries); waitConnected reports the first one.
-    client.on('error', noop)
+    const timeoutMs = this.options.connectTimeoutMs ?? 10_000
+    const make = (suffix: string, onMessage: (topic: string, payload: Buffer, packet: { retain?: boolean }) => void): MqttClient => {
+      const client = createMqttClient(this.options.target, { clientId: `${this.clientId}-${suffix}`, clean: true, reconnectPeriod: 250, connectTimeout: timeoutMs })
+      client.on('message', onMessage)
+      // Errors after the first connection are reconnects (MQTT.js retries); waitConnected reports the first one.
+      client.on('error', noop)
+      reconnectWithBackoff(client, { initialMs: 250, maxMs: 2000 })
+      return client
+    }
+    const state = this.state = make('state', this.onStateMessage)
+    const stream = this.stream = make('stream', this.onStreamMessage)
     try {
-      await waitConnected(client, this.options.target, this.options.connectTimeoutMs ?? 10_000)
-      await client.subscribeAsync(this.options.topics.all(), { qos: 1 })
+      await Promise.all([waitConnected(state, this.options.target, timeoutMs), waitConnected(stream, this.options.target, timeoutMs)])
+      const t = this.options.topics
+      const synced = new Promise<void>((resolve) => { this.synced = resolve })
+      await Promise.all([
+        subscribe(state, [...STATE_FILTERS.map((c) => t.filter(c)), this.syncTopic], 1, this.where),
+        subscribe(stream, [t.all()], 0, this.where)
+      ])
+      // The broker sends the retained messages of a new subscription after its SUBACK and before anything published
+      // later, so our own marker arrives after them; bounded, as a broker that drops messages may drop it too.
+      state.publish(this.syncTopic, '', { qos: 1 })
+      const deadline = performance.now() + (this.options.syncTimeoutMs ?? 3000)
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([synced, new Promise<void>((resolve) => { timer = setTimeout(resolve, deadline - performance.now()) })])
+      clearTimeout(timer)
+      this.synced = undefined
+      // aedes streams retained messages out asynchronously, so some may still follow the marker: wait for a quiet
+      // moment too (bounded by the same deadline).
+      while (performance.now() - this.lastRetainedAt < RETAINED_QUIET_MS && performance.now() < deadline) await delay(RETAINED_QUIET_MS / 2)
     } catch (err) {
-      this.client = undefined
-      await endClient(client, true)
+      await this.stop()
       throw err
+    }
+    for (const client of [state, stream]) {
+      client.on('offline', () => { this.connectionChanged(client, false) })
+      client.on('connect', () => { this.connectionChanged(client, true) })
     }
   }
 
+  private readonly wasDown = new WeakSet<MqttClient>()
+  private connectionChanged (client: MqttClient, up: boolean): void {
+    if (up === !this.wasDown.has(client)) return
+    if (up) {
+      this.wasDown.delete(client)
+      this.health.reconnects++
+      if (--this.down === 0) this.health.downMs += performance.now() - this.downSince
+    } else {
+      this.wasDown.add(client)
+      if (this.down++ === 0) this.downSince = performance.now()
+    }
+    const allUp = this.down === 0
+    if (!up || allUp) for (const l of this.listeners) l(allUp)
+  }
+
+  /** End both connections; bounded (a broker that stopped answering cannot hold it). */
   async stop (): Promise<void> {
-    const client = this.client
-    this.client = undefined
-    if (client === undefined) return
-    client.off('message', this.onMessage)
-    await endClient(client, !client.connected)
+    const clients = [this.state, this.stream].filter((c): c is MqttClient => c !== undefined)
+    this.state = undefined
+    this.stream = undefined
+    this.listeners.clear()
+    if (this.down > 0) { this.health.downMs += performance.now() - this.downSince; this.down = 0 }
+    await Promise.all(clients.map(async (client) => {
+      client.off('message', this.onStateMessage)
+      client.off('message', this.onStreamMessage)
+      await endClient(client, true)
+    }))
   }
 
   device (id: string): DeviceObservation | undefined { return this.devices.get(id) }
@@ -156,18 +268,23 @@ export class Observer {
     return d
   }
 
-  // The hot path: a bound method, one per observer, so no function is made per message.
-  private readonly onMessage = (topic: string, payload: Buffer, packet: { retain?: boolean }): void => {
+  // The hot path: bound methods, one per observer, so no function is made per message.
+  private readonly onStateMessage = (topic: string, payload: Buffer, packet: { retain?: boolean }): void => {
+    if (this.synced !== undefined && topic === this.syncTopic) { this.synced(); return }
+    this.onMessage(topic, payload, packet.retain === true, true)
+  }
+
+  private readonly onStreamMessage = (topic: string, payload: Buffer, packet: { retain?: boolean }): void => {
+    this.onMessage(topic, payload, packet.retain === true, false)
+  }
+
+  private onMessage (topic: string, payload: Buffer, retained: boolean, fromState: boolean): void {
     const t = this.traffic
-    // [MQTT-3.3.1-8]: retain is set only on messages sent because of a new subscription, i.e. from before the run.
-    if (packet.retain === true) {
-      t.retainedAtStart++
-      this.route(topic, payload, true)
-      return
-    }
+    const key = this.route(topic, payload, retained, fromState)
+    // Undefined: the other connection's channel, or retained state from before the run.
+    if (key === undefined || retained) return
     t.messages++
     t.bytes += payload.length
-    const key = this.route(topic, payload, false)
     const n = this.topicCounts.get(key)
     if (n === undefined) this.topicKeys.push(key)
     this.topicCounts.set(key, (n ?? 0) + 1)
@@ -176,48 +293,86 @@ export class Observer {
   /**
    * Keep what the message says about its device; return the key it is counted under in {@link topicCounts}: the
    * topic itself, except commands and replies, whose last level (a fresh request id) is counted as `+`, so the
-   * table grows with devices, not with requests (a filter's `+` still matches that level).
+   * table grows with devices, not with requests (a filter's `+` still matches that level). Undefined for a message
+   * this connection leaves to the other one, and for retained state from before the run (counted apart).
    */
-  private route (topic: string, payload: Buffer, stale: boolean): string {
+  private route (topic: string, payload: Buffer, retained: boolean, fromState: boolean): string | undefined {
     const t = this.traffic
     const p = this.prefixSlash
-    if (!topic.startsWith(p)) { if (!stale) t.other++; return topic }
-    const slash = topic.indexOf('/', p.length)
-    if (slash < 0) { if (!stale) t.other++; return topic }
+    const slash = topic.startsWith(p) ? topic.indexOf('/', p.length) : -1
+    if (retained) this.lastRetainedAt = performance.now()
+    // The stream connection's `{p}/#` sees every retained topic; those of devices not live in this run are stale.
+    if (retained && !fromState && (slash < 0 || this.devices.get(topic.slice(p.length, slash))?.live !== true)) this.retainedTopics.add(topic)
+    if (slash < 0) { if (!fromState && !retained) t.other++; return fromState || retained ? undefined : topic }
     const id = topic.slice(p.length, slash)
     const rest = slash + 1
     const restLen = topic.length - rest
+    // The stream connection carries telemetry, logs and what is not part of the contract.
     if (restLen === 9 && topic.startsWith('telemetry', rest)) {
-      if (!stale) { t.telemetry++; this.onTelemetry(this.device$(id), payload) }
-    } else if (restLen === 6 && topic.startsWith('status', rest)) {
-      if (!stale) t.status++
-      const d = this.device$(id)
-      const s = payload.toString('utf8')
-      d.status = s === STATUS_ONLINE ? 'online' : s === STATUS_OFFLINE ? 'offline' : d.status
-    } else if (topic.startsWith('events/', rest)) {
-      if (!stale) {
+      if (fromState || retained) return undefined
+      t.telemetry++
+      const d = this.seen(id)
+      this.onTelemetry(d, payload)
+      return topic
+    }
+    if (restLen === 3 && topic.startsWith('log', rest)) {
+      if (fromState || retained) return undefined
+      t.logs++
+      this.seen(id)
+      return topic
+    }
+    const channel = stateChannel(topic, rest, restLen)
+    if (channel === undefined) {
+      if (fromState || retained || id === SYNC_LEVEL) return undefined
+      t.other++
+      return topic
+    }
+    if (!fromState) return undefined
+    if (retained) {
+      // State from before this run, unless the device is already live in it (a redelivery after a reconnect).
+      const d = this.devices.get(id)
+      if (d?.live !== true) {
+        t.retainedAtStart++
+        if (channel === 'status') {
+          if (payload.toString('utf8') === STATUS_ONLINE) this.retainedOnline.add(id)
+          else this.retainedOnline.delete(id)
+        }
+        return undefined
+      }
+      if (channel === 'status') this.onStatus(d, payload)
+      else if (channel === 'reported') this.onReported(d, payload)
+      return undefined
+    }
+    switch (channel) {
+      case 'status': t.status++; this.onStatus(this.seen(id), payload); return topic
+      case 'reported': t.reported++; this.onReported(this.seen(id), payload); return topic
+      case 'info': t.info++; this.seen(id); return topic
+      case 'event': {
         t.events++
+        const d = this.seen(id)
         const name = topic.slice(rest + 7)
-        const d = this.device$(id)
         d.events ??= new Map()
         d.events.set(name, (d.events.get(name) ?? 0) + 1)
+        return topic
       }
-    } else if (restLen === 14 && topic.startsWith('state/reported', rest)) {
-      if (!stale) t.reported++
-      this.onReported(this.device$(id), payload)
-    } else if (stale) {
-      // Other retained channels (info, desired) carry nothing the expectations ask about.
-    } else if (topic.startsWith('replies/', rest)) {
-      t.replies++
-      return withLastLevelAsPlus(topic, rest + 7)
-    } else if (topic.startsWith('commands/', rest)) {
-      t.commands++
-      return withLastLevelAsPlus(topic, rest + 8)
-    } else if (restLen === 3 && topic.startsWith('log', rest)) t.logs++
-    else if (restLen === 13 && topic.startsWith('state/desired', rest)) t.desired++
-    else if (restLen === 4 && topic.startsWith('info', rest)) t.info++
-    else t.other++
-    return topic
+      case 'reply': t.replies++; this.seen(id); return withLastLevelAsPlus(topic, rest + 7)
+      // Commands and desired state are the controller's, not the device's: not counted as the device's messages.
+      case 'command': t.commands++; return withLastLevelAsPlus(topic, rest + 8)
+      case 'desired': t.desired++; return topic
+    }
+  }
+
+  /** The device's record, marked live, with one more message counted. */
+  private seen (id: string): DeviceObservation {
+    const d = this.device$(id)
+    d.live = true
+    d.messages++
+    return d
+  }
+
+  private onStatus (d: DeviceObservation, payload: Buffer): void {
+    const s = payload.toString('utf8')
+    d.status = s === STATUS_ONLINE ? 'online' : s === STATUS_OFFLINE ? 'offline' : d.status
   }
 
   private onReported (d: DeviceObservation, payload: Buffer): void {
@@ -249,6 +404,28 @@ export class Observer {
     }
     // seq <= last: a late arrival filling a gap, or a duplicate.
     if (fillGap(d, seq)) { d.outOfOrder++; d.missing-- } else d.duplicates++
+  }
+}
+
+/** Which state channel a topic's remainder (after `{p}/{id}/`) names, if any. */
+function stateChannel (topic: string, rest: number, restLen: number): typeof STATE_FILTERS[number] | undefined {
+  if (restLen === 6 && topic.startsWith('status', rest)) return 'status'
+  if (restLen === 4 && topic.startsWith('info', rest)) return 'info'
+  if (restLen === 14 && topic.startsWith('state/reported', rest)) return 'reported'
+  if (restLen === 13 && topic.startsWith('state/desired', rest)) return 'desired'
+  if (topic.startsWith('events/', rest) && topic.indexOf('/', rest + 7) < 0) return 'event'
+  if (topic.startsWith('replies/', rest) && topic.indexOf('/', rest + 8) < 0) return 'reply'
+  if (topic.startsWith('commands/', rest)) return 'command'
+  return undefined
+}
+
+/** Subscribe, turning a refusal or a lost connection into the FleetError the runner reports (exit 3). */
+async function subscribe (client: MqttClient, filters: string[], qos: 0 | 1, where: string): Promise<void> {
+  try {
+    await client.subscribeAsync(filters, { qos })
+  } catch (err) {
+    const refused = isSubscriptionRefused(err)
+    throw new FleetError(refused ? 'FLEET_ERR_BROKER_REFUSED' : 'FLEET_ERR_BROKER_UNREACHABLE', `${where} ${refused ? 'refused the subscription to' : 'did not acknowledge the subscription to'} ${filters.join(', ')}: ${(err as Error).message}`, { cause: err })
   }
 }
 
