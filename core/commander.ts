@@ -58,7 +58,8 @@ export class Commander {
   /** Requests waiting for their reply (each holds one timer). */
   get pendingCount (): number { return this.pending.size }
 
-  private ready (): Promise<void> {
+  /** Subscribe to replies now rather than on the first send (bounded by the caller). */
+  ready (): Promise<void> {
     const filter = this.topics.filter('reply')
     this.subscribed ??= this.client.subscribeAsync(filter, { qos: 1 }).then(
       () => undefined,

@@ -8,9 +8,10 @@ import { PassThrough, type Duplex } from 'node:stream'
 import mqtt, { MqttClient, type IClientOptions } from 'mqtt'
 import { FleetError } from './errors.ts'
 
+/** Where to connect. `clientIdPrefix` is put before every client id made for this target (a fleet's namespace). */
 export type BrokerTarget =
-  | { url: string; username?: string; password?: string }
-  | { stream: () => Duplex; label?: string }
+  | { url: string; username?: string; password?: string; clientIdPrefix?: string }
+  | { stream: () => Duplex; label?: string; clientIdPrefix?: string }
 
 export function describeTarget (target: BrokerTarget): string {
   return 'url' in target ? target.url : (target.label ?? 'embedded broker (in-process)')
@@ -25,6 +26,9 @@ export function describeTarget (target: BrokerTarget): string {
  * before the first connect, which covers every reconnect too.
  */
 export function createMqttClient (target: BrokerTarget, options: IClientOptions = {}): MqttClient {
+  // Client ids are one namespace per broker: a second client with the same id takes the session over and the broker
+  // closes the first [MQTT-3.1.4-2]. A target's prefix keeps two fleets with the same device ids apart.
+  if (target.clientIdPrefix !== undefined && options.clientId !== undefined) options = { ...options, clientId: `${target.clientIdPrefix}${options.clientId}` }
   if ('url' in target) {
     const opts: IClientOptions = { ...options, manualConnect: true }
     if (target.username !== undefined) opts.username = target.username

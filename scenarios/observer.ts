@@ -4,12 +4,15 @@
  * state, event counts by name; and message counts per topic.
  *
  * It subscribes the way a monitoring client of a busy broker should, on two connections:
- * - **state** (QoS 1): status, info, reported and desired state, events, commands and replies. Few messages, each
- *   of which a check may depend on.
- * - **stream** (QoS 0): `{prefix}/#` for telemetry, device logs and anything else under the prefix. Telemetry carries
- *   a sequence number, so a loss is visible; at QoS 0 a broker sends it at once instead of holding it in the small
- *   per-client queue of QoS 1 messages (mosquitto's `max_queued_messages`, 1000 by default), which the telemetry of a
- *   large fleet would fill in well under a second and where the state messages would then be dropped.
+ * - **state** (QoS 1): status, info, reported and desired state, events and replies. Few messages, each of which
+ *   a check may depend on. Not commands: the runner counts what it sent itself.
+ * - **stream** (QoS 0): telemetry and device logs, most of the traffic. Telemetry carries a sequence number, so a loss
+ *   is visible; at QoS 0 a broker sends it at once instead of holding it in the small per-client queue of QoS 1
+ *   messages (mosquitto's `max_queued_messages`, 1000 by default), which the telemetry of a large fleet would fill
+ *   in well under a second and where the state messages would then be dropped.
+ *
+ * Topics under the prefix that are not part of the contract are not subscribed to (MQTT cannot say "everything but
+ * telemetry"), so a `messages` condition counts contract topics only.
  *
  * It counts what it saw of each device, so the runner can compare that with what the device says it sent: a
  * shortfall is the observer's loss (or the broker's, to a slow subscriber), not the device's, and a check that
@@ -120,11 +123,18 @@ export interface ObserverOptions {
 }
 
 /** The channels the state connection carries, at QoS 1 (the stream connection ignores them). */
-const STATE_FILTERS = ['status', 'info', 'reported', 'desired', 'event', 'command', 'reply'] as const
+const STATE_FILTERS = ['status', 'info', 'reported', 'desired', 'event', 'reply'] as const
+/** The channels the stream connection carries, at QoS 0. */
+const STREAM_FILTERS = ['telemetry', 'log'] as const
 /** After the marker, the retained burst is over once none has come for this long. */
 const RETAINED_QUIET_MS = 100
 /** Where the observer marks the end of the retained burst: `{p}/.sync/{clientId}`; no device id starts with a dot. */
 const SYNC_LEVEL = '.sync'
+/**
+ * Where each run on a shared broker announces itself while it is live: `{p}/.run/{runId}`, retained, with the
+ * runner's last will clearing it (an empty retained message [MQTT-3.3.1-10]) should the runner vanish.
+ */
+export const RUN_LEVEL = '.run'
 
 export class Observer {
   readonly devices = new Map<string, DeviceObservation>()
@@ -134,6 +144,8 @@ export class Observer {
   readonly topicCounts = new Map<string, number>()
   /** Devices whose retained status from before the run says `online`: another run may be using them. */
   readonly retainedOnline = new Set<string>()
+  /** Runs announced under the prefix (`{p}/.run/{runId}`), by run id: their announcement, as JSON text. */
+  readonly runs = new Map<string, string>()
   /** Every topic under the prefix that held a retained message from before the run (to clear on request). */
   readonly retainedTopics = new Set<string>()
   /** The keys of {@link topicCounts} in the order they first appeared. */
@@ -142,6 +154,7 @@ export class Observer {
   private readonly options: ObserverOptions
   private readonly prefixSlash: string
   private readonly syncTopic: string
+  private readonly runPrefix: string
   private readonly clientId: string
   private state: MqttClient | undefined
   private stream: MqttClient | undefined
@@ -156,6 +169,7 @@ export class Observer {
     this.prefixSlash = `${options.topics.prefix}/`
     this.clientId = options.clientId ?? `homefleet-observer-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
     this.syncTopic = `${this.prefixSlash}${SYNC_LEVEL}/${this.clientId}`
+    this.runPrefix = `${this.prefixSlash}${RUN_LEVEL}/`
   }
 
   /** Where the observer connects, for messages. */
@@ -191,8 +205,8 @@ export class Observer {
       const t = this.options.topics
       const synced = new Promise<void>((resolve) => { this.synced = resolve })
       await Promise.all([
-        subscribe(state, [...STATE_FILTERS.map((c) => t.filter(c)), this.syncTopic], 1, this.where),
-        subscribe(stream, [t.all()], 0, this.where)
+        subscribe(state, [...STATE_FILTERS.map((c) => t.filter(c)), `${this.prefixSlash}${RUN_LEVEL}/+`, this.syncTopic], 1, this.where),
+        subscribe(stream, STREAM_FILTERS.map((c) => t.filter(c)), 0, this.where)
       ])
       // The broker sends the retained messages of a new subscription after its SUBACK and before anything published
       // later, so our own marker arrives after them; bounded, as a broker that drops messages may drop it too.
@@ -246,6 +260,20 @@ export class Observer {
 
   device (id: string): DeviceObservation | undefined { return this.devices.get(id) }
 
+  /** Count a command the runner sent: the observer does not subscribe to commands, the runner knows what it sent. */
+  countCommand (deviceId: string, name: string, bytes: number): void {
+    this.traffic.commands++
+    this.traffic.messages++
+    this.traffic.bytes += bytes
+    this.count(`${this.prefixSlash}${deviceId}/commands/${name}/+`)
+  }
+
+  private count (key: string): void {
+    const n = this.topicCounts.get(key)
+    if (n === undefined) this.topicKeys.push(key)
+    this.topicCounts.set(key, (n ?? 0) + 1)
+  }
+
   /**
    * Live messages whose topic matches an MQTT filter. A check with `within` asks this every poll: each filter keeps
    * the keys it matched and how far into {@link topicKeys} it has looked, so a poll tests only topics new since.
@@ -271,6 +299,12 @@ export class Observer {
   // The hot path: bound methods, one per observer, so no function is made per message.
   private readonly onStateMessage = (topic: string, payload: Buffer, packet: { retain?: boolean }): void => {
     if (this.synced !== undefined && topic === this.syncTopic) { this.synced(); return }
+    if (topic.startsWith(this.runPrefix)) {
+      const id = topic.slice(this.runPrefix.length)
+      if (payload.length === 0) this.runs.delete(id)
+      else this.runs.set(id, payload.toString('utf8'))
+      return
+    }
     this.onMessage(topic, payload, packet.retain === true, true)
   }
 
@@ -285,9 +319,7 @@ export class Observer {
     if (key === undefined || retained) return
     t.messages++
     t.bytes += payload.length
-    const n = this.topicCounts.get(key)
-    if (n === undefined) this.topicKeys.push(key)
-    this.topicCounts.set(key, (n ?? 0) + 1)
+    this.count(key)
   }
 
   /**
@@ -301,8 +333,8 @@ export class Observer {
     const p = this.prefixSlash
     const slash = topic.startsWith(p) ? topic.indexOf('/', p.length) : -1
     if (retained) this.lastRetainedAt = performance.now()
-    // The stream connection's `{p}/#` sees every retained topic; those of devices not live in this run are stale.
-    if (retained && !fromState && (slash < 0 || this.devices.get(topic.slice(p.length, slash))?.live !== true)) this.retainedTopics.add(topic)
+    // Retained topics of devices not live in this run are stale (telemetry and logs are never retained).
+    if (retained && (slash < 0 || this.devices.get(topic.slice(p.length, slash))?.live !== true)) this.retainedTopics.add(topic)
     if (slash < 0) { if (!fromState && !retained) t.other++; return fromState || retained ? undefined : topic }
     const id = topic.slice(p.length, slash)
     const rest = slash + 1
@@ -356,8 +388,7 @@ export class Observer {
         return topic
       }
       case 'reply': t.replies++; this.seen(id); return withLastLevelAsPlus(topic, rest + 7)
-      // Commands and desired state are the controller's, not the device's: not counted as the device's messages.
-      case 'command': t.commands++; return withLastLevelAsPlus(topic, rest + 8)
+      // Desired state is the controller's, not the device's: not counted as the device's message.
       case 'desired': t.desired++; return topic
     }
   }
@@ -415,7 +446,6 @@ function stateChannel (topic: string, rest: number, restLen: number): typeof STA
   if (restLen === 13 && topic.startsWith('state/desired', rest)) return 'desired'
   if (topic.startsWith('events/', rest) && topic.indexOf('/', rest + 7) < 0) return 'event'
   if (topic.startsWith('replies/', rest) && topic.indexOf('/', rest + 8) < 0) return 'reply'
-  if (topic.startsWith('commands/', rest)) return 'command'
   return undefined
 }
 

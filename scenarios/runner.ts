@@ -15,12 +15,14 @@
  * longest step. A broker that goes away is reconnected to with backoff for `brokerGraceMs`; past that the run ends
  * with result `broker-lost` (exit 3).
  *
- * Runs are isolated: each has an id (in the controller's and observer's client ids and the report), the observer
- * ignores retained state from before the run, and a run that finds live devices of another run under its prefix
- * refuses to start (FLEET_ERR_RUN_CONFLICT) instead of taking them over.
+ * Runs are isolated: each has an id (in every client id of the runner and the report), the devices' client ids carry
+ * the prefix, the observer ignores retained state from before the run, and on a shared broker each run announces
+ * itself under its prefix (`{p}/.run/{runId}`, retained, withdrawn by its end or its last will): a run that finds
+ * another one live there refuses to start (FLEET_ERR_RUN_CONFLICT) instead of taking its devices over.
  */
 import type { MqttClient } from 'mqtt'
 import { setMaxListeners } from 'node:events'
+import { hostname } from 'node:os'
 import { delay, ScaledClock } from '../core/clock.ts'
 import { Commander, type CommandReply } from '../core/commander.ts'
 import { FleetError, isFleetError } from '../core/errors.ts'
@@ -33,7 +35,7 @@ import type { Device } from '../devices/device.ts'
 import { Fleet, planFleet } from '../devices/fleet.ts'
 import { evaluateCondition, describeCondition, list, observerMissed, type ConditionContext, type DeviceTruth } from './conditions.ts'
 import { formatDuration } from '../core/duration.ts'
-import { Observer } from './observer.ts'
+import { Observer, RUN_LEVEL } from './observer.ts'
 import { describeStep, observerNote, type ConditionReport, type ReplyTally, type ScenarioReport, type StepReport } from './report.ts'
 import { isBrokerUrl, type CheckStep, type CommandStep, type Condition, type DesiredStep, type Scenario, type Step } from './schema.ts'
 import { deviceSelector } from './select.ts'
@@ -87,16 +89,16 @@ const POLL_MS = 100
 const TICK_MS = 1000
 /** How long a broker that went away may stay away before the run ends (exit 3). */
 export const DEFAULT_BROKER_GRACE_MS = 10_000
+/** Commands of one step in flight at once. */
+const COMMAND_WINDOW = 100
 /** Bound on one tear-down part (the fleet's stop, the observer's, the broker's close). */
 const TEARDOWN_STEP_MS = 10_000
 /** Bound on a batch of QoS 1 publishes (desired state, clearing retained topics). */
 const PUBLISH_BATCH_MS = 10_000
 /** Before the final checks, how long the observer may take to catch up with what the devices say they sent. */
 const SETTLE_MS = 3000
-/** How long a device with a retained `online` from before the run has to answer a probe to count as live. */
-const PROBE_MS = 2000
-/** Devices probed when deciding whether another run is live under the prefix. */
-const PROBES = 5
+/** How long the runner waits to see its own announcement come back (another run's would have come before it). */
+const PROBE_MS = 3000
 /** A timeline may outlive its duration by its longest step (command time-out, check `within`) plus this. */
 const WATCHDOG_SLACK_MS = 5000
 
@@ -125,6 +127,8 @@ interface Resources {
   broker: EmbeddedBroker | undefined
   /** Retained topics to clear when the run ends (`clearRetained` after/both on an external broker). */
   clearAfter: boolean
+  /** The run's announcement topic on a shared broker, withdrawn at the end. */
+  announced: string | undefined
   observer: Observer | undefined
   controller: MqttClient | undefined
   commander: Commander | undefined
@@ -168,6 +172,7 @@ function validateRunOptions (o: RunOptions): void {
  */
 export async function runScenario (scenario: Scenario, options: RunOptions = {}): Promise<ScenarioReport> {
   validateRunOptions(options)
+  if (options.prefix !== undefined) scenario = withPrefix(scenario, options.prefix)
   const seed = options.seed ?? scenario.seed
   const speed = options.speed ?? scenario.speed
   const brokerSetting = options.broker ?? scenario.broker
@@ -193,7 +198,7 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
   }
   const startedAt = new Date()
   const t0 = performance.now()
-  const res: Resources = { broker: undefined, clearAfter: false, observer: undefined, controller: undefined, commander: undefined, fleet: undefined, commandsSent: new Map(), desiredTouched: new Set(), topics, gate: { open: true } }
+  const res: Resources = { broker: undefined, clearAfter: false, announced: undefined, observer: undefined, controller: undefined, commander: undefined, fleet: undefined, commandsSent: new Map(), desiredTouched: new Set(), topics, gate: { open: true } }
   const steps: StepReport[] = scenario.timeline.map((s) => ({
     index: s.index, line: s.line, kind: s.kind, atMs: s.atMs, description: describeStep(s), status: 'skipped', detail: undefined,
     startedMs: undefined, tookMs: undefined, devices: undefined, replies: undefined, conditions: undefined
@@ -251,17 +256,28 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
     res.observer = observer // the teardown stops it, even half-started
     await untilAborted(observer.start(), signal)
     checkAbort()
-    const controller = createMqttClient(target, { clientId: `${clientStem}-runner`, clean: true, reconnectPeriod: 250, connectTimeout: connectTimeoutMs })
+    const external = res.broker === undefined
+    const announcement: RunAnnouncement = { runId, scenario: scenario.name, host: hostname(), pid: process.pid, startedAt: startedAt.toISOString() }
+    const controller = createMqttClient(target, {
+      clientId: `${clientStem}-runner`,
+      clean: true,
+      reconnectPeriod: 250,
+      connectTimeout: connectTimeoutMs,
+      // Should this process vanish, the broker withdraws its announcement: an empty retained will [MQTT-3.1.2-8].
+      ...(external ? { will: { topic: runTopic(prefix, runId), payload: Buffer.alloc(0), qos: 1 as const, retain: true } } : {})
+    })
     res.controller = controller
     reconnectWithBackoff(controller, { initialMs: 250, maxMs: 2000 })
     controller.on('error', (err) => { logger.debug({ err: err.message }, 'controller mqtt error') })
     await untilAborted(waitConnected(controller, target, connectTimeoutMs), signal)
     const commander = res.commander = new Commander(controller, topics)
+    await untilAborted(withTimeout(commander.ready(), connectTimeoutMs, `subscribing to replies on ${describeTarget(target)}`), signal)
     checkAbort()
 
-    if (res.broker === undefined) {
+    if (external) {
       // ---- isolation on a shared broker: another live run under this prefix, and retained state from before
-      await untilAborted(refuseLiveRun(observer, commander, prefix, describeTarget(target)), signal)
+      res.announced = runTopic(prefix, runId)
+      await untilAborted(refuseLiveRun(observer, controller, announcement, prefix, describeTarget(target)), signal)
       if (options.clearRetained === 'before' || options.clearRetained === 'both') {
         const cleared = await untilAborted(clearRetained(controller, observer.retainedTopics), signal)
         logger.info({ topics: cleared }, 'cleared retained topics from before the run')
@@ -277,7 +293,9 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
 
     // ---- fleet
     const fleet = new Fleet(specs, {
-      target,
+      // On a shared broker the devices' client ids carry the prefix, so two runs with different prefixes never take
+      // each other's sessions over (the embedded broker is this run's alone).
+      target: res.broker === undefined ? { ...target, clientIdPrefix: `${slugOf(prefix)}:` } : target,
       prefix,
       seed,
       clock: scenario.startTime === 'now' ? new ScaledClock(speed) : new ScaledClock(speed, scenario.startTime),
@@ -363,6 +381,22 @@ function abortReason (signal: AbortSignal): string {
   return typeof r === 'string' ? r : 'aborted'
 }
 
+/**
+ * The scenario under another topic prefix: `messages` filters written under the file's prefix (`home/+/events/spoke`)
+ * move with it (`ci-7/+/events/spoke`), so the same file runs unchanged beside itself.
+ */
+function withPrefix (scenario: Scenario, prefix: string): Scenario {
+  if (prefix === scenario.prefix) return scenario
+  const from = `${scenario.prefix}/`
+  const move = (c: Condition): Condition => (c.type === 'messages' && c.topic.startsWith(from) ? { ...c, topic: `${prefix}/${c.topic.slice(from.length)}` } : c)
+  return {
+    ...scenario,
+    prefix,
+    expect: scenario.expect.map(move),
+    timeline: scenario.timeline.map((s) => (s.kind === 'check' ? { ...s, conditions: s.conditions.map(move) } : s))
+  }
+}
+
 /** A client-id-safe form of the prefix (`lab/home` → `lab-home`), so two prefixes never share a client id. */
 function slugOf (prefix: string): string {
   return prefix.replace(/[^A-Za-z0-9_.-]/g, '-')
@@ -394,23 +428,41 @@ async function settle (ctx: ConditionContext, signal: AbortSignal): Promise<void
   while (observerMissed(ctx) > 0 && performance.now() < until && !signal.aborted) await delay(POLL_MS, signal)
 }
 
+/** What a run announces on `{p}/.run/{runId}` while it is live. */
+interface RunAnnouncement { runId: string; scenario: string; host: string; pid: number; startedAt: string }
+
 /**
- * Refuse to start when live devices of another run are under this prefix: some device's retained status says
- * `online` and it answers a probe command (any reply, even UNKNOWN_COMMAND, proves it live). A retained `online`
- * nobody answers is stale (a broker restored from persistence) and is ignored like any state from before the run.
+ * Refuse to start when another run is live under this prefix: its announcement (`{p}/.run/{runId}`, retained, cleared
+ * by its end or by its runner's last will) is on the broker. Two runs starting at the same moment both announce
+ * themselves and then look again: the later one (by start time, then run id) gives way.
  */
-async function refuseLiveRun (observer: Observer, commander: Commander, prefix: string, where: string): Promise<void> {
-  const candidates = [...observer.retainedOnline].slice(0, PROBES)
-  if (candidates.length === 0) return
-  const answers = await Promise.all(candidates.map(async (id) => {
-    try { await commander.send(id, 'homefleet-probe', {}, PROBE_MS); return id } catch (err) {
-      return isFleetError(err) && err.code === 'FLEET_ERR_BAD_REPLY' ? id : undefined
+async function refuseLiveRun (observer: Observer, controller: MqttClient, own: RunAnnouncement, prefix: string, where: string): Promise<void> {
+  const conflict = (): RunAnnouncement | undefined => {
+    for (const [id, text] of observer.runs) {
+      if (id === own.runId) continue
+      let other: RunAnnouncement
+      try { other = JSON.parse(text) as RunAnnouncement } catch { other = { runId: id, scenario: '?', host: '?', pid: 0, startedAt: '' } }
+      if (other.startedAt === '' || other.startedAt < own.startedAt || (other.startedAt === own.startedAt && id < own.runId)) return other
     }
-  }))
-  const live = answers.filter((id): id is string => id !== undefined)
-  if (live.length === 0) return
-  const others = observer.retainedOnline.size
-  throw new FleetError('FLEET_ERR_RUN_CONFLICT', `another run is live under the topic prefix "${prefix}" on ${where}: ${list(live)} answered${others > live.length ? ` (${others} devices say online)` : ''}. Run beside it with its own prefix, e.g. --prefix ${prefix}-2, or wait for it to end`)
+    return undefined
+  }
+  const refuse = (other: RunAnnouncement): FleetError => new FleetError('FLEET_ERR_RUN_CONFLICT', `another run is live under the topic prefix "${prefix}" on ${where}: run ${other.runId} of "${other.scenario}" (${other.host}, pid ${other.pid}, since ${other.startedAt}). Run beside it with its own prefix, e.g. --prefix ${prefix}-2, or wait for it to end`)
+  const before = conflict()
+  if (before !== undefined) throw refuse(before)
+  const topic = runTopic(prefix, own.runId)
+  await withTimeout(controller.publishAsync(topic, JSON.stringify(own), { qos: 1, retain: true }), PUBLISH_BATCH_MS, `announcing the run on ${topic}`)
+  // Our own announcement coming back means every earlier one has come too (one connection, in order).
+  const until = performance.now() + PROBE_MS
+  while (!observer.runs.has(own.runId) && performance.now() < until) await delay(POLL_MS / 2)
+  const after = conflict()
+  if (after !== undefined) {
+    await withTimeout(controller.publishAsync(topic, '', { qos: 1, retain: true }), PUBLISH_BATCH_MS, `withdrawing the run from ${topic}`).catch(() => undefined)
+    throw refuse(after)
+  }
+}
+
+function runTopic (prefix: string, runId: string): string {
+  return `${prefix}/${RUN_LEVEL}/${runId}`
 }
 
 /** Publish an empty retained message to each topic, which deletes its retained message [MQTT-3.3.1-10]. Bounded. */
@@ -480,6 +532,8 @@ async function teardown (res: Resources, logger: Logger): Promise<void> {
         await step('desired state', () => clearRetained(controller, [...res.desiredTouched].map((id) => res.topics.desired(id))))
       }
     }
+    const announced = res.announced
+    if (announced !== undefined && controller.connected) await step('run announcement', () => clearRetained(controller, [announced]))
     await step('controller', () => endClient(controller, true))
   }
   if (observer !== undefined) await step('observer', () => observer.stop())
@@ -573,13 +627,25 @@ async function runCommand (step: CommandStep, r: StepReport, t: TimelineContext)
   const devices = selected(step, t.fleet)
   r.devices = devices.length
   for (const d of devices) t.res.commandsSent.set(d.id, (t.res.commandsSent.get(d.id) ?? 0) + 1)
-  const outcomes = await Promise.all(devices.map(async (d): Promise<{ id: string; reply?: CommandReply; err?: unknown }> => {
-    try {
-      return { id: d.id, reply: await commander.send(d.id, step.command, step.args, step.timeoutMs) }
-    } catch (err) {
-      return { id: d.id, err }
+  // At most COMMAND_WINDOW requests in flight, all within the step's one time-out: a burst of thousands of replies
+  // would overflow the broker's per-client queue towards the runner (mosquitto: 20 in flight + 1000 queued).
+  const deadline = performance.now() + step.timeoutMs
+  const bytes = typeof step.args === 'string' ? Buffer.byteLength(step.args) : Buffer.byteLength(JSON.stringify(step.args))
+  const outcomes = new Array<{ id: string; reply?: CommandReply; err?: unknown }>(devices.length)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < devices.length) {
+      const i = next++
+      const d = devices[i] as Device
+      t.ctx.observer.countCommand(d.id, step.command, bytes)
+      try {
+        outcomes[i] = { id: d.id, reply: await commander.send(d.id, step.command, step.args, Math.max(1, Math.round(deadline - performance.now()))) }
+      } catch (err) {
+        outcomes[i] = { id: d.id, err }
+      }
     }
-  }))
+  }
+  await Promise.all(Array.from({ length: Math.min(COMMAND_WINDOW, devices.length) }, worker))
   const tally: ReplyTally = { ok: 0, errors: {}, timeouts: 0, repliesMissed: 0 }
   const wrong: string[] = []
   const timedOut: string[] = []

@@ -89,25 +89,26 @@ describe('Observer', () => {
     expect(state?.detail).toMatch(/speaker-0001 \(reported state unreadable/)
   })
 
-  it('counts commands and replies per device, not per request id, and filters still count each one', async () => {
+  it('counts commands (the runner\'s own) and replies per device, not per request id, and filters still count each one', async () => {
     const { topics, observer, pub } = await observed()
     expect(observer.countMatching('home/+/commands/#')).toBe(0)
     for (let i = 1; i <= 5; i++) {
-      await pub.publishAsync(topics.command('spk-1', 'setVolume', `r-${i}`), '{}', { qos: 1 })
+      observer.countCommand('spk-1', 'setVolume', 2)
       await pub.publishAsync(topics.reply('spk-1', `r-${i}`), '{"ok":true}', { qos: 1 })
     }
-    await pub.publishAsync(topics.command('spk-1', 'mute', 'r-6'), '{}', { qos: 1 })
-    await vi.waitFor(() => { expect(observer.traffic.commands).toBe(6) })
+    observer.countCommand('spk-1', 'mute', 2)
+    expect(observer.traffic.commands).toBe(6)
     await vi.waitFor(() => { expect(observer.traffic.replies).toBe(5) })
     expect([...observer.topicCounts.keys()].sort()).toEqual(['home/spk-1/commands/mute/+', 'home/spk-1/commands/setVolume/+', 'home/spk-1/replies/+'])
     // Asked again after more traffic: the filter's earlier answer is not reused stale.
     expect(observer.countMatching('home/+/commands/setVolume/+')).toBe(5)
     expect(observer.countMatching('home/spk-1/replies/r-3')).toBe(0) // request ids are not kept
-    await pub.publishAsync(topics.command('spk-1', 'setVolume', 'r-7'), '{}', { qos: 1 })
-    await pub.publishAsync(topics.command('spk-2', 'setVolume', 'r-8'), '{}', { qos: 1 })
-    await vi.waitFor(() => { expect(observer.traffic.commands).toBe(8) })
+    observer.countCommand('spk-1', 'setVolume', 2)
+    observer.countCommand('spk-2', 'setVolume', 2)
     expect(observer.countMatching('home/+/commands/setVolume/+')).toBe(7)
     expect(observer.countMatching('home/+/commands/#')).toBe(8)
+    // A device's replies are its own messages; commands are not.
+    expect(observer.device('spk-1')?.messages).toBe(5)
   })
 
   it('collapses request ids only on the command and reply channels, even under a prefix named commands', async () => {
