@@ -2,21 +2,74 @@
  * The embedded broker: aedes 1.x (MQTT 3.1.1 and 3.1) behind {@link createBroker}, with a TCP listener and an
  * in-process transport that carries real MQTT packets over a duplex stream pair.
  */
+import { EventEmitter } from 'node:events'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { Aedes, type AedesOptions, type AuthenticateError, type Client, type ConnectPacket } from 'aedes'
+import { Aedes, type AedesOptions, type AuthenticateError, type Client, type ConnectPacket, type AedesPublishPacket, type PublishPacket, type Subscription } from 'aedes'
 import { FleetError } from '../core/errors.ts'
 import { IssueCollector, mergeOptions } from '../core/options.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
 import { refusedStream } from '../core/mqtt-connect.ts'
 import { duplexPair } from './duplex-pair.ts'
 import { indexRetained, type RetainedPersistence } from './retained-index.ts'
+import { MessageRouter, type RouterStats } from './router.ts'
 import { createRequire } from 'node:module'
 
 // aedes-persistence is CommonJS whose typings declare an ESM default export; load it the way Node resolves it.
 const memoryPersistence = createRequire(import.meta.url)('aedes-persistence') as () => RetainedPersistence
 
-export interface BrokerOptions {
+/** A connected client as hooks and events see it. */
+export interface BrokerClient {
+  /** The MQTT client identifier. */
+  readonly id: string
+}
+
+/** A PUBLISH as hooks and events see it (read-only: hooks decide, they do not rewrite). */
+export interface BrokerMessage {
+  readonly topic: string
+  readonly payload: Buffer
+  readonly qos: 0 | 1 | 2
+  readonly retain: boolean
+}
+
+/** One topic filter of a SUBSCRIBE. */
+export interface BrokerSubscription {
+  readonly topic: string
+  readonly qos: 0 | 1 | 2
+}
+
+/**
+ * Access control and observation, as plain options with permissive defaults (aedes' hooks, typed, with results
+ * instead of callbacks). A hook may answer synchronously (no promise is made on the hot path) or with a promise.
+ * A hook that throws or rejects closes that client's connection, as MQTT 3.1.1 has no other way to refuse a PUBLISH.
+ */
+export interface BrokerHooks {
+  /** May this client connect? `false` answers CONNACK 0x05, not authorized [MQTT-3.2.2-5]. */
+  authenticate: ((client: BrokerClient, username: string | undefined, password: Buffer | undefined) => boolean | Promise<boolean>) | undefined
+  /**
+   * May this client publish this message? `false` closes the connection (MQTT 3.1.1 has no negative PUBACK).
+   * `client` is null for messages the broker publishes itself (wills are checked with their client).
+   */
+  authorizePublish: ((client: BrokerClient | null, message: BrokerMessage) => boolean | Promise<boolean>) | undefined
+  /** May this client subscribe to this filter? `false` refuses that filter only (SUBACK 0x80, [MQTT-3.9.3-2]). */
+  authorizeSubscribe: ((client: BrokerClient, subscription: BrokerSubscription) => boolean | Promise<boolean>) | undefined
+}
+
+/** The broker's events, for {@link EmbeddedBroker.on}. */
+export interface BrokerEvents {
+  /** A client's CONNECT was accepted and its CONNACK sent. */
+  clientConnect: [client: BrokerClient]
+  /** A client's connection ended (DISCONNECT, error, time-out, or taken over by a new connection with its id). */
+  clientDisconnect: [client: BrokerClient]
+  /** Subscriptions granted to a client (refused filters carry qos 128). */
+  subscribe: [subscriptions: BrokerSubscription[], client: BrokerClient]
+  /** Filters a client unsubscribed from. */
+  unsubscribe: [filters: string[], client: BrokerClient]
+  /** A message was routed; `client` is null for the broker's own ($SYS, heartbeat). */
+  publish: [message: BrokerMessage, client: BrokerClient | null]
+}
+
+export interface BrokerOptions extends BrokerHooks {
   /** TCP port; 0 picks a free one. Default 1883. */
   port: number
   /** Interface to listen on. Default 127.0.0.1 (loopback only); `0.0.0.0` for every interface. */
@@ -45,7 +98,10 @@ export const defaultBrokerOptions: Readonly<BrokerOptions> = Object.freeze({
   drainTimeout: 30_000,
   connectTimeout: 30_000,
   id: undefined,
-  logger: silentLogger
+  logger: silentLogger,
+  authenticate: undefined,
+  authorizePublish: undefined,
+  authorizeSubscribe: undefined
 })
 
 export interface BrokerStats {
@@ -58,9 +114,15 @@ export interface BrokerStats {
   /** Client errors (malformed packets, protocol violations, drain time-outs); each closed one connection. */
   clientErrors: number
   startedAt: number
+  /** The message router: backlog, messages in flight, deliveries. */
+  router: RouterStats
 }
 
 export interface EmbeddedBroker {
+  /**
+   * The aedes instance underneath, for diagnostics only: it is not a stable interface. Use the options' hooks,
+   * {@link EmbeddedBroker.on} and {@link EmbeddedBroker.stats}.
+   */
   readonly aedes: Aedes
   readonly options: Readonly<BrokerOptions>
   /** The TCP port actually bound (useful with port 0), or undefined without a TCP listener. */
@@ -70,6 +132,18 @@ export interface EmbeddedBroker {
   /** Open an in-process connection: the returned stream is the client's end; the broker holds the other. */
   connectInProcess (): Duplex
   stats (): BrokerStats
+  /** True once {@link EmbeddedBroker.close} has been called. */
+  readonly closed: boolean
+  /** Publish a message as the broker (client null in hooks and events). Resolves once routed. */
+  publish (message: { topic: string; payload: Buffer | string; qos?: 0 | 1; retain?: boolean }): Promise<void>
+  /**
+   * Drop a client's connection without a DISCONNECT, as a network cut would: its will is published
+   * [MQTT-3.1.2-8]. False when no client with that id is connected.
+   */
+  disconnect (clientId: string): boolean
+  on<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this
+  once<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this
+  off<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this
   /** Close every connection and the listener. Idempotent. */
   close (): Promise<void>
 }
@@ -84,8 +158,29 @@ export function validateBrokerOptions (given: Partial<BrokerOptions> = {}): Read
   c.integer('connectTimeout', given.connectTimeout, 100, 3_600_000)
   if (given.tcp !== undefined && typeof given.tcp !== 'boolean') c.add('tcp', 'must be true or false')
   c.string('id', given.id)
+  for (const hook of ['authenticate', 'authorizePublish', 'authorizeSubscribe'] as const) {
+    if (given[hook] !== undefined && typeof given[hook] !== 'function') c.add(hook, 'must be a function')
+  }
   c.throwIfAny('broker')
   return mergeOptions(defaultBrokerOptions, given)
+}
+
+/**
+ * Run a hook and hand its answer to an aedes callback: synchronously when the hook answers synchronously (no promise
+ * on the hot path), after the promise settles otherwise. A throw or a rejection is the callback's error.
+ */
+function settle<T> (run: () => T | Promise<T>, done: (err: Error | null, value: T | undefined) => void): void {
+  let result: T | Promise<T>
+  try { result = run() } catch (err) { done(toError(err), undefined); return }
+  if (result instanceof Promise) {
+    result.then((value) => { done(null, value) }, (err: unknown) => { done(toError(err), undefined) })
+  } else {
+    done(null, result)
+  }
+}
+
+function toError (err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
 }
 
 /** The shape of an aedes/CONNACK refusal: aedes reads `returnCode` off the error given to `authenticate`'s callback. */
@@ -105,8 +200,11 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
   // (identifier rejected) and the connection closed. aedes 1.x instead invents an id, so we mark such
   // connections in preConnect (which sees the packet) and refuse them in authenticate (which can set the code).
   const emptyIdPersistent = new WeakSet<Client>()
+  const router = new MessageRouter({ concurrency: options.concurrency })
+  const hooks = { authenticate: options.authenticate, authorizePublish: options.authorizePublish, authorizeSubscribe: options.authorizeSubscribe }
   const aedesOptions: AedesOptions = {
     concurrency: options.concurrency,
+    mq: router,
     heartbeatInterval: options.heartbeatInterval * 1000,
     drainTimeout: options.drainTimeout,
     connectTimeout: options.connectTimeout,
@@ -117,19 +215,45 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
       if (packet.clientId === '' && packet.clean === false) emptyIdPersistent.add(client)
       done(null, true)
     },
-    authenticate (client: Client, _username: Readonly<string> | undefined, _password: Readonly<Buffer> | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void) {
+    authenticate (client: Client, username: Readonly<string> | undefined, password: Readonly<Buffer> | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void) {
       if (emptyIdPersistent.has(client)) {
         log.debug('refused a zero-length client id with CleanSession=0 [MQTT-3.1.3-8]')
         done(refusal('identifier rejected: a zero-length client id requires CleanSession=1', 2), false)
         return
       }
-      done(null, true)
+      const hook = hooks.authenticate
+      if (hook === undefined) { done(null, true); return }
+      settle(() => hook(client, username, password), (err, ok) => {
+        if (err !== null) done(refusal(`authentication failed: ${err.message}`, 5), false)
+        else if (ok === true) done(null, true)
+        else done(refusal('not authorized', 5), false)
+      })
+    }
+  }
+  if (hooks.authorizePublish !== undefined) {
+    const hook = hooks.authorizePublish
+    aedesOptions.authorizePublish = (client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void) => {
+      // aedes' default refuses client publications under $SYS/; a custom hook must not lift that.
+      if (packet.topic.startsWith('$SYS/')) { done(new Error('$SYS/ topics are reserved')); return }
+      settle(() => hook(client, packet as BrokerMessage), (err, ok) => {
+        if (err !== null) done(err)
+        else done(ok === true ? null : new Error(`not authorized to publish to ${packet.topic}`))
+      })
+    }
+  }
+  if (hooks.authorizeSubscribe !== undefined) {
+    const hook = hooks.authorizeSubscribe
+    aedesOptions.authorizeSubscribe = (client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void) => {
+      settle(() => hook(client, sub as BrokerSubscription), (err, granted) => {
+        if (err !== null) done(err)
+        else done(null, granted === true ? sub : null)
+      })
     }
   }
   if (options.id !== undefined) aedesOptions.id = options.id
   const aedes = await Aedes.createBroker(aedesOptions)
 
-  const stats: BrokerStats = { clients: 0, connectionsTotal: 0, publishedIn: 0, clientErrors: 0, startedAt: Date.now() }
+  const stats: Omit<BrokerStats, 'router'> = { clients: 0, connectionsTotal: 0, publishedIn: 0, clientErrors: 0, startedAt: Date.now() }
   aedes.on('publish', (_packet, client) => { if (client !== null) stats.publishedIn++ })
   aedes.on('clientError', (client, err) => {
     stats.clientErrors++
@@ -178,11 +302,44 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
   const url = port === undefined ? undefined : `mqtt://${connectHost.includes(':') ? `[${connectHost}]` : connectHost}:${port}`
   let closing: Promise<void> | undefined
 
-  return {
+  // Events are forwarded from aedes; `publish` only while someone listens, as it fires once per message.
+  const events = new EventEmitter()
+  aedes.on('clientReady', (client) => { events.emit('clientConnect', client) })
+  aedes.on('clientDisconnect', (client) => { events.emit('clientDisconnect', client) })
+  aedes.on('subscribe', (subs, client) => { events.emit('subscribe', subs, client) })
+  aedes.on('unsubscribe', (filters, client) => { events.emit('unsubscribe', filters, client) })
+  const forwardPublish = (packet: AedesPublishPacket, client: Client | null): void => { events.emit('publish', packet, client) }
+  events.on('newListener', (event: string) => {
+    if (event === 'publish' && events.listenerCount('publish') === 0) aedes.on('publish', forwardPublish)
+  })
+  events.on('removeListener', (event: string) => {
+    if (event === 'publish' && events.listenerCount('publish') === 0) aedes.off('publish', forwardPublish)
+  })
+
+  const broker: EmbeddedBroker = {
     aedes,
     options,
     port,
     url,
+    get closed () { return closing !== undefined },
+    publish (message) {
+      return new Promise<void>((resolve, reject) => {
+        const payload = typeof message.payload === 'string' ? Buffer.from(message.payload) : message.payload
+        aedes.publish({ cmd: 'publish', topic: message.topic, payload, qos: message.qos ?? 0, retain: message.retain ?? false, dup: false }, (err?: Error | null) => {
+          if (err !== undefined && err !== null) reject(err)
+          else resolve()
+        })
+      })
+    },
+    disconnect (clientId) {
+      const client = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[clientId]
+      if (client === undefined) return false
+      client.conn.destroy()
+      return true
+    },
+    on (event, listener) { events.on(event, listener as (...args: unknown[]) => void); return broker },
+    once (event, listener) { events.once(event, listener as (...args: unknown[]) => void); return broker },
+    off (event, listener) { events.off(event, listener as (...args: unknown[]) => void); return broker },
     connectInProcess () {
       if (aedes.closed || closing !== undefined) return refusedStream('the embedded broker is closed')
       const [clientSide, brokerSide] = duplexPair()
@@ -191,7 +348,7 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
       return clientSide
     },
     stats () {
-      return { ...stats, clients: aedes.connectedClients }
+      return { ...stats, clients: aedes.connectedClients, router: router.stats() }
     },
     close () {
       closing ??= (async () => {
@@ -210,4 +367,5 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
       return closing
     }
   }
+  return broker
 }

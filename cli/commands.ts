@@ -189,6 +189,43 @@ const logsCommand = defineCommand({
   }
 })
 
+// ---- fleet voice -------------------------------------------------------------------------------------------------
+
+export const VOICE_ACTIONS = ['parse'] as const
+
+export const VOICE_OPTIONS = {
+  json: flag({ description: 'parse: print one JSON object per utterance: {text, lang, intent, confidence, slots, spans, explanation}' }),
+  lang: enumOption({ valueName: 'LANG', choices: ['en', 'fr'], defaultText: 'detected per utterance', description: "Understand the utterance as this language only (its grammar, and the answer's language)" })
+} as const satisfies OptionTable
+export type VoiceValues = OptionValues<typeof VOICE_OPTIONS>
+
+const voiceCommand = defineCommand({
+  name: 'voice',
+  summary: 'Show what the Cortana voice bridge understands of an utterance (English or French)',
+  description: [
+    '`fleet voice parse "<utterance>"` prints the intent, the slots (device, room, kind, all, level, delta, media, on, time), the confidence, the language and the template that matched, against the demo home (its device names and rooms, with French aliases). An utterance the grammar does not explain, or a request this home cannot serve (lights, weather, timers…), is intent None.',
+    'Without an utterance, `fleet voice parse` reads one utterance per line from standard input and prints one JSON line per utterance, in order (blank lines are skipped): a batch evaluator.'
+  ],
+  positionals: [
+    { name: 'action', required: true, description: `what to do: ${VOICE_ACTIONS.join(', ')}` },
+    { name: 'utterance', required: false, description: 'what was said; read line by line from stdin when absent' }
+  ],
+  options: VOICE_OPTIONS,
+  examples: [
+    { command: 'fleet voice parse "Hey Cortana, turn the kitchen speaker down by 20"', description: 'ChangeVolume, device kitchen speaker, delta -20.' },
+    { command: 'fleet voice parse --json "Dis Cortana, réveille-moi à 7 heures et quart"', description: 'SetAlarm, time 07:15, as JSON.' },
+    { command: 'fleet voice parse < utterances.txt > parses.jsonl', description: 'Batch: one JSON line per input line.' }
+  ],
+  exitCodes: [
+    { code: 0, meaning: 'parsed (an utterance understood as None is still a successful parse)' },
+    { code: 2, meaning: 'bad usage (unknown action or flag, bad --lang)' }
+  ],
+  async run (ctx) {
+    const { runVoiceCommand } = await import('./voice.ts')
+    return runVoiceCommand(ctx)
+  }
+})
+
 // ---- fleet help --------------------------------------------------------------------------------------------------
 
 const helpCommand = defineCommand({
@@ -205,7 +242,7 @@ const helpCommand = defineCommand({
   }
 })
 
-export const COMMANDS: readonly Command[] = [runCommand, brokerCommand, logsCommand, helpCommand]
+export const COMMANDS: readonly Command[] = [runCommand, brokerCommand, logsCommand, voiceCommand, helpCommand]
 
 export function findCommand (name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name)

@@ -16,6 +16,8 @@ export interface OutStream {
 export interface CliIo {
   readonly stdout: OutStream
   readonly stderr: OutStream
+  /** Input for commands that read it (`fleet voice parse` without an utterance); default: none (empty). */
+  readonly stdin?: NodeJS.ReadableStream
   readonly env: Readonly<Record<string, string | undefined>>
   /**
    * Stops a long-running command (`broker`, `logs`, `run`). Default: the process's first SIGINT or SIGTERM.
@@ -24,7 +26,7 @@ export interface CliIo {
   readonly signal?: AbortSignal
 }
 
-export const processIo: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }
+export const processIo: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env, stdin: process.stdin }
 
 /** The reason a command was stopped: `interrupted by SIGINT`, with `name` `AbortError` like other aborts. */
 export class InterruptError extends Error {

@@ -10,7 +10,7 @@
 import type { MqttClient } from 'mqtt'
 import { mergeMap, type Observable } from 'rxjs'
 import { mqttMessages } from '../core/streams.ts'
-import type { Topics } from '../core/topics.ts'
+import { isDeviceTopic, type Topics } from '../core/topics.ts'
 import { parseInfoPayload, parseLogPayload, type DeviceInfo, type LogFilter, type LogRecord } from './log-format.ts'
 
 export interface LogEntry {
@@ -70,7 +70,7 @@ export class LogRouter {
   /** Feed one message; returns what to show now, in order (possibly lines held earlier). Never throws. */
   accept (topic: string, payload: Buffer | string): LogEntry[] {
     const parsed = this.topics.parse(topic)
-    if (parsed === undefined) return []
+    if (!isDeviceTopic(parsed)) return []
     // The device filter, once per message: before parsing the payload, and before keeping the device's info.
     if (!this.filter.matchesDevice(parsed.deviceId)) return []
     if (parsed.channel === 'info') return this.onInfo(parsed.deviceId, payload)

@@ -6,12 +6,11 @@ import { randomBytes } from 'node:crypto'
 import type { MqttClient } from 'mqtt'
 import { FleetError } from './errors.ts'
 import { isSubscriptionRefused } from './mqtt-connect.ts'
+import type { Reply } from './replies.ts'
 import type { Topics } from './topics.ts'
 
-/** A device's answer (docs/topics.md, "replies"). */
-export type CommandReply =
-  | { rid: string; command: string; ok: true; status: number; result: Record<string, unknown> }
-  | { rid: string; command: string; ok: false; status: number; error: { code: string; message: string } }
+/** A device's answer (docs/topics.md, "replies"): the one {@link Reply} type of core/replies.ts. */
+export type CommandReply = Reply
 
 interface Pending {
   deviceId: string

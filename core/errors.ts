@@ -19,6 +19,12 @@ export const ERROR_CODES = {
   FLEET_ERR_BROKER_LOST: { exit: 3, message: 'lost the broker for longer than the grace period' },
   FLEET_ERR_RUN_CONFLICT: { exit: 3, message: 'another run is live under this topic prefix' },
   FLEET_ERR_CLOSED: { exit: 1, message: 'already closed' },
+  FLEET_ERR_MANIFEST_INVALID: { exit: 2, message: 'invalid update import manifest' },
+  FLEET_ERR_ROLLOUT_INVALID: { exit: 2, message: 'invalid rollout request' },
+  FLEET_ERR_ROLLOUT_NOT_FOUND: { exit: 2, message: 'no such update or deployment' },
+  FLEET_ERR_ROLLOUT_CONFLICT: { exit: 2, message: 'the deployment cannot do that in its state' },
+  FLEET_ERR_ROLLOUT_STORE: { exit: 1, message: 'rollout data directory unusable' },
+  FLEET_ERR_ROLLOUT_TIMEOUT: { exit: 3, message: 'the rollout service did not answer' },
   FLEET_ERR_INTERNAL: { exit: 1, message: 'internal error' }
 } as const satisfies Record<string, { exit: number; message: string }>
 
@@ -86,6 +92,7 @@ export const REPLY_ERROR_CODES = [
   'NOT_SUPPORTED',
   'DEVICE_OFF',
   'BUSY',
+  'UPDATING', // in the middle of a firmware install or apply
   'INTERNAL'
 ] as const
 export type ReplyErrorCode = typeof REPLY_ERROR_CODES[number]

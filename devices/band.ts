@@ -26,9 +26,9 @@
  * Local time is the clock's time plus the spec's `utcOffset` tag (UTC by default), see devices/local-time.ts.
  */
 import { clamp } from '../core/random.ts'
-import { arg, CommandError } from './command-error.ts'
-import { Device, type CommandHandler, type DeviceRuntime, type DeviceSpec } from './device.ts'
-import { HHMM_RE, HOUR_MS, MINUTE_MS, localDay, localHour, nextOccurrence, parseHhmm, utcOffsetMs } from './local-time.ts'
+import { CommandError } from './command-error.ts'
+import { Device, type CommandHandlers, type DesiredSetters, type DeviceRuntime, type DeviceSpec } from './device.ts'
+import { HOUR_MS, MINUTE_MS, localDay, localHour, nextOccurrence, parseHhmm, utcOffsetMs } from './local-time.ts'
 
 export const ACTIVITIES = ['rest', 'walk', 'run'] as const
 export type Activity = typeof ACTIVITIES[number]
@@ -109,9 +109,7 @@ interface AlarmEntry extends BandAlarm {
   setAt: number
 }
 
-const HHMM_HINT = 'HH:MM, 24-hour, e.g. 07:30'
-
-export class Band extends Device {
+export class Band extends Device<'band'> {
   /** False once the battery is empty (see the class comment). */
   power = true
   /** Battery level, percent, fractional inside; reported rounded up, so 0 means empty. */
@@ -184,27 +182,19 @@ export class Band extends Device {
     if (!this.power) throw new CommandError('DEVICE_OFF', `${this.spec.name} is off: its battery is empty; send setCharging {"on":true} first`)
   }
 
-  protected readonly commands: Readonly<Record<string, CommandHandler>> = {
-    findDevice: (args) => {
+  protected readonly commands: CommandHandlers<'band'> = {
+    findDevice: ({ durationMs }) => {
       this.requireOn()
-      const durationMs = args.durationMs === undefined ? 5000 : arg.integer(args, 'durationMs', 1000, 30_000)
       this.vibrate(durationMs, 'findDevice')
       return { vibrating: true, durationMs }
     },
-    setAlarm: (args) => {
+    setAlarm: ({ time, label = null, repeat }) => {
       this.requireOn()
-      const time = arg.string(args, 'time', { pattern: HHMM_RE, hint: HHMM_HINT }) as string
-      const label = args.label === null ? null : arg.string(args, 'label', { optional: true }) ?? null
-      if (label !== null && label.length > MAX_ALARM_LABEL) {
-        throw new CommandError('VALUE_OUT_OF_RANGE', `argument "label" must be at most ${MAX_ALARM_LABEL} characters, got ${label.length}`)
-      }
-      const repeat = args.repeat === undefined ? false : arg.boolean(args, 'repeat')
       const alarm = this.addAlarm(time, label, repeat, 'command')
       return { time, label, repeat, nextRingAt: nextOccurrence(alarm.setAt, alarm.minuteOfDay, this.utcOffset), alarms: this.alarms.length }
     },
-    cancelAlarm: (args) => {
+    cancelAlarm: ({ time }) => {
       this.requireOn()
-      const time = arg.string(args, 'time', { optional: true, pattern: HHMM_RE, hint: HHMM_HINT })
       if (time !== undefined && !this.alarms.some((a) => a.time === time)) {
         const set = this.alarms.map((a) => a.time).join(', ')
         throw new CommandError('INVALID_VALUE', `no alarm is set for ${time} (alarms set: ${set === '' ? 'none' : set})`)
@@ -222,22 +212,19 @@ export class Band extends Device {
     getSteps: () => { this.requireOn(); return { steps: this.steps, goal: this.stepGoal } },
     // These two still work with an empty battery: the charger talks to the band, and the level reads 0.
     getBattery: () => ({ battery: this.batteryPercent, charging: this.charging, power: this.power }),
-    setCharging: (args) => {
-      this.charging = arg.boolean(args, 'on')
+    setCharging: ({ on }) => {
+      this.charging = on
       return { charging: this.charging, battery: this.batteryPercent }
     }
   }
 
-  protected override readonly desiredProperties: Readonly<Record<string, (value: unknown) => void>> = {
+  protected readonly desiredProperties: DesiredSetters<'band'> = {
     /** The twin's alarm: one daily alarm that the desired state owns (`null` removes it); command alarms stay. */
-    alarm: (v) => {
-      if (v !== null && (typeof v !== 'string' || parseHhmm(v) === undefined)) {
-        throw new CommandError('INVALID_VALUE', `"alarm" must be HH:MM (24-hour) or null, got ${JSON.stringify(v)}`)
-      }
+    alarm: (time) => {
       this.removeAlarms((a) => a.source === 'desired')
-      if (v !== null) this.addAlarm(v, null, true, 'desired')
+      if (time !== null) this.addAlarm(time, null, true, 'desired')
     },
-    stepGoal: (v) => { this.stepGoal = arg.integer({ stepGoal: v }, 'stepGoal', 1000, 100_000) }
+    stepGoal: (goal) => { this.stepGoal = goal }
   }
 
   // ---- behaviour -------------------------------------------------------------------------------------------

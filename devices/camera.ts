@@ -19,8 +19,9 @@
  * command but `turnOn` and `turnOff` (both idempotent) with `DEVICE_OFF`.
  */
 import { clamp } from '../core/random.ts'
-import { arg, CommandError, desiredValue } from './command-error.ts'
-import { Device, type CommandArgs, type CommandHandler, type DeviceRuntime, type DeviceSpec } from './device.ts'
+import type { CommandArgsOf } from '../core/catalogue.ts'
+import { CommandError } from './command-error.ts'
+import { Device, type CommandHandlers, type DesiredSetters, type DeviceRuntime, type DeviceSpec } from './device.ts'
 import { HOUR_MS, localDay, localHour, utcOffsetMs } from './local-time.ts'
 
 export const NIGHT_MODES = ['on', 'off', 'auto'] as const
@@ -66,7 +67,7 @@ export function infraredOn (mode: NightMode, hour: number): boolean {
 
 const MB = 1024 * 1024
 
-export class Camera extends Device {
+export class Camera extends Device<'camera'> {
   power = true
   streaming = false
   quality: StreamQuality = DEFAULT_STREAM_QUALITY
@@ -107,23 +108,22 @@ export class Camera extends Device {
     if (!this.power) throw new CommandError('DEVICE_OFF', `${this.spec.name} is off; send turnOn first`)
   }
 
-  protected readonly commands: Readonly<Record<string, CommandHandler>> = {
+  protected readonly commands: CommandHandlers<'camera'> = {
     turnOn: () => { this.power = true; return { power: true } },
     turnOff: () => { this.power = false; this.streaming = false; return { power: false } },
-    startStream: (args) => {
+    startStream: ({ quality }) => {
       this.requireOn()
-      if (args.quality !== undefined) this.quality = arg.oneOf(args, 'quality', STREAM_QUALITIES)
+      if (quality !== undefined) this.quality = quality
       this.streaming = true
       return { streaming: true, url: this.streamUrl, quality: this.quality }
     },
     stopStream: () => { this.requireOn(); this.streaming = false; return { streaming: false } },
-    snapshot: (args) => {
+    snapshot: ({ quality }) => {
       this.requireOn()
-      const jpegQuality = args.quality === undefined ? 85 : arg.integer(args, 'quality', 10, 100)
       const ts = this.clock.now()
       // About 350 KB for a 2K JPEG at quality 85; infrared images are greyscale and compress better.
       const base = clamp(this.rng.normal(350_000, 40_000), 200_000, 500_000)
-      const bytes = Math.round(base * jpegSize(jpegQuality) / jpegSize(85) * (this.infrared ? 0.7 : 1))
+      const bytes = Math.round(base * jpegSize(quality) / jpegSize(85) * (this.infrared ? 0.7 : 1))
       this.snapshots++
       this.store(bytes / MB)
       return { image: `snap://${this.id}/${this.snapshots}.jpg`, ts, bytes }
@@ -135,18 +135,10 @@ export class Camera extends Device {
     }
   }
 
-  protected override readonly desiredProperties: Readonly<Record<string, (value: unknown) => void>> = {
-    power: (v) => { this.commands[desiredValue.boolean('power', v) ? 'turnOn' : 'turnOff']?.({}) },
-    nightMode: (v) => {
-      const mode = readNightMode(typeof v === 'boolean' ? { on: v } : { mode: v })
-      this.requireOn()
-      this.nightMode = mode
-    },
-    streaming: (v) => {
-      const on = desiredValue.boolean('streaming', v)
-      this.requireOn()
-      this.streaming = on
-    }
+  protected readonly desiredProperties: DesiredSetters<'camera'> = {
+    power: (on) => { if (on) this.commands.turnOn({}); else this.commands.turnOff({}) },
+    nightMode: (mode) => { this.requireOn(); this.nightMode = mode },
+    streaming: (on) => { this.requireOn(); this.streaming = on }
   }
 
   /** Add to the card; when full, the oldest recordings are overwritten (loop recording). */
@@ -228,15 +220,11 @@ function jpegSize (quality: number): number {
   return 0.25 + 0.75 * quality / 100
 }
 
-/** `{on: boolean}` or `{mode: 'on'|'off'|'auto'}`; both may be given only when they agree. */
-function readNightMode (args: CommandArgs): NightMode {
-  const hasOn = args.on !== undefined
-  const hasMode = args.mode !== undefined
-  if (!hasOn && !hasMode) throw new CommandError('INVALID_VALUE', 'give "on" (true or false) or "mode" (on, off or auto)')
-  const fromOn = hasOn ? (arg.boolean(args, 'on') ? 'on' : 'off') : undefined
-  const fromMode = hasMode ? arg.oneOf(args, 'mode', NIGHT_MODES) : undefined
-  if (fromOn !== undefined && fromMode !== undefined && fromOn !== fromMode) {
-    throw new CommandError('INVALID_VALUE', `"on": ${String(args.on)} and "mode": ${JSON.stringify(fromMode)} disagree; give one of them`)
+/** `{on}` or `{mode}` (the catalogue checked each, and that one is given); both only when they agree. */
+function readNightMode (args: CommandArgsOf<'camera', 'setNightMode'>): NightMode {
+  const fromOn = args.on === undefined ? undefined : args.on ? 'on' : 'off'
+  if (fromOn !== undefined && args.mode !== undefined && fromOn !== args.mode) {
+    throw new CommandError('INVALID_VALUE', `"on": ${String(args.on)} and "mode": ${JSON.stringify(args.mode)} disagree; give one of them`)
   }
-  return fromMode ?? fromOn ?? 'auto'
+  return args.mode ?? fromOn ?? 'auto'
 }

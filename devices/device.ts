@@ -9,13 +9,14 @@ import type { Clock, TimerHandle } from '../core/clock.ts'
 import type { Random } from '../core/random.ts'
 import type { Logger, LogLevel } from '../core/logger.ts'
 import { LOG_LEVELS } from '../core/logger.ts'
-import { STATUS_OFFLINE, STATUS_ONLINE, type Topics } from '../core/topics.ts'
+import { isDeviceTopic, STATUS_OFFLINE, STATUS_ONLINE, type Topics } from '../core/topics.ts'
 import { createMqttClient, describeTarget, endClient, isSubscriptionRefused, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
 import { FleetError } from '../core/errors.ts'
-import { CommandError, REPLY_STATUS } from './command-error.ts'
+import { CATALOGUE_VERSION, checkArgs, checkValue, commandSpec, kindSpec, type CommandArgsOf, type CommandName, type DesiredName, type DesiredValueOf, type DeviceKind } from '../core/catalogue.ts'
+import { CommandError, REPLY_OK_STATUS, REPLY_STATUS, type Reply, type ReplyError, type ReplyOk } from '../core/replies.ts'
 
-import type { DeviceKind } from './kind-names.ts'
 export { DEVICE_KINDS, type DeviceKind } from './kind-names.ts'
+export type { Reply, ReplyError, ReplyOk } from '../core/replies.ts'
 
 /** Who a device is. Published retained on its `info` topic. */
 export interface DeviceSpec {
@@ -52,12 +53,19 @@ export interface DeviceRuntime {
 }
 
 export type CommandArgs = Record<string, unknown>
-/** A command handler: validates its arguments (throwing CommandError) and returns the reply's `result`. */
-export type CommandHandler = (args: CommandArgs) => Record<string, unknown> | undefined
+/**
+ * A command handler: gets its arguments already checked against the catalogue (core/catalogue.ts; defaults filled
+ * in), throws CommandError for what the schema cannot say (the device is off, nothing is playing…), and returns
+ * the reply's `result`.
+ */
+export type CommandHandler<A = CommandArgs> = (args: A) => Record<string, unknown> | undefined
 
-export interface ReplyOk { rid: string; command: string; ok: true; status: 200; result: Record<string, unknown> }
-export interface ReplyError { rid: string; command: string; ok: false; status: number; error: { code: string; message: string } }
-export type Reply = ReplyOk | ReplyError
+/** A kind's handlers, keyed by exactly the catalogue's command names for that kind (a missing or extra one is a type error). */
+export type CommandHandlers<K extends DeviceKind> = { readonly [N in CommandName<K>]: CommandHandler<CommandArgsOf<K, N>> }
+/** A kind's desired-property setters, keyed by exactly the catalogue's property names; each gets a checked value. */
+export type DesiredSetters<K extends DeviceKind> = {
+  readonly [N in DesiredName<K>]: (value: DesiredValueOf<K, N>) => void
+}
 
 /** Every counter a device keeps, at zero: the one place a counter is declared (its type and the fleet's sums follow). */
 const ZERO_COUNTERS = {
@@ -82,7 +90,7 @@ const LEVEL_INDEX: Record<string, number> = Object.fromEntries(LOG_LEVELS.map((l
 /** How long a graceful stop waits for the broker to acknowledge `offline` before dropping the connection. */
 const STOP_ACK_TIMEOUT_MS = 2000
 
-export abstract class Device {
+export abstract class Device<K extends DeviceKind = DeviceKind> {
   readonly spec: Readonly<DeviceSpec>
   protected readonly runtime: DeviceRuntime
   protected readonly rng: Random
@@ -90,10 +98,10 @@ export abstract class Device {
   protected readonly logger: Logger
   readonly counters: DeviceCounters = zeroCounters()
 
-  /** Commands this kind understands, by name. */
-  protected abstract readonly commands: Readonly<Record<string, CommandHandler>>
-  /** Desired-state properties this kind accepts, applied in this object's order (not the payload's). */
-  protected readonly desiredProperties: Readonly<Record<string, (value: unknown) => void>> = {}
+  /** The handlers of the catalogue's commands for this kind. */
+  protected abstract readonly commands: CommandHandlers<K>
+  /** The setters of the catalogue's desired properties for this kind (applied in the catalogue's order). */
+  protected abstract readonly desiredProperties: DesiredSetters<K>
 
   private client: MqttClient | undefined
   private telemetryTimer: TimerHandle | undefined
@@ -124,7 +132,7 @@ export abstract class Device {
   }
 
   get id (): string { return this.spec.id }
-  get kind (): DeviceKind { return this.spec.kind }
+  get kind (): K { return this.spec.kind as K }
   get connected (): boolean { return this.client?.connected === true }
   /** Telemetry messages sent so far; the next one carries `seq` = this + 1. */
   get seq (): number { return this.telemetrySeq }
@@ -324,9 +332,28 @@ export abstract class Device {
     this.publish(this.topic.reported, `${key.slice(0, -1)},"ts":${this.clock.now()}}`, 1, true)
   }
 
+  /**
+   * The retained identity. It advertises what the device answers by name only (`commands`, `desired`) with the
+   * catalogue version those names come from: the schemas are in core/catalogue.ts, so 100,000 retained `info`
+   * messages do not each carry them.
+   */
   info (): Record<string, unknown> {
     const { id, kind, model, room, name, firmware, home, tags } = this.spec
-    return { id, kind, model, room, name, firmware, home, tags: tags ?? {} }
+    return { id, kind, model, room, name, firmware, home, tags: tags ?? {}, catalogue: CATALOGUE_VERSION, commands: this.commandNames(), desired: this.desiredNames() }
+  }
+
+  /** The names of the desired properties this device accepts, in the order it applies them. */
+  desiredNames (): string[] { return Object.keys(this.desiredProperties) }
+
+  /**
+   * Apply one desired property as a desired-state message would: checked against the catalogue, then set. Throws
+   * CommandError (the reason ends up in the reported state's `$desiredErrors`).
+   */
+  applyDesired (key: string, value: unknown): void {
+    const spec = kindSpec(this.kind)?.desired[key]
+    const setter = Object.hasOwn(this.desiredProperties, key) ? (this.desiredProperties as Record<string, (v: unknown) => void>)[key] : undefined
+    if (spec === undefined || setter === undefined) throw new CommandError('NOT_SUPPORTED', `${this.kind} has no desired property "${key}"`)
+    setter(checkValue(spec.schema, value, `"${key}"`))
   }
 
   /** Log through pino and, at or above the publish level, on the device's log topic. */
@@ -341,7 +368,7 @@ export abstract class Device {
 
   private onMessage (topic: string, payload: Buffer): void {
     const parsed = this.runtime.topics.parse(topic)
-    if (parsed === undefined || parsed.deviceId !== this.id) return
+    if (!isDeviceTopic(parsed) || parsed.deviceId !== this.id) return
     try {
       if (parsed.channel === 'command') this.onCommand(parsed.name, parsed.rid, payload)
       else if (parsed.channel === 'desired') this.onDesired(payload)
@@ -371,20 +398,22 @@ export abstract class Device {
       this.log('warn', 'bad command payload', { command: name, error: message })
       return { command: name, ok: false, status: REPLY_STATUS.BAD_REQUEST, error: { code: 'BAD_REQUEST', message } }
     }
-    const handler = Object.hasOwn(this.commands, name) ? this.commands[name] : undefined
+    const handlers = this.commands as unknown as Readonly<Record<string, CommandHandler>>
+    const handler = Object.hasOwn(handlers, name) ? handlers[name] : undefined
+    const spec = commandSpec(this.kind, name)
     try {
-      if (handler === undefined) throw new CommandError('UNKNOWN_COMMAND', `${this.kind} does not know the command "${name}"; it knows ${Object.keys(this.commands).join(', ')}`)
-      const result = handler(args) ?? {}
+      if (handler === undefined || spec === undefined) throw new CommandError('UNKNOWN_COMMAND', `${this.kind} does not know the command "${name}"; it knows ${this.commandNames().join(', ')}`)
+      const result = handler(checkArgs(spec, args)) ?? {}
       this.counters.commandsHandled++
       this.log('info', `command ${name}`, { args })
       // Read-only commands (getBattery…) publish nothing: stateChanged() skips a state equal to the last one.
       this.stateChanged()
-      return { command: name, ok: true, status: 200, result }
+      return { command: name, ok: true, status: REPLY_OK_STATUS, result }
     } catch (err) {
       this.counters.commandErrors++
       const e = err instanceof CommandError ? err : new CommandError('INTERNAL', (err as Error).message)
       this.log(e.code === 'INTERNAL' ? 'error' : 'warn', `command ${name} failed`, { code: e.code, error: e.message })
-      return { command: name, ok: false, status: REPLY_STATUS[e.code], error: { code: e.code, message: e.message } }
+      return e.toReply(name)
     }
   }
 
@@ -403,10 +432,10 @@ export abstract class Device {
     const errors: Record<string, string> = {}
     // Apply in the kind's declared order, not the payload's: `{volume, power: true}` on a speaker that is off must
     // turn it on before setting the volume, whichever key the controller wrote first.
-    for (const [key, apply] of Object.entries(this.desiredProperties)) {
+    for (const key of this.desiredNames()) {
       if (!Object.hasOwn(desired, key)) continue
       try {
-        apply(desired[key])
+        this.applyDesired(key, desired[key])
       } catch (err) {
         errors[key] = err instanceof CommandError ? `${err.code}: ${err.message}` : (err as Error).message
       }

@@ -72,7 +72,7 @@ export function planFleet (description: FleetDescription = {}): DeviceSpec[] {
     const prefix = g.idPrefix ?? g.kind
     const w = Math.max(4, String(g.count).length)
     for (let i = 1; i <= g.count; i++) {
-      const room = g.room ?? DEMO_ROOMS[(i - 1) % DEMO_ROOMS.length]?.name ?? 'living room'
+      const room = g.room ?? DEMO_ROOMS[(i - 1) % DEMO_ROOMS.length]?.id ?? 'living room'
       const num = String(i).padStart(w, '0')
       specs.push({
         id: `${prefix}-${num}`,

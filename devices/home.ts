@@ -4,22 +4,7 @@
  */
 import type { DeviceKind, DeviceSpec } from './device.ts'
 
-export interface Room {
-  /** Canonical English name, lower case: `living room`. */
-  name: string
-  /** Other names that mean this room, French first: `salon`. */
-  aliases: readonly string[]
-}
-
-export const DEMO_ROOMS: readonly Room[] = Object.freeze([
-  { name: 'living room', aliases: ['salon', 'lounge', 'séjour'] },
-  { name: 'kitchen', aliases: ['cuisine'] },
-  { name: 'bedroom', aliases: ['chambre'] },
-  { name: 'office', aliases: ['bureau', 'study'] },
-  { name: 'garage', aliases: ['garage'] },
-  { name: 'garden', aliases: ['jardin', 'yard', 'backyard'] },
-  { name: 'front door', aliases: ["porte d'entrée", 'porte d’entrée', 'entrée', 'entrance', 'front porch'] }
-])
+export { ROOMS as DEMO_ROOMS, findRoom, resolveRoom, roomKey, type Room } from '../core/rooms.ts'
 
 /** The model each kind uses unless told otherwise. */
 export const DEFAULT_MODELS: Readonly<Record<DeviceKind, string>> = Object.freeze({
@@ -58,21 +43,6 @@ export const DEMO_LAYOUT: ReadonlyArray<{ kind: DeviceKind; room: string; name: 
 /** `living room` → `living-room`, `porte d'entrée` → `porte-d-entree`: a topic-safe id fragment. */
 export function slug (text: string): string {
   return text.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')
-}
-
-/**
- * A room's comparison key: case, accents, spacing and punctuation ignored, letters of every script kept
- * (`Porte d'Entrée` → `porte-d-entree`, `厨房` → `厨房`). Unlike {@link slug} (ASCII, for ids), two different
- * rooms never share a key unless their names differ only in those ways.
- */
-export function roomKey (text: string): string {
-  return text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '-').replace(/^-|-$/g, '')
-}
-
-/** Find a room by its name or any alias, case- and accent-insensitively. */
-export function findRoom (text: string, rooms: readonly Room[] = DEMO_ROOMS): Room | undefined {
-  const key = roomKey(text)
-  return rooms.find((r) => roomKey(r.name) === key || r.aliases.some((a) => roomKey(a) === key))
 }
 
 export interface HomeOptions {

@@ -1,18 +1,8 @@
-/**
- * Device kinds: which class simulates which kind, and which commands each kind understands.
- *
- * {@link KIND_COMMANDS} is read off the classes themselves (one inert instance of each, never connected), so it
- * cannot drift from the handlers: add a command to a class and it appears here.
- */
-import { VirtualClock } from '../core/clock.ts'
+/** Device kinds: which class simulates which kind. What each kind answers is the command catalogue, in core/. */
 import { FleetError } from '../core/errors.ts'
-import { silentLogger } from '../core/logger.ts'
-import { Random } from '../core/random.ts'
-import { createTopics } from '../core/topics.ts'
 import { Band } from './band.ts'
 import { Camera } from './camera.ts'
 import { DEVICE_KINDS, type Device, type DeviceKind, type DeviceRuntime, type DeviceSpec } from './device.ts'
-import { DEFAULT_FIRMWARE, DEFAULT_MODELS, DEFAULT_TELEMETRY_MS } from './home.ts'
 import { Speaker } from './speaker.ts'
 
 export type DeviceClass = new (spec: DeviceSpec, runtime: DeviceRuntime) => Device
@@ -34,29 +24,8 @@ export function createDevice (spec: DeviceSpec, runtime: DeviceRuntime): Device 
   return new Kind(spec, runtime)
 }
 
-/** The command names of each kind, in the order the class declares them. */
-export const KIND_COMMANDS: Readonly<Record<DeviceKind, readonly string[]>> = (() => {
-  // Constructing a device opens nothing: it only forks a random stream and a child logger.
-  const runtime: DeviceRuntime = {
-    target: { url: 'mqtt://probe.invalid' },
-    topics: createTopics(),
-    clock: new VirtualClock(0),
-    random: new Random(0),
-    logger: silentLogger
-  }
-  const out = {} as Record<DeviceKind, readonly string[]>
-  for (const kind of DEVICE_KINDS) {
-    const probe = createDevice({
-      id: `probe-${kind}`,
-      kind,
-      model: DEFAULT_MODELS[kind],
-      room: 'living room',
-      name: `probe ${kind}`,
-      firmware: DEFAULT_FIRMWARE[kind],
-      home: 'probe',
-      telemetryIntervalMs: DEFAULT_TELEMETRY_MS[kind]
-    }, runtime)
-    out[kind] = Object.freeze(probe.commandNames())
-  }
-  return Object.freeze(out)
-})()
+/**
+ * The command names of each kind: the catalogue's (core/catalogue.ts), which every kind implements exactly
+ * (test/devices/kinds.test.ts checks both directions).
+ */
+export { KIND_COMMANDS, KIND_DESIRED } from '../core/catalogue.ts'

@@ -7,6 +7,7 @@
  * its clock's time plus a fixed UTC offset, taken from the spec's `utcOffset` tag (`+02:00`, `-05:30`), and UTC
  * when the tag is absent.
  */
+import { HHMM_RE } from '../core/catalogue.ts'
 import { FleetError } from '../core/errors.ts'
 import type { DeviceSpec } from './device.ts'
 
@@ -15,8 +16,7 @@ export const HOUR_MS = 3_600_000
 export const DAY_MS = 86_400_000
 
 const OFFSET_RE = /^([+-])(\d{2}):(\d{2})$/
-/** `HH:MM`, 24-hour, two digits each: `07:05` yes, `7:5`, `24:00` and `12:60` no. */
-export const HHMM_RE = /^([01]\d|2[0-3]):([0-5]\d)$/
+export { HHMM_RE }
 
 /**
  * The device's UTC offset in milliseconds, from its `utcOffset` tag. Throws FLEET_ERR_OPTIONS_INVALID for a tag

@@ -3,8 +3,8 @@
  * spoken answers (`say`), Wi-Fi RSSI. The voice bridge (bridge/) drives it only through its commands.
  */
 import { clamp } from '../core/random.ts'
-import { arg, CommandError, desiredValue } from './command-error.ts'
-import { Device, type CommandHandler, type DeviceRuntime, type DeviceSpec } from './device.ts'
+import { CommandError } from './command-error.ts'
+import { Device, type CommandHandlers, type DesiredSetters, type DeviceRuntime, type DeviceSpec } from './device.ts'
 
 export type Playback = 'playing' | 'paused' | 'stopped'
 
@@ -18,7 +18,7 @@ export const PLAYLIST = [
   'Radiohead — Weird Fishes'
 ] as const
 
-export class Speaker extends Device {
+export class Speaker extends Device<'speaker'> {
   power = true
   volume: number
   muted = false
@@ -42,25 +42,23 @@ export class Speaker extends Device {
 
   get track (): string { return PLAYLIST[this.trackIndex % PLAYLIST.length] as string }
 
-  protected readonly commands: Readonly<Record<string, CommandHandler>> = {
+  protected readonly commands: CommandHandlers<'speaker'> = {
     turnOn: () => { this.power = true; return { power: true } },
     turnOff: () => { this.power = false; if (this.playback === 'playing') this.playback = 'paused'; return { power: false } },
-    setVolume: (args) => {
+    setVolume: ({ level }) => {
       this.requireOn()
-      this.volume = arg.integer(args, 'level', 0, 100)
+      this.volume = level
       return { volume: this.volume }
     },
-    changeVolume: (args) => {
+    changeVolume: ({ delta }) => {
       this.requireOn()
-      const delta = arg.integer(args, 'delta', -100, 100)
       this.volume = clamp(this.volume + delta, 0, 100)
       return { volume: this.volume }
     },
     mute: () => { this.requireOn(); this.muted = true; return { muted: true } },
     unmute: () => { this.requireOn(); this.muted = false; return { muted: false } },
-    play: (args) => {
+    play: ({ track }) => {
       this.requireOn()
-      const track = arg.string(args, 'track', { optional: true })
       if (track !== undefined) {
         const i = PLAYLIST.findIndex((t) => t.toLowerCase().includes(track.toLowerCase()))
         if (i < 0) throw new CommandError('INVALID_VALUE', `no track matching ${JSON.stringify(track)} in the playlist`)
@@ -90,20 +88,18 @@ export class Speaker extends Device {
       return { playback: this.playback, track: this.track }
     },
     stop: () => { this.requireOn(); this.playback = 'stopped'; this.position = 0; return { playback: this.playback } },
-    say: (args) => {
+    say: ({ text }) => {
       this.requireOn()
-      const text = arg.string(args, 'text') as string
-      if (text.length > 500) throw new CommandError('VALUE_OUT_OF_RANGE', `argument "text" must be at most 500 characters, got ${text.length}`)
       this.lastUtterance = text
       this.emitEvent('spoke', { text })
       return { spoken: text }
     }
   }
 
-  protected override readonly desiredProperties: Readonly<Record<string, (value: unknown) => void>> = {
-    power: (v) => { this.commands[desiredValue.boolean('power', v) ? 'turnOn' : 'turnOff']?.({}) },
-    volume: (v) => { this.requireOn(); this.volume = arg.integer({ volume: v }, 'volume', 0, 100) },
-    muted: (v) => { this.requireOn(); this.muted = arg.boolean({ muted: v }, 'muted') }
+  protected readonly desiredProperties: DesiredSetters<'speaker'> = {
+    power: (on) => { if (on) this.commands.turnOn({}); else this.commands.turnOff({}) },
+    volume: (v) => { this.requireOn(); this.volume = v },
+    muted: (v) => { this.requireOn(); this.muted = v }
   }
 
   protected step (dtMs: number): void {

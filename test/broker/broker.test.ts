@@ -141,7 +141,7 @@ describe('embedded broker', () => {
     const closed = new Promise<void>((resolve) => { c.once('close', () => { resolve() }) })
     await Promise.all([b.close(), b.close()])
     await closed
-    expect(b.aedes.closed).toBe(true)
+    expect(b.closed).toBe(true)
     // After close, an in-process connect fails like a refused TCP connect, through the client's error event.
     const target = { stream: () => b.connectInProcess() }
     const late = td.client(createMqttClient(target, { reconnectPeriod: 0 }))
@@ -156,5 +156,138 @@ describe('embedded broker', () => {
     const c = td.client(createMqttClient(target, { reconnectPeriod: 0 }))
     await waitConnected(c, target)
     expect(b.stats().clients).toBe(1)
+  })
+})
+
+/** Resolve when `check()` holds after one of the broker's events, or reject naming `what` after `ms`. */
+function untilEvent (b: EmbeddedBroker, event: 'publish' | 'subscribe' | 'clientConnect' | 'clientDisconnect', check: () => boolean, what: string, ms = 30_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { b.off(event, on); reject(new Error(`timed out after ${ms} ms waiting for ${what}`)) }, ms)
+    const on = (): void => { if (check()) { clearTimeout(timer); b.off(event, on); resolve() } }
+    b.on(event, on)
+    on()
+  })
+}
+
+/** `count` QoS 0 PUBLISH packets to `topic`, then one to `last`, as one buffer (one socket write). */
+function publishBurst (clientId: string, topic: string, count: number, last: string): Buffer {
+  const parts: Buffer[] = []
+  const one = mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 0, retain: false, dup: false })
+  for (let i = 0; i < count; i++) parts.push(one)
+  parts.push(mqttPacket.generate({ cmd: 'publish', topic: last, payload: Buffer.from(clientId), qos: 0, retain: false, dup: false }))
+  return Buffer.concat(parts)
+}
+
+describe('embedded broker under load', () => {
+  it('routes a backlog of thousands of messages nobody subscribed to without overflowing the stack', async () => {
+    // The crash seen with 1,809 devices at --speed 60: aedes' default router (mqemitter) completed each queued
+    // message with no subscriber inside the release of the previous one, one stack frame group per queued message.
+    // A small concurrency makes the backlog form on purpose: a delivery to `busy` holds the only slot while ten
+    // publishers' bursts of unmatched messages queue behind it.
+    const b = await broker({ concurrency: 1 })
+    const sub = td.client(await connectClient(b.url!))
+    await sub.subscribeAsync(['busy', 'end'])
+    const ends: string[] = []
+    sub.on('message', (topic, payload) => { if (topic === 'end') ends.push(payload.toString()) })
+    const publishers = 10
+    const perPublisher = 5_000
+    for (let i = 0; i < publishers; i++) {
+      const socket = netConnect(b.port!, '127.0.0.1')
+      td.add(socket, (s) => s.destroy())
+      socket.on('error', () => undefined)
+      socket.on('connect', () => { socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `burst-${i}`, keepalive: 0 })) })
+      // The burst goes after the CONNACK: aedes holds only a few packets received before it answers CONNECT.
+      socket.once('data', () => { socket.write(publishBurst(`burst-${i}`, i === 0 ? 'busy' : 'nobody/listens', perPublisher, 'end')) })
+    }
+    const everyEnd = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`timed out waiting for the ${publishers} 'end' messages; got ${ends.length}`)) }, 45_000)
+      sub.on('message', () => { if (ends.length === publishers) { clearTimeout(timer); resolve() } })
+    })
+    await everyEnd
+    // Messages are routed in arrival order per publisher, so every burst before its `end` has been routed.
+    const total = publishers * (perPublisher + 1)
+    await untilEvent(b, 'publish', () => b.stats().publishedIn === total, `${total} publications counted`)
+    expect(b.stats().router.backlogPeak).toBeGreaterThan(1000)
+    expect(b.stats().router).toMatchObject({ backlog: 0 })
+  })
+})
+
+describe('broker hooks and events', () => {
+  it('authenticate: false answers CONNACK 0x05 and the client never connects', async () => {
+    const b = await broker({ authenticate: (client, username) => client.id === 'ok' && username === 'u' })
+    await expect(connectClient(b.url!, { clientId: 'nope', username: 'u' })).rejects.toThrow(/Not authorized/)
+    const ok = td.client(await connectClient(b.url!, { clientId: 'ok', username: 'u' }))
+    expect(ok.connected).toBe(true)
+  })
+
+  it('authenticate may answer with a promise; a rejection refuses the client', async () => {
+    const b = await broker({ authenticate: (client) => client.id === 'boom' ? Promise.reject(new Error('directory down')) : Promise.resolve(true) })
+    await expect(connectClient(b.url!, { clientId: 'boom' })).rejects.toThrow(/Not authorized/)
+    td.client(await connectClient(b.url!, { clientId: 'fine' }))
+  })
+
+  it('authorizeSubscribe: false refuses that filter only (SUBACK 0x80), and the connection stays open', async () => {
+    const b = await broker({ authorizeSubscribe: (_c, sub) => !sub.topic.startsWith('secret/') })
+    const c = td.client(await connectClient(b.url!))
+    // MQTT.js 5 reports a refused filter (SUBACK 0x80) as the subscription's error.
+    await expect(c.subscribeAsync('secret/x', { qos: 1 })).rejects.toThrow(/Subscribe error/)
+    const granted = await c.subscribeAsync({ 'open/x': { qos: 1 } })
+    expect(granted.map((g) => [g.topic, g.qos])).toEqual([['open/x', 1]])
+    expect(c.connected).toBe(true)
+  })
+
+  it('authorizePublish: false closes the publisher (MQTT 3.1.1 has no negative PUBACK) and routes nothing', async () => {
+    const b = await broker({ authorizePublish: (_c, m) => !m.topic.startsWith('forbidden/') })
+    const sub = td.client(await connectClient(b.url!))
+    await sub.subscribeAsync('#')
+    const received: string[] = []
+    sub.on('message', (t) => received.push(t))
+    const pub = td.client(await connectClient(b.url!))
+    const closed = new Promise<void>((resolve) => { pub.once('close', () => { resolve() }) })
+    const got = nextMessage(sub, (t) => t === 'allowed/x')
+    pub.publish('forbidden/x', 'no')
+    await closed
+    const pub2 = td.client(await connectClient(b.url!))
+    await pub2.publishAsync('allowed/x', 'yes', { qos: 1 })
+    expect((await got).payload.toString()).toBe('yes')
+    expect(received).toEqual(['allowed/x'])
+  })
+
+  it('emits clientConnect, subscribe, publish, unsubscribe and clientDisconnect with the client', async () => {
+    const b = await broker()
+    const seen: string[] = []
+    b.on('clientConnect', (c) => seen.push(`connect ${c.id}`))
+    b.on('subscribe', (subs, c) => seen.push(`subscribe ${c.id} ${subs.map((s) => `${s.topic}@${s.qos}`).join(',')}`))
+    const onPublish = (m: { topic: string; payload: Buffer }, c: { id: string } | null): void => { if (!m.topic.startsWith('$SYS')) seen.push(`publish ${c?.id ?? 'broker'} ${m.topic}=${m.payload.toString()}`) }
+    b.on('publish', onPublish)
+    b.on('unsubscribe', (filters, c) => seen.push(`unsubscribe ${c.id} ${filters.join(',')}`))
+    b.on('clientDisconnect', (c) => seen.push(`disconnect ${c.id}`))
+    const c = await connectClient(b.url!, { clientId: 'watcher' })
+    await c.subscribeAsync('a/#', { qos: 1 })
+    await c.publishAsync('a/b', 'hi', { qos: 1 })
+    await b.publish({ topic: 'a/c', payload: 'from the broker' })
+    await c.unsubscribeAsync('a/#')
+    const gone = untilEvent(b, 'clientDisconnect', () => seen.includes('disconnect watcher'), 'the watcher to disconnect')
+    await c.endAsync()
+    await gone
+    b.off('publish', onPublish)
+    expect(seen).toEqual(['connect watcher', 'subscribe watcher a/#@1', 'publish watcher a/b=hi', 'publish broker a/c=from the broker', 'unsubscribe watcher a/#', 'disconnect watcher'])
+  })
+
+  it('disconnect(id) drops the connection without DISCONNECT, so the will is published [MQTT-3.1.2-8]', async () => {
+    const b = await broker()
+    const obs = td.client(await connectClient(b.url!))
+    await obs.subscribeAsync('status/+')
+    td.client(await connectClient(b.url!, { clientId: 'dev', will: { topic: 'status/dev', payload: Buffer.from('offline'), qos: 0, retain: false } }))
+    const will = nextMessage(obs, (t) => t === 'status/dev')
+    expect(b.disconnect('dev')).toBe(true)
+    expect((await will).payload.toString()).toBe('offline')
+    expect(b.disconnect('nobody')).toBe(false)
+  })
+
+  it('refuses hooks that are not functions, with the others options', async () => {
+    const err = await createBroker({ port: 0, authenticate: 'yes' as unknown as undefined }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(FleetError)
+    expect((err as FleetError).issues.map((i) => i.path)).toEqual(['authenticate'])
   })
 })

@@ -29,8 +29,8 @@ describe('fleet logs against a running fleet', () => {
     // Both watchers are subscribed once the broker has seen their SUBSCRIBEs (2 filters each).
     await new Promise<void>((resolve) => {
       let subs = 0
-      const on = (): void => { if (++subs === 2) { broker.aedes.off('subscribe', on); resolve() } }
-      broker.aedes.on('subscribe', on)
+      const on = (): void => { if (++subs === 2) { broker.off('subscribe', on); resolve() } }
+      broker.on('subscribe', on)
     })
 
     expect(await commander.send('demo-living-room-speaker', 'mute')).toMatchObject({ ok: true }) // not selected

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { createServer, type Socket } from 'node:net'
 import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createBroker, type EmbeddedBroker } from '../../broker/broker.ts'
+import { createBroker, type BrokerOptions, type EmbeddedBroker } from '../../broker/broker.ts'
 import { FleetError } from '../../core/errors.ts'
 import { main, reportError } from '../../cli/main.ts'
 import { testIo } from './helpers.ts'
@@ -19,8 +19,8 @@ const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.me
 const td = new Teardown()
 afterEach(async () => { await td.run() })
 
-async function startBroker (): Promise<EmbeddedBroker & { url: string; port: number }> {
-  return td.add(await createBroker({ port: 0 }), (b) => b.close()) as EmbeddedBroker & { url: string; port: number }
+async function startBroker (options: Partial<BrokerOptions> = {}): Promise<EmbeddedBroker & { url: string; port: number }> {
+  return td.add(await createBroker({ port: 0, ...options }), (b) => b.close()) as EmbeddedBroker & { url: string; port: number }
 }
 
 async function connect (url: string): Promise<MqttClient> {
@@ -190,8 +190,7 @@ describe('main: fleet logs (in-process)', () => {
   })
 
   it('a refused subscription (SUBACK 0x80) ⇒ exit 3 with FLEET_ERR_BROKER_REFUSED naming the filters', async () => {
-    const broker = await startBroker()
-    broker.aedes.authorizeSubscribe = (_client, _sub, cb) => { cb(null, null) }
+    const broker = await startBroker({ authorizeSubscribe: () => false })
     const io = testIo()
     expect(await main(['logs', '--broker', broker.url, '--prefix', 'lab/home'], io)).toBe(3)
     expect(io.err.lines[0]).toMatch(/^FLEET_ERR_BROKER_REFUSED: the broker refused subscriptions to lab\/home\/\+\/info, lab\/home\/\+\/log \(/)
@@ -199,13 +198,15 @@ describe('main: fleet logs (in-process)', () => {
   })
 
   it('a connection the broker closes during the subscribe ⇒ a note, a reconnect, and the lines after it', async () => {
-    const broker = await startBroker()
-    // Every SUBSCRIBE on the first connection makes aedes close it (an error in a hook closes that client).
+    // Every SUBSCRIBE on the first connection makes the broker close it (a hook that throws closes that client).
     let first: unknown
-    broker.aedes.authorizeSubscribe = (client, sub, cb) => {
-      first ??= client
-      cb(client === first ? new Error('closing this connection') : null, sub)
-    }
+    const broker = await startBroker({
+      authorizeSubscribe: (client) => {
+        first ??= client
+        if (client === first) throw new Error('closing this connection')
+        return true
+      }
+    })
     const c = await connect(broker.url)
     const io = testIo()
     const ready = subscribedTo(broker, 'home/+/log') // granted: on the second connection

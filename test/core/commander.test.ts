@@ -1,5 +1,3 @@
-import { createServer, type AddressInfo } from 'node:net'
-import { Aedes } from 'aedes'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createBroker } from '../../broker/index.ts'
 import { Commander } from '../../core/commander.ts'
@@ -42,8 +40,8 @@ describe('Commander', () => {
     const commander = new Commander(ctl, topics)
     const pending = commander.send('nobody', 'ping', {}, 60_000)
     await new Promise<void>((resolve) => {
-      const on = (packet: { topic: string }): void => { if (packet.topic.startsWith('home/nobody/commands/')) { broker.aedes.off('publish', on); resolve() } }
-      broker.aedes.on('publish', on)
+      const on = (packet: { topic: string }): void => { if (packet.topic.startsWith('home/nobody/commands/')) { broker.off('publish', on); resolve() } }
+      broker.on('publish', on)
     })
     commander.close()
     await expect(pending).rejects.toMatchObject({ code: 'FLEET_ERR_CLOSED' })
@@ -51,12 +49,9 @@ describe('Commander', () => {
   })
 
   it('rejects with FLEET_ERR_BROKER_REFUSED when the broker refuses the reply subscription (SUBACK 0x80)', async () => {
-    // A broker with an ACL that refuses every subscription: aedes answers SUBACK 0x80 [MQTT-3.9.3-2].
-    const aedes = await Aedes.createBroker({ authorizeSubscribe: (_client, _sub, done) => { done(null, null) } })
-    const server = createServer(aedes.handle)
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    td.add(server, (s) => new Promise<void>((resolve) => { aedes.close(() => { s.close(() => { resolve() }) }) }))
-    const ctl = td.client(await connectClient(`mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`))
+    // A broker with an ACL that refuses every subscription: it answers SUBACK 0x80 [MQTT-3.9.3-2].
+    const broker = td.add(await createBroker({ port: 0, authorizeSubscribe: () => false }), (b) => b.close())
+    const ctl = td.client(await connectClient(broker.url!))
     const commander = td.add(new Commander(ctl, topics), (c) => { c.close() })
     await expect(commander.send('d1', 'ping', {}, 60_000)).rejects.toMatchObject({
       code: 'FLEET_ERR_BROKER_REFUSED',

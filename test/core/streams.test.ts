@@ -15,8 +15,8 @@ describe('mqttMessages', () => {
     const sub = td.client(await connectClient(broker.url!))
     const pub = td.client(await connectClient(broker.url!))
     await sub.subscribeAsync('other/#') // a subscription of the client's own that the stream must not leak
-    const subscribed = new Promise<void>((resolve) => { broker.aedes.once('subscribe', () => { resolve() }) })
-    const unsubscribed = new Promise<string[]>((resolve) => { broker.aedes.once('unsubscribe', (topics: string[]) => { resolve(topics) }) })
+    const subscribed = new Promise<void>((resolve) => { broker.once('subscribe', () => { resolve() }) })
+    const unsubscribed = new Promise<string[]>((resolve) => { broker.once('unsubscribe', (topics: string[]) => { resolve(topics) }) })
     const three = firstValueFrom(mqttMessages(sub, ['home/+/telemetry']).pipe(take(3), toArray()))
     await subscribed
     for (let i = 1; i <= 4; i++) {
@@ -30,8 +30,7 @@ describe('mqttMessages', () => {
   })
 
   it('errors with FLEET_ERR_BROKER_REFUSED naming only the filters the broker refused (SUBACK 0x80)', async () => {
-    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
-    broker.aedes.authorizeSubscribe = (_client, sub, cb) => { cb(null, sub.topic.endsWith('/log') ? null : sub) }
+    const broker = td.add(await createBroker({ port: 0, authorizeSubscribe: (_client, sub) => !sub.topic.endsWith('/log') }), (b) => b.close())
     const sub = td.client(await connectClient(broker.url!))
     const err: unknown = await firstValueFrom(mqttMessages(sub, ['home/+/info', 'home/+/log'])).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(FleetError)
@@ -41,14 +40,14 @@ describe('mqttMessages', () => {
   })
 
   it('survives a connection closed before the SUBACK: the client resubscribes after reconnecting', async () => {
-    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
     let attempts = 0
-    // The first SUBSCRIBE makes aedes close the connection (an error in a hook closes that client); later ones pass.
-    broker.aedes.authorizeSubscribe = (_client, sub, cb) => { cb(++attempts === 1 ? new Error('closing this connection') : null, sub) }
+    // The first SUBSCRIBE makes the broker close the connection (a hook that throws closes that client); later ones pass.
+    const authorizeSubscribe = (): boolean => { if (++attempts === 1) throw new Error('closing this connection'); return true }
+    const broker = td.add(await createBroker({ port: 0, authorizeSubscribe }), (b) => b.close())
     const sub = td.client(await connectClient(broker.url!, { reconnectPeriod: 20 }))
     const pub = td.client(await connectClient(broker.url!))
     const reconnected = new Promise<void>((resolve) => { sub.once('reconnect', () => { resolve() }) })
-    const resubscribed = new Promise<void>((resolve) => { broker.aedes.once('subscribe', () => { resolve() }) })
+    const resubscribed = new Promise<void>((resolve) => { broker.once('subscribe', () => { resolve() }) })
     const first = firstValueFrom(mqttMessages(sub, ['home/+/log']))
     await reconnected
     await resubscribed
@@ -59,8 +58,7 @@ describe('mqttMessages', () => {
   })
 
   it('still errors on a lost SUBSCRIBE when the client will not reconnect', async () => {
-    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
-    broker.aedes.authorizeSubscribe = (_client, sub, cb) => { cb(new Error('closing this connection'), sub) }
+    const broker = td.add(await createBroker({ port: 0, authorizeSubscribe: () => { throw new Error('closing this connection') } }), (b) => b.close())
     const sub = td.client(await connectClient(broker.url!)) // reconnectPeriod 0
     await expect(firstValueFrom(mqttMessages(sub, ['home/+/log']))).rejects.toThrow(/Connection closed/)
   })

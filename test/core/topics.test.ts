@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { createTopics, topicMatches } from '../../core/topics.ts'
+import { readFileSync } from 'node:fs'
+import { BRIDGE_CHANNELS, CHANNEL_INDEX, CHANNEL_TABLE, CHANNELS, createTopics, topicMatches } from '../../core/topics.ts'
 import { FleetError } from '../../core/errors.ts'
 
 describe('topic contract', () => {
@@ -67,5 +68,66 @@ describe('topic contract', () => {
     expect(topicMatches('#', '$SYS/x')).toBe(false)
     expect(topicMatches('+/x', '$SYS/x')).toBe(false)
     expect(topicMatches('$SYS/#', '$SYS/x')).toBe(true)
+  })
+
+  it('builds, filters and parses the bridge namespace, which no device id can collide with', () => {
+    expect(t.bridgeStatus()).toBe('home/$bridge/status')
+    expect(t.voiceRequest('r1')).toBe('home/$bridge/voice/requests/r1')
+    expect(t.voiceAnswer('r1')).toBe('home/$bridge/voice/answers/r1')
+    expect(t.rolloutCommand('deploy', 'r2')).toBe('home/$bridge/rollout/commands/deploy/r2')
+    expect(t.rolloutReply('r2')).toBe('home/$bridge/rollout/replies/r2')
+    expect(t.rolloutDeployment('dep-1')).toBe('home/$bridge/rollout/deployments/dep-1')
+    expect(t.rolloutGroup('kitchen')).toBe('home/$bridge/rollout/groups/kitchen')
+    expect(t.rolloutFile('contoso.speaker.2.1.0', 'fw.swu')).toBe('home/$bridge/rollout/files/contoso.speaker.2.1.0/fw.swu')
+    expect(t.parse('home/$bridge/status')).toEqual({ channel: 'bridgeStatus' })
+    expect(t.parse('home/bridge/status')).toEqual({ channel: 'status', deviceId: 'bridge' })
+    expect(t.parse(t.voiceRequest('r1'))).toEqual({ channel: 'voiceRequest', rid: 'r1' })
+    expect(t.parse(t.rolloutCommand('deploy', 'r2'))).toEqual({ channel: 'rolloutCommand', name: 'deploy', rid: 'r2' })
+    expect(t.parse(t.rolloutDeployment('dep-1'))).toEqual({ channel: 'rolloutDeployment', deploymentId: 'dep-1' })
+    expect(t.parse(t.rolloutGroup('g'))).toEqual({ channel: 'rolloutGroup', groupId: 'g' })
+    expect(t.parse(t.rolloutFile('k', 'f.bin'))).toEqual({ channel: 'rolloutFile', updateKey: 'k', filename: 'f.bin' })
+    expect(t.parse('home/$bridge/unknown')).toBeUndefined()
+    expect(t.parse('home/$bridgex/status')).toBeUndefined()
+    expect(t.parse('home/$other/status')).toBeUndefined()
+    expect(t.parse('home/$bridge/voice/requests/$r')).toBeUndefined()
+    expect(() => t.status('$bridge')).toThrow(/device id/)
+    expect(t.filter('voiceRequest')).toBe('home/$bridge/voice/requests/+')
+    expect(t.filter('rolloutFile', 'k')).toBe('home/$bridge/rollout/files/k/+')
+    expect(t.filter('rolloutCommand')).toBe('home/$bridge/rollout/commands/+/+')
+    expect(t.bridgeAll()).toBe('home/$bridge/#')
+    // `{p}/#` still sees the bridge: `$` is not the topic's first character [MQTT-4.7.2-1].
+    expect(topicMatches(t.all(), t.bridgeStatus())).toBe(true)
+    expect(topicMatches(t.filter('status'), t.bridgeStatus())).toBe(true)
+  })
+
+  it('builds, filters and parses every channel of the table the same way', () => {
+    expect(CHANNEL_TABLE.map((c) => c.channel)).toEqual([...CHANNELS, ...BRIDGE_CHANNELS])
+    for (const { channel, pattern } of CHANNEL_TABLE) {
+      const names = [...pattern.matchAll(/\{(\w+)\}/g)].map((m) => m[1] as string)
+      const values = names.map((n, i) => `${n}-${i}`)
+      const topic = t.build(channel, ...values)
+      expect(topic).toBe(`home/${pattern.replace(/\{(\w+)\}/g, (_m, n: string) => `${n}-${names.indexOf(n)}`)}`)
+      expect(t.parse(topic)).toEqual({ channel, ...Object.fromEntries(names.map((n, i) => [n, values[i]])) })
+      expect(topicMatches(t.filter(channel), topic), channel).toBe(true)
+      const c = t.classifier()
+      expect(c.classify(topic)).toBe(CHANNEL_INDEX[channel])
+      for (let i = 0; i < names.length; i++) expect(topic.slice(c.spans[2 * i], c.spans[2 * i + 1])).toBe(values[i])
+    }
+  })
+
+  it('classifies without parsing: channel index and the device id span, -1 outside the contract', () => {
+    const c = createTopics('lab/home').classifier()
+    expect(c.classify('lab/home/d-7/telemetry')).toBe(CHANNEL_INDEX.telemetry)
+    expect('lab/home/d-7/telemetry'.slice(c.spans[0], c.spans[1])).toBe('d-7')
+    expect(c.classify('lab/home/d-7/events/motion')).toBe(CHANNEL_INDEX.event)
+    expect('lab/home/d-7/events/motion'.slice(c.spans[2], c.spans[3])).toBe('motion')
+    for (const topic of ['lab/home/d/telemetryx', 'lab/home/d/telemetry/x', 'lab/home//telemetry', 'lab/home/d', 'lab/home', 'lab/other/d/telemetry', 'home/d/telemetry', 'lab/home/$bridge', 'lab/home/$bridge/status/x', 'lab/home/d/state', 'lab/home/d/events/', 'lab/home/d/commands/x']) {
+      expect(c.classify(topic), topic).toBe(-1)
+    }
+  })
+
+  it('is the table docs/topics.md documents', () => {
+    const doc = readFileSync(new URL('../../docs/topics.md', import.meta.url), 'utf8')
+    for (const { channel, pattern } of CHANNEL_TABLE) expect(doc, channel).toContain(`| ${channel} | \`{p}/${pattern.replace(/\{deviceId\}/g, '{id}')}\``)
   })
 })

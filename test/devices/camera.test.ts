@@ -109,7 +109,7 @@ describe('Camera commands', () => {
     expect(camera.reportedState()).toMatchObject({ power: false, streaming: false })
     expect(() => { camera.applyDesired('streaming', true) }).toThrow(/off/)
     expect(() => { camera.applyDesired('power', 'on') }).toThrow(/true or false/)
-    expect(() => { camera.applyDesired('nightMode', 'dim') }).toThrow(/mode/)
+    expect(() => { camera.applyDesired('nightMode', 'dim') }).toThrow(/nightMode.*one of on, off, auto/)
   })
 })
 

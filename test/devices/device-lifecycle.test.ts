@@ -3,8 +3,6 @@
  * reconnect after the broker drops the device, desired state applied in the kind's order, and a bug in a kind's
  * simulation contained.
  */
-import { createServer, type AddressInfo } from 'node:net'
-import { Aedes } from 'aedes'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createBroker } from '../../broker/index.ts'
 import { Commander } from '../../core/commander.ts'
@@ -39,11 +37,8 @@ describe('device lifecycle', () => {
 
   it('rejects start() when the broker refuses the subscription (SUBACK 0x80), instead of hanging', async () => {
     // A broker with an ACL that refuses every subscription, as mosquitto or EMQX would.
-    const aedes = await Aedes.createBroker({ authorizeSubscribe: (_client, _sub, done) => { done(null, null) } })
-    const server = createServer(aedes.handle)
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    td.add(server, (s) => new Promise<void>((resolve) => { aedes.close(() => { s.close(() => { resolve() }) }) }))
-    const url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`
+    const broker = td.add(await createBroker({ port: 0, authorizeSubscribe: () => false }), (b) => b.close())
+    const url = broker.url!
     const clock = new ScaledClock(1)
     const speaker = new Speaker(specFor('speaker', { id: 'acl-refused' }), runtime(url, { clock, connectTimeoutMs: 20_000 }))
     const err = await speaker.start().catch((e: unknown) => e)
@@ -107,13 +102,12 @@ describe('device lifecycle', () => {
     obs.on('message', (t, p) => { if (t === topics.telemetry('drops')) seqs.push((JSON.parse(p.toString()) as { seq: number }).seq) })
     await nextMessage(obs, (t) => t === topics.telemetry('drops'))
     const backOnline = new Promise<void>((resolve) => {
-      broker.aedes.on('clientReady', (c) => { if (c.id === 'drops') resolve() })
+      broker.on('clientConnect', (c) => { if (c.id === 'drops') resolve() })
     })
     // Drop the device's connection from the broker side, as a broker restart or a network cut would.
     const seqBefore = speaker.seq
     const offline = nextMessage(obs, (t, p) => t === topics.status('drops') && p.toString() === 'offline')
-    const clients = (broker.aedes as unknown as { clients: Record<string, { conn: { destroy: () => void } } | undefined> }).clients
-    clients.drops?.conn.destroy()
+    expect(broker.disconnect('drops')).toBe(true)
     await offline // the will
     await backOnline
     await nextMessage(obs, (t, p) => t === topics.status('drops') && p.toString() === STATUS_ONLINE)

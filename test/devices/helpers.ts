@@ -43,13 +43,6 @@ function recording<B extends DeviceClass> (Base: B) {
       this.events.push({ name, at: this.clock.now(), data })
       super.emitEvent(name, data)
     }
-
-    /** Apply one desired property directly, as a desired-state message would. */
-    applyDesired (key: string, value: unknown): void {
-      const apply = this.desiredProperties[key]
-      if (apply === undefined) throw new Error(`no desired property ${key}`)
-      apply(value)
-    }
   }
   return Recording
 }

@@ -4,9 +4,9 @@ import { planFleet, selectorMatches } from '../../devices/fleet.ts'
 
 describe('rooms', () => {
   it('finds a room by name or French alias, ignoring case and accents', () => {
-    expect(findRoom('Salon')?.name).toBe('living room')
-    expect(findRoom("porte d'entree")?.name).toBe('front door')
-    expect(findRoom('CUISINE')?.name).toBe('kitchen')
+    expect(findRoom('Salon')?.id).toBe('living room')
+    expect(findRoom("porte d'entree")?.id).toBe('front door')
+    expect(findRoom('CUISINE')?.id).toBe('kitchen')
     expect(findRoom('attic')).toBeUndefined()
   })
 

@@ -14,12 +14,12 @@ export async function closedPort (): Promise<number> {
 export function subscribedTo (broker: EmbeddedBroker, topic: string, timeoutMs = 20_000): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      broker.aedes.off('subscribe', on)
+      broker.off('subscribe', on)
       reject(new Error(`subscribedTo: waited ${timeoutMs} ms for a subscription to ${topic}`))
     }, timeoutMs)
     const on = (subs: Array<{ topic: string }>): void => {
-      if (subs.some((s) => s.topic === topic)) { clearTimeout(timer); broker.aedes.off('subscribe', on); resolve() }
+      if (subs.some((s) => s.topic === topic)) { clearTimeout(timer); broker.off('subscribe', on); resolve() }
     }
-    broker.aedes.on('subscribe', on)
+    broker.on('subscribe', on)
   })
 }

@@ -1,0 +1,19 @@
+import type { IntentName, Lang, Slots } from '../intents.ts'
+
+/** One phrasing of one intent (see pattern.ts for the syntax). */
+export interface Template {
+  readonly intent: Exclude<IntentName, 'None'>
+  readonly pattern: string
+  /** Slots the phrasing itself says: `night mode off` → `{on: false}`, `louder` → `{delta: 10}`, `max volume` → `{level: 100}`. */
+  readonly set?: Slots
+  /** A room the phrasing implies when none is named (`who is at the door` → front door), if the home has it. */
+  readonly impliedRoom?: string
+}
+
+/** A language's grammar: its templates (order breaks ties) and, per intent, words that may go unexplained. */
+export interface Grammar {
+  readonly lang: Lang
+  readonly templates: readonly Template[]
+  /** Words an intent tolerates anywhere (`a bit` for volume, `today` for steps, `music` for media). */
+  readonly extras: Readonly<Partial<Record<IntentName, readonly string[]>>>
+}
