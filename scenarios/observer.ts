@@ -30,7 +30,7 @@
 import type { MqttClient } from 'mqtt'
 import { delay } from '../core/clock.ts'
 import { FleetError } from '../core/errors.ts'
-import { filterMatcher, STATUS_OFFLINE, STATUS_ONLINE, type Topics } from '../core/topics.ts'
+import { CHANNEL_INDEX, CHANNELS, filterMatcher, STATUS_OFFLINE, STATUS_ONLINE, type TopicClassifier, type Topics } from '../core/topics.ts'
 import { createMqttClient, describeTarget, endClient, isSubscriptionRefused, reconnectWithBackoff, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
 
 export interface DeviceObservation {
@@ -126,6 +126,11 @@ export interface ObserverOptions {
 const STATE_FILTERS = ['status', 'info', 'reported', 'desired', 'event', 'reply'] as const
 /** The channels the stream connection carries, at QoS 0. */
 const STREAM_FILTERS = ['telemetry', 'log'] as const
+// Channel indexes of the shared classifier (core/topics.ts), read once.
+const { telemetry: TELEMETRY, log: LOG, status: STATUS, reported: REPORTED, info: INFO, event: EVENT, reply: REPLY, desired: DESIRED, command: COMMAND } = CHANNEL_INDEX
+/** Device channels come first in the channel table; bridge channels after them. */
+const DEVICE_CHANNELS = CHANNELS.length
+
 /** After the marker, the retained burst is over once none has come for this long. */
 const RETAINED_QUIET_MS = 100
 /** Where the observer marks the end of the retained burst: `{p}/.sync/{clientId}`; no device id starts with a dot. */
@@ -155,6 +160,8 @@ export class Observer {
   private readonly prefixSlash: string
   private readonly syncTopic: string
   private readonly runPrefix: string
+  /** The one reading of the topic layout, shared with every other part (core/topics.ts). */
+  private readonly classifier: TopicClassifier
   private readonly clientId: string
   private state: MqttClient | undefined
   private stream: MqttClient | undefined
@@ -170,6 +177,7 @@ export class Observer {
     this.clientId = options.clientId ?? `homefleet-observer-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
     this.syncTopic = `${this.prefixSlash}${SYNC_LEVEL}/${this.clientId}`
     this.runPrefix = `${this.prefixSlash}${RUN_LEVEL}/`
+    this.classifier = options.topics.classifier()
   }
 
   /** Where the observer connects, for messages. */
@@ -330,33 +338,26 @@ export class Observer {
    */
   private route (topic: string, payload: Buffer, retained: boolean, fromState: boolean): string | undefined {
     const t = this.traffic
-    const p = this.prefixSlash
-    const slash = topic.startsWith(p) ? topic.indexOf('/', p.length) : -1
-    if (retained) this.lastRetainedAt = performance.now()
-    // Retained topics of devices not live in this run are stale (telemetry and logs are never retained).
-    if (retained && (slash < 0 || this.devices.get(topic.slice(p.length, slash))?.live !== true)) this.retainedTopics.add(topic)
-    if (slash < 0) { if (!fromState && !retained) t.other++; return fromState || retained ? undefined : topic }
-    const id = topic.slice(p.length, slash)
-    const rest = slash + 1
-    const restLen = topic.length - rest
-    // The stream connection carries telemetry, logs and what is not part of the contract.
-    if (restLen === 9 && topic.startsWith('telemetry', rest)) {
-      if (fromState || retained) return undefined
-      t.telemetry++
-      const d = this.seen(id)
-      this.onTelemetry(d, payload)
-      return topic
+    const c = this.classifier
+    const ch = c.classify(topic)
+    const device = ch >= 0 && ch < DEVICE_CHANNELS
+    const id = device ? topic.slice(c.spans[0], c.spans[1]) : ''
+    if (retained) {
+      this.lastRetainedAt = performance.now()
+      // Retained topics of devices not live in this run are stale (telemetry and logs are never retained).
+      if (!device || this.devices.get(id)?.live !== true) this.retainedTopics.add(topic)
     }
-    if (restLen === 3 && topic.startsWith('log', rest)) {
-      if (fromState || retained) return undefined
-      t.logs++
-      this.seen(id)
-      return topic
-    }
-    const channel = stateChannel(topic, rest, restLen)
-    if (channel === undefined) {
-      if (fromState || retained || id === SYNC_LEVEL) return undefined
+    if (!device) {
+      // Not a device's topic of the contract (the bridge's, or unknown): counted once, by the state connection.
+      if (!fromState || retained) return undefined
       t.other++
+      return topic
+    }
+    // The stream connection carries telemetry and logs; the state connection the rest.
+    if (ch === TELEMETRY || ch === LOG) {
+      if (fromState || retained) return undefined
+      const d = this.seen(id)
+      if (ch === TELEMETRY) { t.telemetry++; this.onTelemetry(d, payload) } else t.logs++
       return topic
     }
     if (!fromState) return undefined
@@ -365,31 +366,35 @@ export class Observer {
       const d = this.devices.get(id)
       if (d?.live !== true) {
         t.retainedAtStart++
-        if (channel === 'status') {
+        if (ch === STATUS) {
           if (payload.toString('utf8') === STATUS_ONLINE) this.retainedOnline.add(id)
           else this.retainedOnline.delete(id)
         }
         return undefined
       }
-      if (channel === 'status') this.onStatus(d, payload)
-      else if (channel === 'reported') this.onReported(d, payload)
+      if (ch === STATUS) this.onStatus(d, payload)
+      else if (ch === REPORTED) this.onReported(d, payload)
       return undefined
     }
-    switch (channel) {
-      case 'status': t.status++; this.onStatus(this.seen(id), payload); return topic
-      case 'reported': t.reported++; this.onReported(this.seen(id), payload); return topic
-      case 'info': t.info++; this.seen(id); return topic
-      case 'event': {
+    switch (ch) {
+      case STATUS: t.status++; this.onStatus(this.seen(id), payload); return topic
+      case REPORTED: t.reported++; this.onReported(this.seen(id), payload); return topic
+      case INFO: t.info++; this.seen(id); return topic
+      case EVENT: {
         t.events++
         const d = this.seen(id)
-        const name = topic.slice(rest + 7)
+        const name = topic.slice(c.spans[2], c.spans[3])
         d.events ??= new Map()
         d.events.set(name, (d.events.get(name) ?? 0) + 1)
         return topic
       }
-      case 'reply': t.replies++; this.seen(id); return withLastLevelAsPlus(topic, rest + 7)
+      // The request id (a fresh level per request) is counted as `+`, so the table grows with devices.
+      case REPLY: t.replies++; this.seen(id); return `${topic.slice(0, c.spans[2])}+`
       // Desired state is the controller's, not the device's: not counted as the device's message.
-      case 'desired': t.desired++; return topic
+      case DESIRED: t.desired++; return topic
+      // Commands are not subscribed to (the runner counts its own); another controller's, seen anyway, are counted.
+      case COMMAND: t.commands++; return `${topic.slice(0, c.spans[4])}+`
+      default: t.other++; return topic
     }
   }
 
@@ -438,17 +443,6 @@ export class Observer {
   }
 }
 
-/** Which state channel a topic's remainder (after `{p}/{id}/`) names, if any. */
-function stateChannel (topic: string, rest: number, restLen: number): typeof STATE_FILTERS[number] | undefined {
-  if (restLen === 6 && topic.startsWith('status', rest)) return 'status'
-  if (restLen === 4 && topic.startsWith('info', rest)) return 'info'
-  if (restLen === 14 && topic.startsWith('state/reported', rest)) return 'reported'
-  if (restLen === 13 && topic.startsWith('state/desired', rest)) return 'desired'
-  if (topic.startsWith('events/', rest) && topic.indexOf('/', rest + 7) < 0) return 'event'
-  if (topic.startsWith('replies/', rest) && topic.indexOf('/', rest + 8) < 0) return 'reply'
-  return undefined
-}
-
 /** Subscribe, turning a refusal or a lost connection into the FleetError the runner reports (exit 3). */
 async function subscribe (client: MqttClient, filters: string[], qos: 0 | 1, where: string): Promise<void> {
   try {
@@ -457,12 +451,6 @@ async function subscribe (client: MqttClient, filters: string[], qos: 0 | 1, whe
     const refused = isSubscriptionRefused(err)
     throw new FleetError(refused ? 'FLEET_ERR_BROKER_REFUSED' : 'FLEET_ERR_BROKER_UNREACHABLE', `${where} ${refused ? 'refused the subscription to' : 'did not acknowledge the subscription to'} ${filters.join(', ')}: ${(err as Error).message}`, { cause: err })
   }
-}
-
-/** `home/d1/replies/+` for `home/d1/replies/r-17`: the last level replaced, if it comes after the channel's slash. */
-function withLastLevelAsPlus (topic: string, channelSlash: number): string {
-  const last = topic.lastIndexOf('/')
-  return last < channelSlash ? topic : `${topic.slice(0, last)}/+`
 }
 
 /** Remove `seq` from a recorded missing range; false when it was not missing (a duplicate). */
