@@ -191,38 +191,84 @@ const logsCommand = defineCommand({
 
 // ---- fleet voice -------------------------------------------------------------------------------------------------
 
-export const VOICE_ACTIONS = ['parse'] as const
+export const VOICE_ACTIONS = ['parse', 'say'] as const
 
 export const VOICE_OPTIONS = {
-  json: flag({ description: 'parse: print one JSON object per utterance: {text, lang, intent, confidence, slots, spans, explanation}' }),
-  lang: enumOption({ valueName: 'LANG', choices: ['en', 'fr'], defaultText: 'detected per utterance', description: "Understand the utterance as this language only (its grammar, and the answer's language)" })
+  json: flag({ description: 'Print one JSON object per utterance: the parse ({text, lang, intent, confidence, slots, spans, explanation}), or for say the answer ({outcome, speech, results, …})' }),
+  lang: enumOption({ valueName: 'LANG', choices: ['en', 'fr'], defaultText: 'detected per utterance', description: "Understand the utterance as this language only (its grammar, and the answer's language)" }),
+  broker: urlOption({ short: 'b', defaultText: 'parse: the demo home; say: mqtt://127.0.0.1:1883', description: 'The broker of a running fleet: say carries the utterance out there; parse learns the names of its devices from their retained info' }),
+  from: stringOption({ short: 'f', valueName: 'DEVICE', check: deviceCheck, description: 'say: the id of the speaker that heard it: requests without a room use its room, and it speaks the answer' }),
+  prefix: stringOption({ valueName: 'PREFIX', default: DEFAULT_PREFIX, check: prefixCheck, description: 'Topic prefix of the fleet' }),
+  timeout: durationOption({ short: 't', minMs: 1, maxMs: 600_000, default: '3s', description: "say: how long to wait for each device's reply" }),
+  connectTimeout: durationOption({ minMs: 1, maxMs: 600_000, default: '5s', description: 'Give up (exit 3) when the broker has not accepted the connection within this time' })
 } as const satisfies OptionTable
 export type VoiceValues = OptionValues<typeof VOICE_OPTIONS>
 
 const voiceCommand = defineCommand({
   name: 'voice',
-  summary: 'Show what the Cortana voice bridge understands of an utterance (English or French)',
+  summary: 'Show what the Cortana voice bridge understands of an utterance (parse), or carry it out against a running fleet (say)',
   description: [
-    '`fleet voice parse "<utterance>"` prints the intent, the slots (device, room, kind, all, level, delta, media, on, time), the confidence, the language and the template that matched, against the demo home (its device names and rooms, with French aliases). An utterance the grammar does not explain, or a request this home cannot serve (lights, weather, timers…), is intent None.',
-    'Without an utterance, `fleet voice parse` reads one utterance per line from standard input and prints one JSON line per utterance, in order (blank lines are skipped): a batch evaluator.'
+    '`fleet voice parse "<utterance>"` prints the intent, the slots (device, room, kind, all, level, delta, media, on, time), the confidence, the language and the template that matched, against the demo home, or against the devices of a running fleet with --broker. An utterance the grammar does not explain, or a request no home can serve here (lights, weather, timers…), is intent None.',
+    'Without an utterance, `fleet voice parse` reads one utterance per line from standard input and prints one JSON line per utterance, in order (blank lines are skipped): a batch evaluator.',
+    '`fleet voice say "<utterance>"` learns the home from the broker (the devices\' retained info, status and reported state), understands the utterance, commands the devices meant and prints the spoken answer and each device\'s result. With --from, the request is heard by that speaker: a request that names no room uses its room, and the speaker says the answer (its say command).'
   ],
   positionals: [
     { name: 'action', required: true, description: `what to do: ${VOICE_ACTIONS.join(', ')}` },
-    { name: 'utterance', required: false, description: 'what was said; read line by line from stdin when absent' }
+    { name: 'utterance', required: false, description: 'what was said; parse reads it line by line from stdin when absent' }
   ],
   options: VOICE_OPTIONS,
   examples: [
     { command: 'fleet voice parse "Hey Cortana, turn the kitchen speaker down by 20"', description: 'ChangeVolume, device kitchen speaker, delta -20.' },
     { command: 'fleet voice parse --json "Dis Cortana, réveille-moi à 7 heures et quart"', description: 'SetAlarm, time 07:15, as JSON.' },
-    { command: 'fleet voice parse < utterances.txt > parses.jsonl', description: 'Batch: one JSON line per input line.' }
+    { command: 'fleet voice parse < utterances.txt > parses.jsonl', description: 'Batch: one JSON line per input line.' },
+    { command: 'fleet voice say "turn off the kitchen" --broker mqtt://127.0.0.1:1883', description: 'Turn off every device in the kitchen of a running fleet.' },
+    { command: 'fleet voice say "plus fort" --from demo-office-speaker', description: 'Louder, on the speaker that heard it; it says the answer.' }
   ],
   exitCodes: [
-    { code: 0, meaning: 'parsed (an utterance understood as None is still a successful parse)' },
-    { code: 2, meaning: 'bad usage (unknown action or flag, bad --lang)' }
+    { code: 0, meaning: 'parse: parsed (None is still a parse); say: done, or partly done (the answer says what failed)' },
+    { code: 1, meaning: 'say: nothing could be done: not understood, no such device, a question back (which one?), or every device failed' },
+    { code: 2, meaning: 'bad usage (unknown action or flag, bad --lang, say without an utterance)' },
+    { code: 3, meaning: 'the broker is unreachable within --connect-timeout or refused the connection' }
   ],
   async run (ctx) {
     const { runVoiceCommand } = await import('./voice.ts')
     return runVoiceCommand(ctx)
+  }
+})
+
+// ---- fleet bridge ------------------------------------------------------------------------------------------------
+
+export const BRIDGE_OPTIONS = {
+  broker: urlOption({ short: 'b', default: 'mqtt://127.0.0.1:1883', description: 'The broker of the fleet' }),
+  prefix: stringOption({ valueName: 'PREFIX', default: DEFAULT_PREFIX, check: prefixCheck, description: 'Topic prefix of the fleet' }),
+  timeout: durationOption({ short: 't', minMs: 1, maxMs: 600_000, default: '3s', description: "How long to wait for each device's reply" }),
+  logLevel: enumOption({ short: 'l', valueName: 'LEVEL', choices: [...LOG_LEVELS, 'silent'], default: 'info', description: 'Lowest level of log lines to print (each voice request is an info line)' }),
+  jsonLogs: flag({ description: 'Print logs as pino JSON lines instead of pretty text' }),
+  connectTimeout: durationOption({ minMs: 1, maxMs: 600_000, default: '5s', description: 'Give up (exit 3) when the broker has not accepted the connection within this time' })
+} as const satisfies OptionTable
+export type BridgeValues = OptionValues<typeof BRIDGE_OPTIONS>
+
+const bridgeCommand = defineCommand({
+  name: 'bridge',
+  summary: 'Run the bridge services (the Cortana voice bridge) against any broker until Ctrl-C',
+  description: [
+    'Connects to the broker, learns the home from the devices\' retained info, status and reported state (and follows it live), announces itself on {prefix}/$bridge/status (retained online, offline as its last will) and answers voice requests: any MQTT client publishes {"utterance": "...", "from": "<speaker id>"} on {prefix}/$bridge/voice/requests/<rid> and gets the answer on {prefix}/$bridge/voice/answers/<rid> (docs/voice.md).',
+    'SIGINT (Ctrl-C) or SIGTERM publishes offline, closes the connection and exits 0.'
+  ],
+  positionals: [],
+  options: BRIDGE_OPTIONS,
+  examples: [
+    { command: 'fleet bridge', description: 'Serve the fleet on mqtt://127.0.0.1:1883.' },
+    { command: 'fleet bridge --broker mqtt://broker.lab.example:1883 --prefix lab/home --json-logs', description: 'Another broker and prefix, JSON log lines.' }
+  ],
+  exitCodes: [
+    { code: 0, meaning: 'stopped by SIGINT or SIGTERM' },
+    { code: 2, meaning: 'bad usage (unknown flag, bad value)' },
+    { code: 3, meaning: 'the broker is unreachable within --connect-timeout, or refused the connection or a subscription' }
+  ],
+  async run (ctx) {
+    const { runBridgeCommand } = await import('./bridge.ts')
+    return runBridgeCommand(ctx)
   }
 })
 
@@ -242,7 +288,7 @@ const helpCommand = defineCommand({
   }
 })
 
-export const COMMANDS: readonly Command[] = [runCommand, brokerCommand, logsCommand, voiceCommand, helpCommand]
+export const COMMANDS: readonly Command[] = [runCommand, brokerCommand, logsCommand, voiceCommand, bridgeCommand, helpCommand]
 
 export function findCommand (name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name)

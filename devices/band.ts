@@ -27,6 +27,7 @@
  */
 import { clamp } from '../core/random.ts'
 import { CommandError } from './command-error.ts'
+import type { Capability, DeviceContext } from './capability.ts'
 import { Device, type CommandHandlers, type DesiredSetters, type DeviceRuntime, type DeviceSpec } from './device.ts'
 import { HOUR_MS, MINUTE_MS, localDay, localHour, nextOccurrence, parseHhmm, utcOffsetMs } from './local-time.ts'
 
@@ -109,7 +110,12 @@ interface AlarmEntry extends BandAlarm {
   setAt: number
 }
 
-export class Band extends Device<'band'> {
+/**
+ * The band's body: vitals, steps, battery and power, alarms, vibration. One capability, because they are one
+ * system: activity drains the battery, an empty battery switches everything off, alarms vibrate and drain it.
+ */
+export class BandCapability implements Capability {
+  readonly name = 'band'
   /** False once the battery is empty (see the class comment). */
   power = true
   /** Battery level, percent, fractional inside; reported rounded up, so 0 means empty. */
@@ -130,6 +136,7 @@ export class Band extends Device<'band'> {
   /** The wearer: resting, walking and running heart rates; walking and running cadence (steps per minute). */
   readonly wearer: Readonly<{ restingHr: number; walkHr: number; runHr: number; walkCadence: number; runCadence: number; spo2Base: number }>
 
+  private readonly ctx: DeviceContext
   private readonly utcOffset: number
   private readonly alarms: AlarmEntry[] = []
   private day: number
@@ -142,34 +149,35 @@ export class Band extends Device<'band'> {
   private spo2DipDepth = 0
   private alarmCheckedAt: number
 
-  constructor (spec: DeviceSpec, runtime: DeviceRuntime) {
-    super(spec, runtime)
-    this.utcOffset = utcOffsetMs(spec)
-    const restingHr = this.rng.int(56, 72)
+  constructor (ctx: DeviceContext) {
+    this.ctx = ctx
+    this.utcOffset = utcOffsetMs(ctx.spec)
+    // Draw order is part of reproducibility: the wearer, then the battery, then the day's steps.
+    const restingHr = this.ctx.rng.int(56, 72)
     this.wearer = Object.freeze({
       restingHr,
-      walkHr: restingHr + this.rng.int(30, 45),
-      runHr: this.rng.int(140, 165),
-      walkCadence: clamp(this.rng.normal(100, 6), 85, 120),
-      runCadence: clamp(this.rng.normal(160, 8), 140, 185),
-      spo2Base: this.rng.float(97, 99)
+      walkHr: restingHr + this.ctx.rng.int(30, 45),
+      runHr: this.ctx.rng.int(140, 165),
+      walkCadence: clamp(this.ctx.rng.normal(100, 6), 85, 120),
+      runCadence: clamp(this.ctx.rng.normal(160, 8), 140, 185),
+      spo2Base: this.ctx.rng.float(97, 99)
     })
-    const now = this.clock.now()
-    this.battery = this.rng.float(40, 100)
+    const now = this.ctx.clock.now()
+    this.battery = this.ctx.rng.float(40, 100)
     this.lowBatteryArmed = this.battery > LOW_BATTERY_PERCENT
     this.reportedBattery = this.batteryPercent
     this.heartRate = this.heartRateTarget(localHour(now, this.utcOffset))
     this.spo2 = Math.round(this.wearer.spo2Base)
     this.day = localDay(now, this.utcOffset)
     // Start part-way through the day's steps, so a band started at 18:00 does not read 0.
-    this.steps = Math.round(dayShareBefore(localHour(now, this.utcOffset)) * this.rng.int(5000, 11_000))
+    this.steps = Math.round(dayShareBefore(localHour(now, this.utcOffset)) * this.ctx.rng.int(5000, 11_000))
     this.goalReachedToday = this.steps >= this.stepGoal
     this.alarmCheckedAt = now
   }
 
   /** Battery as reported: whole percent, rounded up (0 only when empty). */
   get batteryPercent (): number { return Math.ceil(this.battery) }
-  get vibrating (): boolean { return this.clock.now() < this.vibratingUntil }
+  get vibrating (): boolean { return this.ctx.clock.now() < this.vibratingUntil }
   /** The alarms set, earliest time of day first. */
   alarmList (): BandAlarm[] {
     return this.alarms
@@ -179,10 +187,10 @@ export class Band extends Device<'band'> {
   }
 
   private requireOn (): void {
-    if (!this.power) throw new CommandError('DEVICE_OFF', `${this.spec.name} is off: its battery is empty; send setCharging {"on":true} first`)
+    if (!this.power) throw new CommandError('DEVICE_OFF', `${this.ctx.spec.name} is off: its battery is empty; send setCharging {"on":true} first`)
   }
 
-  protected readonly commands: CommandHandlers<'band'> = {
+  readonly commands = {
     findDevice: ({ durationMs }) => {
       this.requireOn()
       this.vibrate(durationMs, 'findDevice')
@@ -204,7 +212,7 @@ export class Band extends Device<'band'> {
     },
     sync: () => {
       this.requireOn()
-      this.lastSync = this.clock.now()
+      this.lastSync = this.ctx.clock.now()
       this.drain(SYNC_COST)
       return { steps: this.steps, heartRate: Math.round(this.heartRate), battery: this.batteryPercent, lastSync: this.lastSync }
     },
@@ -216,16 +224,16 @@ export class Band extends Device<'band'> {
       this.charging = on
       return { charging: this.charging, battery: this.batteryPercent }
     }
-  }
+  } satisfies CommandHandlers<'band'>
 
-  protected readonly desiredProperties: DesiredSetters<'band'> = {
+  readonly desired = {
     /** The twin's alarm: one daily alarm that the desired state owns (`null` removes it); command alarms stay. */
     alarm: (time) => {
       this.removeAlarms((a) => a.source === 'desired')
       if (time !== null) this.addAlarm(time, null, true, 'desired')
     },
     stepGoal: (goal) => { this.stepGoal = goal }
-  }
+  } satisfies DesiredSetters<'band'>
 
   // ---- behaviour -------------------------------------------------------------------------------------------
 
@@ -235,7 +243,7 @@ export class Band extends Device<'band'> {
     if (existing < 0 && this.alarms.length >= MAX_ALARMS) {
       throw new CommandError('VALUE_OUT_OF_RANGE', `a band holds at most ${MAX_ALARMS} alarms; cancel one first`)
     }
-    const entry: AlarmEntry = { time, label, repeat, source, minuteOfDay, setAt: this.clock.now() }
+    const entry: AlarmEntry = { time, label, repeat, source, minuteOfDay, setAt: this.ctx.clock.now() }
     if (existing >= 0) this.alarms[existing] = entry
     else this.alarms.push(entry)
     return entry
@@ -251,8 +259,8 @@ export class Band extends Device<'band'> {
   }
 
   private vibrate (durationMs: number, reason: 'findDevice' | 'alarm'): void {
-    this.vibratingUntil = this.clock.now() + durationMs
-    this.emitEvent('vibrated', { durationMs, reason })
+    this.vibratingUntil = this.ctx.clock.now() + durationMs
+    this.ctx.emitEvent('vibrated', { durationMs, reason })
     this.drain(VIBRATION_COST_PER_SECOND * durationMs / 1000)
   }
 
@@ -264,7 +272,7 @@ export class Band extends Device<'band'> {
   private afterBatteryChange (): void {
     if (this.lowBatteryArmed && this.battery <= LOW_BATTERY_PERCENT) {
       this.lowBatteryArmed = false
-      this.emitEvent('lowBattery', { battery: this.batteryPercent })
+      this.ctx.emitEvent('lowBattery', { battery: this.batteryPercent })
     } else if (!this.lowBatteryArmed && this.battery > LOW_BATTERY_REARM_PERCENT) {
       this.lowBatteryArmed = true
     }
@@ -272,16 +280,16 @@ export class Band extends Device<'band'> {
       this.battery = 0
       this.power = false
       this.vibratingUntil = 0
-      this.emitEvent('batteryEmpty', {})
-      this.stateChanged()
+      this.ctx.emitEvent('batteryEmpty', {})
+      this.ctx.stateChanged()
     } else if (!this.power && this.battery >= POWER_ON_PERCENT) {
       this.power = true
-      this.log('info', 'battery charged enough: band on again', { battery: this.batteryPercent })
-      this.stateChanged()
+      this.ctx.log('info', 'battery charged enough: band on again', { battery: this.batteryPercent })
+      this.ctx.stateChanged()
     }
     if (this.batteryPercent !== this.reportedBattery) {
       this.reportedBattery = this.batteryPercent
-      this.stateChanged()
+      this.ctx.stateChanged()
     }
   }
 
@@ -305,8 +313,8 @@ export class Band extends Device<'band'> {
       rates.push([to, r])
       total += r
     }
-    if (!this.rng.chance(1 - Math.exp(-total * dtMs / HOUR_MS))) return from
-    let u = this.rng.next() * total
+    if (!this.ctx.rng.chance(1 - Math.exp(-total * dtMs / HOUR_MS))) return from
+    let u = this.ctx.rng.next() * total
     for (const [to, r] of rates) {
       u -= r
       if (u < 0) return to
@@ -314,8 +322,8 @@ export class Band extends Device<'band'> {
     return (rates[rates.length - 1] as [Activity, number])[0]
   }
 
-  protected step (dtMs: number): void {
-    const now = this.clock.now()
+  step (dtMs: number): void {
+    const now = this.ctx.clock.now()
     const hour = localHour(now, this.utcOffset)
     const day = localDay(now, this.utcOffset)
     if (day !== this.day) {
@@ -336,35 +344,35 @@ export class Band extends Device<'band'> {
     const activity = this.nextActivity(dtMs, hour)
     if (activity !== this.activity) {
       this.activity = activity
-      this.stateChanged()
+      this.ctx.stateChanged()
     }
 
     // Heart rate: exact OU step, x' = target + (x - target)·e^(-dt/τ) + σ·sqrt(1 - e^(-2dt/τ))·N(0,1).
     const target = this.heartRateTarget(hour)
     const decay = Math.exp(-dtMs / HEART_RATE_TAU_MS[activity])
     const sd = HEART_RATE_SD[activity]
-    this.heartRate = clamp(target + (this.heartRate - target) * decay + sd * Math.sqrt(1 - decay * decay) * this.rng.normal(), HEART_RATE_MIN, HEART_RATE_MAX)
+    this.heartRate = clamp(target + (this.heartRate - target) * decay + sd * Math.sqrt(1 - decay * decay) * this.ctx.rng.normal(), HEART_RATE_MIN, HEART_RATE_MAX)
 
     const cadence = activity === 'walk' ? this.wearer.walkCadence : activity === 'run' ? this.wearer.runCadence : 0
     if (cadence > 0) {
-      this.stepCarry += clamp(this.rng.normal(cadence, cadence * 0.08), cadence * 0.8, cadence * 1.2) * dtMs / MINUTE_MS
+      this.stepCarry += clamp(this.ctx.rng.normal(cadence, cadence * 0.08), cadence * 0.8, cadence * 1.2) * dtMs / MINUTE_MS
       const whole = Math.floor(this.stepCarry)
       this.steps += whole
       this.stepCarry -= whole
     }
     if (!this.goalReachedToday && this.steps >= this.stepGoal) {
       this.goalReachedToday = true
-      this.emitEvent('goalReached', { steps: this.steps, goal: this.stepGoal })
+      this.ctx.emitEvent('goalReached', { steps: this.steps, goal: this.stepGoal })
     }
 
     const asleep = activity === 'rest' && isSleepHour(hour)
     const spo2Decay = Math.exp(-dtMs / SPO2_TAU_MS)
-    this.spo2Noise = this.spo2Noise * spo2Decay + 0.5 * Math.sqrt(1 - spo2Decay * spo2Decay) * this.rng.normal()
+    this.spo2Noise = this.spo2Noise * spo2Decay + 0.5 * Math.sqrt(1 - spo2Decay * spo2Decay) * this.ctx.rng.normal()
     if (this.spo2DipMs > 0) {
       this.spo2DipMs -= dtMs
-    } else if (this.rng.chance(1 - Math.exp(-(asleep ? SPO2_DIPS_PER_HOUR.asleep : SPO2_DIPS_PER_HOUR.awake) * dtMs / HOUR_MS))) {
-      this.spo2DipDepth = this.rng.float(2, 4.5)
-      this.spo2DipMs = this.rng.int(1, 4) * MINUTE_MS
+    } else if (this.ctx.rng.chance(1 - Math.exp(-(asleep ? SPO2_DIPS_PER_HOUR.asleep : SPO2_DIPS_PER_HOUR.awake) * dtMs / HOUR_MS))) {
+      this.spo2DipDepth = this.ctx.rng.float(2, 4.5)
+      this.spo2DipMs = this.ctx.rng.int(1, 4) * MINUTE_MS
     }
     const dip = this.spo2DipMs > 0 ? this.spo2DipDepth : 0
     this.spo2 = clamp(Math.round(this.wearer.spo2Base + this.spo2Noise - dip), SPO2_MIN, SPO2_MAX)
@@ -383,15 +391,14 @@ export class Band extends Device<'band'> {
       const due = nextOccurrence(Math.max(from, alarm.setAt), alarm.minuteOfDay, this.utcOffset)
       if (due > now) continue
       if (!alarm.repeat) this.removeAlarms((a) => a === alarm)
-      this.emitEvent('alarmRang', { time: alarm.time, label: alarm.label })
+      this.ctx.emitEvent('alarmRang', { time: alarm.time, label: alarm.label })
       this.vibrate(ALARM_VIBRATION_MS, 'alarm')
-      this.stateChanged()
+      this.ctx.stateChanged()
       if (!this.power) return
     }
   }
 
-  /** The telemetry values for this tick (public so tests and tools can read what would be sent). */
-  override sample (): Record<string, unknown> {
+  telemetry (): Record<string, unknown> {
     if (!this.power) return { power: false, battery: this.batteryPercent, charging: this.charging }
     return {
       power: true,
@@ -404,7 +411,7 @@ export class Band extends Device<'band'> {
     }
   }
 
-  reportedState (): Record<string, unknown> {
+  reported (): Record<string, unknown> {
     return {
       power: this.power,
       battery: this.batteryPercent,
@@ -415,6 +422,32 @@ export class Band extends Device<'band'> {
       lastSync: this.lastSync
     }
   }
+}
+
+export class Band extends Device<'band'> {
+  readonly body: BandCapability
+
+  constructor (spec: DeviceSpec, runtime: DeviceRuntime) {
+    super(spec, runtime)
+    this.body = this.use(new BandCapability(this.context))
+  }
+
+  // The band's state, read (and in tests set) where it lives.
+  get power (): boolean { return this.body.power }
+  get battery (): number { return this.body.battery }
+  set battery (percent: number) { this.body.battery = percent }
+  get batteryPercent (): number { return this.body.batteryPercent }
+  get charging (): boolean { return this.body.charging }
+  get activity (): Activity { return this.body.activity }
+  get heartRate (): number { return this.body.heartRate }
+  get steps (): number { return this.body.steps }
+  get spo2 (): number { return this.body.spo2 }
+  get stepGoal (): number { return this.body.stepGoal }
+  get lastSync (): number | null { return this.body.lastSync }
+  get vibrating (): boolean { return this.body.vibrating }
+  get wearer (): BandCapability['wearer'] { return this.body.wearer }
+  /** The alarms set, earliest time of day first. */
+  alarmList (): BandAlarm[] { return this.body.alarmList() }
 }
 
 /** Local hours treated as the night's sleep (23:00–07:00). */

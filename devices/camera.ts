@@ -15,12 +15,16 @@
  *   stays at the capacity and `overwrittenMb` counts what was lost; event `storageFull` is emitted once per fill.
  * - **Night mode** `on` / `off` / `auto`; with `auto` the infrared light is on from 19:00 to 07:00 local time.
  *
+ * A camera is two capabilities: {@link PowerCapability} (shared with the speaker) and {@link CameraCapability}.
+ *
  * When off (privacy mode) the camera stays connected and keeps sending telemetry, sees no motion, and answers every
  * command but `turnOn` and `turnOff` (both idempotent) with `DEVICE_OFF`.
  */
 import { clamp } from '../core/random.ts'
 import type { CommandArgsOf } from '../core/catalogue.ts'
 import { CommandError } from './command-error.ts'
+import type { Capability, DeviceContext } from './capability.ts'
+import { PowerCapability } from './capabilities/power.ts'
 import { Device, type CommandHandlers, type DesiredSetters, type DeviceRuntime, type DeviceSpec } from './device.ts'
 import { HOUR_MS, localDay, localHour, utcOffsetMs } from './local-time.ts'
 
@@ -67,8 +71,9 @@ export function infraredOn (mode: NightMode, hour: number): boolean {
 
 const MB = 1024 * 1024
 
-export class Camera extends Device<'camera'> {
-  power = true
+/** Everything a camera does but power: stream, snapshots, night vision, motion, storage, Wi-Fi signal. */
+export class CameraCapability implements Capability {
+  readonly name = 'camera'
   streaming = false
   quality: StreamQuality = DEFAULT_STREAM_QUALITY
   nightMode: NightMode = 'auto'
@@ -83,63 +88,65 @@ export class Camera extends Device<'camera'> {
   snapshots = 0
   rssi: number
 
+  private readonly ctx: DeviceContext
+  private readonly powerCap: PowerCapability
   private readonly utcOffset: number
   private day: number
   /** Expected events still to go before the next arrival (time rescaling, see the class comment). */
   private untilNextMotion: number
   private storageFullNotified = false
 
-  constructor (spec: DeviceSpec, runtime: DeviceRuntime) {
-    super(spec, runtime)
-    this.utcOffset = utcOffsetMs(spec)
-    this.rssi = Math.round(this.rng.float(-80, -45))
+  constructor (ctx: DeviceContext, power: PowerCapability) {
+    this.ctx = ctx
+    this.powerCap = power
+    this.utcOffset = utcOffsetMs(ctx.spec)
+    // Draw order is part of reproducibility: RSSI, storage, then the first motion gap.
+    this.rssi = Math.round(this.ctx.rng.float(-80, -45))
     // A card that has been in use for a while.
-    this.storageUsedMb = Math.round(this.rng.float(0.05, 0.6) * STORAGE_CAPACITY_MB)
-    this.untilNextMotion = this.rng.exponential(1)
-    this.day = localDay(this.clock.now(), this.utcOffset)
+    this.storageUsedMb = Math.round(this.ctx.rng.float(0.05, 0.6) * STORAGE_CAPACITY_MB)
+    this.untilNextMotion = this.ctx.rng.exponential(1)
+    this.day = localDay(this.ctx.clock.now(), this.utcOffset)
   }
 
   /** The stream's address: an identifier in the `.homefleet.local` namespace, not a server that answers. */
-  get streamUrl (): string { return `rtsp://${this.id}.cam.homefleet.local/live` }
-  get infrared (): boolean { return infraredOn(this.nightMode, localHour(this.clock.now(), this.utcOffset)) }
-  get zones (): readonly string[] { return ZONES[this.spec.room] ?? DEFAULT_ZONES }
+  get streamUrl (): string { return `rtsp://${this.ctx.id}.cam.homefleet.local/live` }
+  get infrared (): boolean { return infraredOn(this.nightMode, localHour(this.ctx.clock.now(), this.utcOffset)) }
+  get zones (): readonly string[] { return ZONES[this.ctx.spec.room] ?? DEFAULT_ZONES }
 
-  private requireOn (): void {
-    if (!this.power) throw new CommandError('DEVICE_OFF', `${this.spec.name} is off; send turnOn first`)
-  }
+  private get power (): boolean { return this.powerCap.on }
 
-  protected readonly commands: CommandHandlers<'camera'> = {
-    turnOn: () => { this.power = true; return { power: true } },
-    turnOff: () => { this.power = false; this.streaming = false; return { power: false } },
+  /** Switching off stops the stream. */
+  powerOff (): void { this.streaming = false }
+
+  readonly commands = {
     startStream: ({ quality }) => {
-      this.requireOn()
+      this.powerCap.requireOn()
       if (quality !== undefined) this.quality = quality
       this.streaming = true
       return { streaming: true, url: this.streamUrl, quality: this.quality }
     },
-    stopStream: () => { this.requireOn(); this.streaming = false; return { streaming: false } },
+    stopStream: () => { this.powerCap.requireOn(); this.streaming = false; return { streaming: false } },
     snapshot: ({ quality }) => {
-      this.requireOn()
-      const ts = this.clock.now()
+      this.powerCap.requireOn()
+      const ts = this.ctx.clock.now()
       // About 350 KB for a 2K JPEG at quality 85; infrared images are greyscale and compress better.
-      const base = clamp(this.rng.normal(350_000, 40_000), 200_000, 500_000)
+      const base = clamp(this.ctx.rng.normal(350_000, 40_000), 200_000, 500_000)
       const bytes = Math.round(base * jpegSize(quality) / jpegSize(85) * (this.infrared ? 0.7 : 1))
       this.snapshots++
       this.store(bytes / MB)
-      return { image: `snap://${this.id}/${this.snapshots}.jpg`, ts, bytes }
+      return { image: `snap://${this.ctx.id}/${this.snapshots}.jpg`, ts, bytes }
     },
     setNightMode: (args) => {
-      this.requireOn()
+      this.powerCap.requireOn()
       this.nightMode = readNightMode(args)
       return { nightMode: this.nightMode, infrared: this.infrared }
     }
-  }
+  } satisfies Partial<CommandHandlers<'camera'>>
 
-  protected readonly desiredProperties: DesiredSetters<'camera'> = {
-    power: (on) => { if (on) this.commands.turnOn({}); else this.commands.turnOff({}) },
-    nightMode: (mode) => { this.requireOn(); this.nightMode = mode },
-    streaming: (on) => { this.requireOn(); this.streaming = on }
-  }
+  readonly desired = {
+    nightMode: (mode) => { this.powerCap.requireOn(); this.nightMode = mode },
+    streaming: (on) => { this.powerCap.requireOn(); this.streaming = on }
+  } satisfies Partial<DesiredSetters<'camera'>>
 
   /** Add to the card; when full, the oldest recordings are overwritten (loop recording). */
   private store (mb: number): void {
@@ -149,28 +156,28 @@ export class Camera extends Device<'camera'> {
     this.storageUsedMb = STORAGE_CAPACITY_MB
     if (!this.storageFullNotified) {
       this.storageFullNotified = true
-      this.emitEvent('storageFull', { capacityMb: STORAGE_CAPACITY_MB })
-      this.stateChanged()
+      this.ctx.emitEvent('storageFull', { capacityMb: STORAGE_CAPACITY_MB })
+      this.ctx.stateChanged()
     }
   }
 
-  protected step (dtMs: number): void {
-    const now = this.clock.now()
+  step (dtMs: number): void {
+    const now = this.ctx.clock.now()
     const day = localDay(now, this.utcOffset)
     if (day !== this.day) {
       this.day = day
       this.motionEventsToday = 0
     }
-    this.rssi = Math.round(clamp(this.rssi + this.rng.normal(0, 1.5), -90, -30))
+    this.rssi = Math.round(clamp(this.rssi + this.ctx.rng.normal(0, 1.5), -90, -30))
     if (!this.power) return
 
     if (this.streaming) this.store(STREAM_BITRATES_MBPS[this.quality] / 8 * dtMs / 1000)
 
     // Poisson arrivals by time rescaling: `expected` is the mean number of events in this step.
-    let expected = motionRatePerHour(this.spec.room, localHour(now, this.utcOffset)) * dtMs / HOUR_MS
+    let expected = motionRatePerHour(this.ctx.spec.room, localHour(now, this.utcOffset)) * dtMs / HOUR_MS
     while (expected >= this.untilNextMotion) {
       expected -= this.untilNextMotion
-      this.untilNextMotion = this.rng.exponential(1)
+      this.untilNextMotion = this.ctx.rng.exponential(1)
       this.motion()
     }
     this.untilNextMotion -= expected
@@ -178,18 +185,16 @@ export class Camera extends Device<'camera'> {
 
   private motion (): void {
     this.motionEventsToday++
-    this.lastMotionAt = this.clock.now()
-    const zone = this.rng.pick(this.zones)
-    const confidence = Math.round(this.rng.float(0.55, 0.99) * 100) / 100
+    this.lastMotionAt = this.ctx.clock.now()
+    const zone = this.ctx.rng.pick(this.zones)
+    const confidence = Math.round(this.ctx.rng.float(0.55, 0.99) * 100) / 100
     // While streaming the stream is recorded already; otherwise motion records a clip of its own.
     if (!this.streaming) this.store(STREAM_BITRATES_MBPS[this.quality] / 8 * MOTION_CLIP_SECONDS)
-    this.emitEvent('motion', { zone, confidence })
+    this.ctx.emitEvent('motion', { zone, confidence })
   }
 
-  /** The telemetry values for this tick (public so tests and tools can read what would be sent). */
-  override sample (): Record<string, unknown> {
+  telemetry (): Record<string, unknown> {
     return {
-      power: this.power,
       streaming: this.streaming,
       nightMode: this.nightMode,
       infrared: this.power && this.infrared,
@@ -199,9 +204,8 @@ export class Camera extends Device<'camera'> {
     }
   }
 
-  reportedState (): Record<string, unknown> {
+  reported (): Record<string, unknown> {
     return {
-      power: this.power,
       streaming: this.streaming,
       streamUrl: this.streaming ? this.streamUrl : null,
       quality: this.quality,
@@ -213,6 +217,33 @@ export class Camera extends Device<'camera'> {
       lastMotionAt: this.lastMotionAt
     }
   }
+}
+
+export class Camera extends Device<'camera'> {
+  readonly powerCapability: PowerCapability
+  readonly camera: CameraCapability
+
+  constructor (spec: DeviceSpec, runtime: DeviceRuntime) {
+    super(spec, runtime)
+    const power = this.use(new PowerCapability(spec.name, () => { camera.powerOff() }))
+    const camera = this.use(new CameraCapability(this.context, power))
+    this.powerCapability = power
+    this.camera = camera
+  }
+
+  // The camera's state, read where it lives.
+  get power (): boolean { return this.powerCapability.on }
+  get streaming (): boolean { return this.camera.streaming }
+  get quality (): StreamQuality { return this.camera.quality }
+  get nightMode (): NightMode { return this.camera.nightMode }
+  get infrared (): boolean { return this.camera.infrared }
+  get storageUsedMb (): number { return this.camera.storageUsedMb }
+  set storageUsedMb (mb: number) { this.camera.storageUsedMb = mb }
+  get overwrittenMb (): number { return this.camera.overwrittenMb }
+  get motionEventsToday (): number { return this.camera.motionEventsToday }
+  get lastMotionAt (): number | null { return this.camera.lastMotionAt }
+  get snapshots (): number { return this.camera.snapshots }
+  get streamUrl (): string { return this.camera.streamUrl }
 }
 
 /** Relative JPEG size at a quality setting (10–100). */

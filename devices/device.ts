@@ -1,40 +1,26 @@
 /**
- * The device runtime: one simulated device is one MQTT.js client speaking the topic contract (core/topics.ts).
- * Subclasses (speaker, band, camera) hold the device's own state and behaviour; this base does the MQTT side:
- * status with a last will, identity, telemetry with a per-device sequence number, events, the twin
- * (desired in, reported out, Azure-style `$version`), commands with replies matched by request id, and log lines.
+ * The device runtime: one simulated device is an MQTT session (devices/session.ts) plus the capabilities that make
+ * it a speaker, a band or a camera (devices/capability.ts). This class is the composition root: it routes commands
+ * to the capability that answers them (arguments checked against the command catalogue first), applies desired
+ * properties, merges reported state and telemetry, sends telemetry with a per-device sequence number, and emits
+ * events. It simulates nothing itself.
  */
-import type { MqttClient } from 'mqtt'
 import type { Clock, TimerHandle } from '../core/clock.ts'
 import type { Random } from '../core/random.ts'
 import type { Logger, LogLevel } from '../core/logger.ts'
-import { LOG_LEVELS } from '../core/logger.ts'
-import { isDeviceTopic, STATUS_OFFLINE, STATUS_ONLINE, type Topics } from '../core/topics.ts'
-import { createMqttClient, describeTarget, endClient, isSubscriptionRefused, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
+import { filterMatcher, isDeviceTopic, type Topics } from '../core/topics.ts'
+import type { BrokerTarget } from '../core/mqtt-connect.ts'
 import { FleetError } from '../core/errors.ts'
-import { CATALOGUE_VERSION, checkArgs, checkValue, commandSpec, kindSpec, type CommandArgsOf, type CommandName, type DesiredName, type DesiredValueOf, type DeviceKind } from '../core/catalogue.ts'
+import { CATALOGUE_VERSION, checkArgs, checkValue, commandSpec, kindSpec, type CommandArgsOf, type CommandName, type DesiredName, type DesiredValueOf, type DeviceKind, type PropertySpec } from '../core/catalogue.ts'
 import { CommandError, REPLY_OK_STATUS, REPLY_STATUS, type Reply, type ReplyError, type ReplyOk } from '../core/replies.ts'
+import type { Capability, CapabilityFactory, CommandArgs, CommandHandler, DeviceContext } from './capability.ts'
+import { DeviceSession } from './session.ts'
+import type { DeviceSpec } from './spec.ts'
 
 export { DEVICE_KINDS, type DeviceKind } from './kind-names.ts'
 export type { Reply, ReplyError, ReplyOk } from '../core/replies.ts'
-
-/** Who a device is. Published retained on its `info` topic. */
-export interface DeviceSpec {
-  id: string
-  kind: DeviceKind
-  model: string
-  /** Room name, e.g. `kitchen`; lower case. */
-  room: string
-  /** Human name, e.g. `kitchen speaker`, the way a voice request names it. */
-  name: string
-  firmware: string
-  /** The home this device belongs to (e.g. `demo`, `home-0042`). */
-  home: string
-  /** Milliseconds between telemetry messages (clock time). */
-  telemetryIntervalMs: number
-  /** Free tags for grouping (rollout groups use them later). */
-  tags?: Record<string, string>
-}
+export type { Capability, CapabilityFactory, CommandArgs, CommandHandler, DeviceContext, Subscription } from './capability.ts'
+export type { DeviceSpec } from './spec.ts'
 
 /** What all devices of a fleet share. */
 export interface DeviceRuntime {
@@ -50,22 +36,17 @@ export interface DeviceRuntime {
   connectTimeoutMs?: number
   /** MQTT keep-alive, seconds. Default 60. */
   keepalive?: number
+  /**
+   * Capabilities plugged into every device made with `createDevice` (a firmware-update agent, a fault injector),
+   * after the kind's own. Each factory is called once per device.
+   */
+  capabilities?: readonly CapabilityFactory[]
 }
 
-export type CommandArgs = Record<string, unknown>
-/**
- * A command handler: gets its arguments already checked against the catalogue (core/catalogue.ts; defaults filled
- * in), throws CommandError for what the schema cannot say (the device is off, nothing is playing…), and returns
- * the reply's `result`.
- */
-export type CommandHandler<A = CommandArgs> = (args: A) => Record<string, unknown> | undefined
-
-/** A kind's handlers, keyed by exactly the catalogue's command names for that kind (a missing or extra one is a type error). */
+/** A kind's handlers, keyed by exactly the catalogue's command names for that kind. */
 export type CommandHandlers<K extends DeviceKind> = { readonly [N in CommandName<K>]: CommandHandler<CommandArgsOf<K, N>> }
 /** A kind's desired-property setters, keyed by exactly the catalogue's property names; each gets a checked value. */
-export type DesiredSetters<K extends DeviceKind> = {
-  readonly [N in DesiredName<K>]: (value: DesiredValueOf<K, N>) => void
-}
+export type DesiredSetters<K extends DeviceKind> = { readonly [N in DesiredName<K>]: (value: DesiredValueOf<K, N>) => void }
 
 /** Every counter a device keeps, at zero: the one place a counter is declared (its type and the fleet's sums follow). */
 const ZERO_COUNTERS = {
@@ -75,7 +56,7 @@ const ZERO_COUNTERS = {
   commandErrors: 0,
   badPayloads: 0,
   messagesOut: 0,
-  /** Bugs caught in the simulation (a kind's step, sample or state threw); the device kept running. */
+  /** Bugs caught in the simulation (a capability's step, sample or state threw); the device kept running. */
   internalErrors: 0
 }
 
@@ -85,25 +66,29 @@ export const DEVICE_COUNTER_NAMES: readonly (keyof DeviceCounters)[] = Object.fr
 /** A fresh set of counters, all zero. */
 export function zeroCounters (): DeviceCounters { return { ...ZERO_COUNTERS } }
 
-const LEVEL_INDEX: Record<string, number> = Object.fromEntries(LOG_LEVELS.map((l, i) => [l, i]))
-
-/** How long a graceful stop waits for the broker to acknowledge `offline` before dropping the connection. */
-const STOP_ACK_TIMEOUT_MS = 2000
+interface Setter { name: string; capability: string; set: (value: unknown) => void; spec: PropertySpec | undefined }
+interface Route { capability: string; filter: string; match: (topic: string) => boolean; onMessage: (topic: string, payload: Buffer) => void }
 
 export abstract class Device<K extends DeviceKind = DeviceKind> {
   readonly spec: Readonly<DeviceSpec>
   protected readonly runtime: DeviceRuntime
+  /** The simulation's random stream (seed + id), shared by the kind's capabilities in their fixed order. */
   protected readonly rng: Random
   protected readonly clock: Clock
   protected readonly logger: Logger
   readonly counters: DeviceCounters = zeroCounters()
+  /** What capabilities get: see {@link DeviceContext}. */
+  protected readonly context: DeviceContext
 
-  /** The handlers of the catalogue's commands for this kind. */
-  protected abstract readonly commands: CommandHandlers<K>
-  /** The setters of the catalogue's desired properties for this kind (applied in the catalogue's order). */
-  protected abstract readonly desiredProperties: DesiredSetters<K>
+  private readonly session: DeviceSession
+  private readonly capabilities: Capability[] = []
+  private readonly handlers = new Map<string, CommandHandler>()
+  private readonly setters: Setter[] = []
+  private readonly guards: Array<(command: string) => void> = []
+  private readonly routes: Route[] = []
+  private capabilitiesStarted = false
+  private firmwareVersion: string
 
-  private client: MqttClient | undefined
   private telemetryTimer: TimerHandle | undefined
   private firstTelemetryTimer: TimerHandle | undefined
   private reportQueued = false
@@ -112,112 +97,140 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
   private telemetrySeq = 0
   private eventSeq = 0
   private desiredVersion: number | undefined
-  private stopped = false
-  private readonly publishLevel: number
-  /** This device's own topics, built once (they are on every publish). */
-  private readonly topic: { status: string; info: string; telemetry: string; reported: string; log: string }
-  private settleSubscribed: ((err?: Error) => void) | undefined
   private desiredErrors: Record<string, string> = {}
+  /** This device's own topics, built once (they are on every publish). */
+  private readonly topic: { info: string; telemetry: string; reported: string }
 
   constructor (spec: DeviceSpec, runtime: DeviceRuntime) {
     this.spec = Object.freeze({ ...spec })
     this.runtime = runtime
     this.clock = runtime.clock
     this.rng = runtime.random.fork(spec.id)
+    this.firmwareVersion = spec.firmware
     this.logger = runtime.logger.child({ deviceId: spec.id, kind: spec.kind, room: spec.room })
     const t = runtime.topics
-    this.topic = { status: t.status(spec.id), info: t.info(spec.id), telemetry: t.telemetry(spec.id), reported: t.reported(spec.id), log: t.log(spec.id) }
-    const pl = runtime.publishLogLevel ?? 'info'
-    this.publishLevel = pl === 'silent' ? Infinity : LEVEL_INDEX[pl] ?? 2
+    this.topic = { info: t.info(spec.id), telemetry: t.telemetry(spec.id), reported: t.reported(spec.id) }
+    this.session = new DeviceSession(spec.id, runtime, this.logger, {
+      connected: () => { this.onConnected() },
+      filters: () => [t.filter('command', this.id), t.desired(this.id), ...this.routes.map((r) => r.filter)],
+      message: (topic, payload) => { this.onMessage(topic, payload) },
+      published: () => { this.counters.messagesOut++ }
+    })
+    this.context = this.makeContext()
   }
 
   get id (): string { return this.spec.id }
   get kind (): K { return this.spec.kind as K }
-  get connected (): boolean { return this.client?.connected === true }
+  get connected (): boolean { return this.session.connected }
+  /** The firmware version running now (starts as `spec.firmware`; an update agent changes it). */
+  get firmware (): string { return this.firmwareVersion }
   /** Telemetry messages sent so far; the next one carries `seq` = this + 1. */
   get seq (): number { return this.telemetrySeq }
-  /** The names of the commands this device understands. */
-  commandNames (): string[] { return Object.keys(this.commands) }
+  /** The names of the commands this device answers, in the order its capabilities were added. */
+  commandNames (): string[] { return [...this.handlers.keys()] }
+  /** The names of the desired properties this device accepts, in the order it applies them. */
+  desiredNames (): string[] { return this.setters.map((s) => s.name) }
+  /** The names of the capabilities plugged in, in order. */
+  capabilityNames (): string[] { return this.capabilities.map((c) => c.name) }
 
-  /** Advance the simulation by one telemetry interval. Called before each telemetry sample. */
-  protected abstract step (dtMs: number): void
-  /** The telemetry values for this tick (`ts` and `seq` are added by the runtime). */
-  protected abstract sample (): Record<string, unknown>
-  /** The device's reported state (the twin's reported half). */
-  abstract reportedState (): Record<string, unknown>
+  // ---- composition -----------------------------------------------------------------------------------------
+
+  /**
+   * Plug a capability in (a factory gets this device's {@link DeviceContext}); returns it. Only before `start()`.
+   * Throws FLEET_ERR_OPTIONS_INVALID for a name already used, a command the catalogue does not list for this
+   * kind, or a command or desired property another capability already has.
+   */
+  use<C extends Capability> (capability: C | ((ctx: DeviceContext) => C)): C {
+    const cap = typeof capability === 'function' ? capability(this.context) : capability
+    const bad = (why: string): FleetError => new FleetError('FLEET_ERR_OPTIONS_INVALID', `device ${this.id}: capability ${JSON.stringify(cap.name)}: ${why}`)
+    if (this.session.active) throw new FleetError('FLEET_ERR_USAGE', `device ${this.id}: plug capabilities in before start() (capability ${cap.name})`)
+    if (this.capabilities.some((c) => c.name === cap.name)) throw bad('a capability of that name is plugged in already')
+    const commands = Object.entries(cap.commands ?? {}) as Array<[string, CommandHandler]>
+    const desired = Object.entries(cap.desired ?? {}) as Array<[string, (value: unknown) => void]>
+    for (const [name] of commands) {
+      if (commandSpec(this.kind, name) === undefined) throw bad(`the command catalogue has no ${this.kind} command ${JSON.stringify(name)}`)
+      if (this.handlers.has(name)) throw bad(`command ${name} is answered by another capability`)
+    }
+    for (const [name] of desired) if (this.setters.some((s) => s.name === name)) throw bad(`desired property ${name} is set by another capability`)
+    for (const [name, handler] of commands) this.handlers.set(name, handler)
+    const catalogue = kindSpec(this.kind)?.desired ?? {}
+    for (const [name, set] of desired) this.setters.push({ name, capability: cap.name, set, spec: Object.hasOwn(catalogue, name) ? catalogue[name] : undefined })
+    if (cap.beforeCommand !== undefined) this.guards.push((command) => { cap.beforeCommand?.(command) })
+    for (const s of cap.subscriptions?.() ?? []) this.routes.push({ capability: cap.name, filter: s.filter, match: filterMatcher(s.filter), onMessage: s.onMessage })
+    this.capabilities.push(cap)
+    return cap
+  }
+
+  private makeContext (): DeviceContext {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context's getters read the live device
+    const device = this
+    return {
+      get spec () { return device.spec },
+      get id () { return device.id },
+      get kind () { return device.kind },
+      get clock () { return device.clock },
+      get rng () { return device.rng },
+      fork: (name) => device.runtime.random.fork(`${device.id}/${name}`),
+      get topics () { return device.runtime.topics },
+      get connected () { return device.connected },
+      get firmware () { return device.firmwareVersion },
+      setFirmware: (version) => { device.setFirmware(version) },
+      emitEvent: (name, data) => { device.emitEvent(name, data) },
+      stateChanged: () => { device.stateChanged() },
+      log: (level, msg, fields) => { device.log(level, msg, fields) },
+      publish: (topic, payload, options) => { device.session.publish(topic, payload, options.qos, options.retain === true) },
+      reboot: (options) => device.session.restart(options.offlineMs, options.firmware === undefined ? undefined : () => { device.setFirmware(options.firmware as string) })
+    }
+  }
 
   // ---- lifecycle -------------------------------------------------------------------------------------------
 
   /** Connect, announce, subscribe, start telemetry. Rejects with FLEET_ERR_BROKER_* when the broker cannot be used. */
   async start (): Promise<void> {
-    if (this.client !== undefined) return
-    this.stopped = false
-    const client = createMqttClient(this.runtime.target, {
-      clientId: this.id,
-      clean: true,
-      keepalive: this.runtime.keepalive ?? 60,
-      reconnectPeriod: 1000,
-      connectTimeout: this.runtime.connectTimeoutMs ?? 30_000,
-      resubscribe: true,
-      // The broker publishes this if we vanish without DISCONNECT [MQTT-3.1.2-8]; retained so late subscribers see it.
-      will: { topic: this.topic.status, payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true }
-    })
-    this.client = client
-    client.on('message', (topic, payload) => { this.onMessage(topic, payload) })
-    // start() resolves only once the command subscription is acknowledged, so a command sent right after start()
-    // cannot be lost [MQTT-3.8.4-1]: the broker must SUBACK before a publish to the new subscription is routed to us.
-    // A refused subscription (SUBACK 0x80, e.g. a broker ACL), a stop() meanwhile, or no SUBACK in time rejects.
-    const timeoutMs = this.runtime.connectTimeoutMs ?? 30_000
-    const subscribed = new Promise<void>((resolve, reject) => {
-      this.settleSubscribed = (err) => { if (err === undefined) resolve(); else reject(err) }
-    })
-    // A stop() while we still wait for the CONNACK below rejects `subscribed` before anything awaits it: mark it
-    // handled now so that is not an unhandled rejection. The race below still sees the rejection.
-    subscribed.catch(() => undefined)
-    client.on('connect', () => { this.onConnect(client) })
-    client.on('error', (err) => { this.logger.debug({ err: err.message }, 'mqtt error') })
-    let timer: NodeJS.Timeout | undefined
+    if (this.session.active) return
+    if (!this.capabilitiesStarted) {
+      this.capabilitiesStarted = true
+      for (const c of this.capabilities) c.start?.()
+    }
     try {
-      await waitConnected(client, this.runtime.target, timeoutMs)
-      await Promise.race([subscribed, new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => { reject(new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `${this.id}: no SUBACK from ${describeTarget(this.runtime.target)} within ${timeoutMs} ms`)) }, timeoutMs)
-      })])
+      await this.session.start()
     } catch (err) {
-      this.settleSubscribed = undefined
-      // The CONNACK may have started telemetry (onConnect) before the subscription failed.
+      // The CONNACK may have started telemetry (onConnected) before the subscription failed.
       this.clearTimers()
-      if (this.client === client) this.client = undefined
-      await endClient(client, true)
+      this.stopCapabilities()
       throw err
-    } finally {
-      clearTimeout(timer)
     }
   }
 
-  private onConnect (client: MqttClient): void {
-    const { topics } = this.runtime
-    this.publish(this.topic.status, STATUS_ONLINE, 1, true)
-    this.publish(this.topic.info, JSON.stringify(this.info()), 1, true)
+  /**
+   * Stop telemetry and the capabilities, and disconnect. Graceful by default: publishes `offline` (a clean
+   * DISCONNECT suppresses the will [MQTT-3.1.2-10]). With `{ graceful: false }` the connection is dropped and the
+   * broker sends the will.
+   */
+  async stop (options: { graceful?: boolean } = {}): Promise<void> {
+    this.clearTimers()
+    this.stopCapabilities()
+    await this.session.stop(options)
+  }
+
+  private stopCapabilities (): void {
+    if (!this.capabilitiesStarted) return
+    this.capabilitiesStarted = false
+    for (const c of this.capabilities) {
+      try {
+        c.stop?.()
+      } catch (err) {
+        this.counters.internalErrors++
+        this.log('error', `capability ${c.name} failed to stop`, { err: (err as Error).message })
+      }
+    }
+  }
+
+  private onConnected (): void {
+    this.session.publish(this.topic.info, JSON.stringify(this.info()), 1, true)
     // Unconditional: whatever the broker holds retained may be from before a restart of this device.
     this.publishReported(true)
-    const filters = [topics.filter('command', this.id), topics.desired(this.id)]
-    client.subscribe(filters, { qos: 1 }, (err) => {
-      let problem: FleetError | undefined
-      if (err !== null && err !== undefined) {
-        if (isSubscriptionRefused(err)) {
-          problem = new FleetError('FLEET_ERR_BROKER_REFUSED', `${this.id}: the broker refused the subscription to ${filters.join(', ')}: ${err.message}`, { cause: err })
-          this.log('error', 'subscribe refused', { err: problem.message })
-        } else {
-          // No SUBACK: the connection went away meanwhile (a reconnect subscribes again).
-          problem = new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `${this.id}: no SUBACK for ${filters.join(', ')}: ${err.message}`, { cause: err })
-          this.log('warn', 'subscribe interrupted', { err: problem.message })
-        }
-      }
-      const settle = this.settleSubscribed
-      this.settleSubscribed = undefined
-      settle?.(problem)
-    })
-    if (this.telemetryTimer === undefined && this.firstTelemetryTimer === undefined && !this.stopped) {
+    if (this.telemetryTimer === undefined && this.firstTelemetryTimer === undefined && !this.session.isStopped) {
       // A random phase spreads a fleet's telemetry over the interval instead of a burst every period.
       const interval = this.spec.telemetryIntervalMs
       this.firstTelemetryTimer = this.clock.setTimeout(() => {
@@ -226,36 +239,15 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
         this.telemetryTimer = this.clock.setInterval(() => { this.sendTelemetry() }, interval)
       }, Math.floor(this.rng.next() * interval))
     }
-    this.log('info', 'online', { firmware: this.spec.firmware })
-  }
-
-  /**
-   * Stop telemetry and disconnect. Graceful by default: publishes `offline` (a clean DISCONNECT suppresses the
-   * will [MQTT-3.1.2-10]). With `{ graceful: false }` the connection is dropped and the broker sends the will.
-   */
-  async stop (options: { graceful?: boolean } = {}): Promise<void> {
-    this.stopped = true
-    this.clearTimers()
-    const settle = this.settleSubscribed
-    this.settleSubscribed = undefined
-    settle?.(new FleetError('FLEET_ERR_CLOSED', `${this.id} was stopped while starting`))
-    const client = this.client
-    this.client = undefined
-    if (client === undefined) return
-    if (options.graceful === false) {
-      client.stream.destroy()
-      await endClient(client, true)
-      return
+    this.log('info', 'online', { firmware: this.firmwareVersion })
+    for (const c of this.capabilities) {
+      try {
+        c.connected?.()
+      } catch (err) {
+        this.counters.internalErrors++
+        this.log('error', `capability ${c.name} failed on connect`, { err: (err as Error).message })
+      }
     }
-    // Graceful, but bounded: a broker that stopped answering must not hold stop() (and a fleet's stop) forever.
-    let acked = false
-    if (client.connected) {
-      acked = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => { resolve(false) }, STOP_ACK_TIMEOUT_MS)
-        client.publish(this.topic.status, STATUS_OFFLINE, { qos: 1, retain: true }, (err) => { clearTimeout(timer); resolve(err === undefined || err === null) })
-      })
-    }
-    await endClient(client, !acked)
   }
 
   private clearTimers (): void {
@@ -265,20 +257,43 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
     this.telemetryTimer = undefined
   }
 
+  // ---- firmware --------------------------------------------------------------------------------------------
+
+  /** Run another firmware version from now on: the reported `firmware` follows and `info` is published again. */
+  setFirmware (version: string): void {
+    if (typeof version !== 'string' || version === '') throw new FleetError('FLEET_ERR_OPTIONS_INVALID', `device ${this.id}: firmware version must be a non-empty string, got ${JSON.stringify(version)}`)
+    if (version === this.firmwareVersion) return
+    const from = this.firmwareVersion
+    this.firmwareVersion = version
+    this.log('info', 'firmware changed', { from, to: version })
+    this.session.publish(this.topic.info, JSON.stringify(this.info()), 1, true)
+    this.stateChanged()
+  }
+
   // ---- outgoing --------------------------------------------------------------------------------------------
 
-  private publish (topic: string, payload: string, qos: 0 | 1, retain: boolean): void {
-    const client = this.client
-    if (client === undefined || !client.connected) return
-    this.counters.messagesOut++
-    client.publish(topic, payload, { qos, retain }, (err) => {
-      if (err !== undefined && err !== null && !this.stopped) this.logger.debug({ err: err.message, topic }, 'publish failed')
-    })
+  /** Advance the simulation by one telemetry interval: each capability's step, in order. */
+  protected step (dtMs: number): void {
+    for (const c of this.capabilities) c.step?.(dtMs)
+  }
+
+  /** The telemetry values for this tick (`ts` and `seq` are added by the runtime), merged from the capabilities. */
+  sample (): Record<string, unknown> {
+    const out: Record<string, unknown> = {}
+    for (const c of this.capabilities) if (c.telemetry !== undefined) Object.assign(out, c.telemetry())
+    return out
+  }
+
+  /** The device's reported state (the twin's reported half), merged from the capabilities. */
+  reportedState (): Record<string, unknown> {
+    const out: Record<string, unknown> = {}
+    for (const c of this.capabilities) if (c.reported !== undefined) Object.assign(out, c.reported())
+    return out
   }
 
   /** One telemetry tick: step the simulation, then publish `{ts, seq, ...sample}`. */
   sendTelemetry (): void {
-    // Called from a timer: a bug in a kind's step() or sample() is logged and counted, never thrown into the
+    // Called from a timer: a bug in a capability's step() or sample() is logged and counted, never thrown into the
     // event loop where it would take the whole in-process fleet down.
     try {
       this.step(this.spec.telemetryIntervalMs)
@@ -286,7 +301,7 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
       this.telemetrySeq++
       this.counters.telemetrySent++
       const body = { ts: this.clock.now(), seq: this.telemetrySeq, ...this.sample() }
-      this.publish(this.topic.telemetry, JSON.stringify(body), 0, false)
+      this.session.publish(this.topic.telemetry, JSON.stringify(body), 0, false)
     } catch (err) {
       this.counters.internalErrors++
       this.log('error', 'telemetry tick failed', { err: (err as Error).message })
@@ -297,7 +312,7 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
   protected emitEvent (name: string, data: Record<string, unknown> = {}): void {
     this.eventSeq++
     if (this.connected) this.counters.eventsSent++
-    this.publish(this.runtime.topics.event(this.id, name), JSON.stringify({ ts: this.clock.now(), seq: this.eventSeq, ...data }), 1, false)
+    this.session.publish(this.runtime.topics.event(this.id, name), JSON.stringify({ ts: this.clock.now(), seq: this.eventSeq, ...data }), 1, false)
     this.log('info', `event ${name}`, data)
   }
 
@@ -321,7 +336,7 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
 
   /** Publish the reported state, retained; unless `always`, only when it differs (`ts` aside) from the last one. */
   private publishReported (always: boolean): void {
-    const state: Record<string, unknown> = { ...this.reportedState(), firmware: this.spec.firmware }
+    const state: Record<string, unknown> = { ...this.reportedState(), firmware: this.firmwareVersion }
     if (this.desiredVersion !== undefined) state.$desiredVersion = this.desiredVersion
     // Like an Azure twin's per-property ack: a controller can see which desired properties were refused and why.
     if (Object.keys(this.desiredErrors).length > 0) state.$desiredErrors = this.desiredErrors
@@ -329,7 +344,7 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
     if (!always && key === this.lastReported) return
     this.lastReported = key
     // The payload is the key with `ts` appended: one serialisation, not two (`state` always has `firmware`).
-    this.publish(this.topic.reported, `${key.slice(0, -1)},"ts":${this.clock.now()}}`, 1, true)
+    this.session.publish(this.topic.reported, `${key.slice(0, -1)},"ts":${this.clock.now()}}`, 1, true)
   }
 
   /**
@@ -338,40 +353,26 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
    * messages do not each carry them.
    */
   info (): Record<string, unknown> {
-    const { id, kind, model, room, name, firmware, home, tags } = this.spec
-    return { id, kind, model, room, name, firmware, home, tags: tags ?? {}, catalogue: CATALOGUE_VERSION, commands: this.commandNames(), desired: this.desiredNames() }
-  }
-
-  /** The names of the desired properties this device accepts, in the order it applies them. */
-  desiredNames (): string[] { return Object.keys(this.desiredProperties) }
-
-  /**
-   * Apply one desired property as a desired-state message would: checked against the catalogue, then set. Throws
-   * CommandError (the reason ends up in the reported state's `$desiredErrors`).
-   */
-  applyDesired (key: string, value: unknown): void {
-    const spec = kindSpec(this.kind)?.desired[key]
-    const setter = Object.hasOwn(this.desiredProperties, key) ? (this.desiredProperties as Record<string, (v: unknown) => void>)[key] : undefined
-    if (spec === undefined || setter === undefined) throw new CommandError('NOT_SUPPORTED', `${this.kind} has no desired property "${key}"`)
-    setter(checkValue(spec.schema, value, `"${key}"`))
+    const { id, kind, model, room, name, home, tags } = this.spec
+    return { id, kind, model, room, name, firmware: this.firmwareVersion, home, tags: tags ?? {}, catalogue: CATALOGUE_VERSION, commands: this.commandNames(), desired: this.desiredNames() }
   }
 
   /** Log through pino and, at or above the publish level, on the device's log topic. */
   log (level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
-    this.logger[level](fields, msg)
-    if ((LEVEL_INDEX[level] ?? 0) >= this.publishLevel) {
-      this.publish(this.topic.log, JSON.stringify({ ...fields, ts: this.clock.now(), level, msg }), 0, false)
-    }
+    this.session.log(level, msg, fields)
   }
 
   // ---- incoming --------------------------------------------------------------------------------------------
 
   private onMessage (topic: string, payload: Buffer): void {
-    const parsed = this.runtime.topics.parse(topic)
-    if (!isDeviceTopic(parsed) || parsed.deviceId !== this.id) return
     try {
-      if (parsed.channel === 'command') this.onCommand(parsed.name, parsed.rid, payload)
-      else if (parsed.channel === 'desired') this.onDesired(payload)
+      const parsed = this.runtime.topics.parse(topic)
+      if (isDeviceTopic(parsed) && parsed.deviceId === this.id && (parsed.channel === 'command' || parsed.channel === 'desired')) {
+        if (parsed.channel === 'command') this.onCommand(parsed.name, parsed.rid, payload)
+        else this.onDesired(payload)
+        return
+      }
+      for (const r of this.routes) if (r.match(topic)) r.onMessage(topic, payload)
     } catch (err) {
       // A handler bug must not take the device (or the fleet) down: log it and carry on.
       this.log('error', 'message handler failed', { topic, err: (err as Error).message })
@@ -380,7 +381,7 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
 
   private onCommand (name: string, rid: string, payload: Buffer): void {
     const full: Reply = { ...this.execute(name, payload), rid }
-    this.publish(this.runtime.topics.reply(this.id, rid), JSON.stringify(full), 1, false)
+    this.session.publish(this.runtime.topics.reply(this.id, rid), JSON.stringify(full), 1, false)
   }
 
   /**
@@ -398,12 +399,12 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
       this.log('warn', 'bad command payload', { command: name, error: message })
       return { command: name, ok: false, status: REPLY_STATUS.BAD_REQUEST, error: { code: 'BAD_REQUEST', message } }
     }
-    const handlers = this.commands as unknown as Readonly<Record<string, CommandHandler>>
-    const handler = Object.hasOwn(handlers, name) ? handlers[name] : undefined
-    const spec = commandSpec(this.kind, name)
+    const handler = this.handlers.get(name)
     try {
-      if (handler === undefined || spec === undefined) throw new CommandError('UNKNOWN_COMMAND', `${this.kind} does not know the command "${name}"; it knows ${this.commandNames().join(', ')}`)
-      const result = handler(checkArgs(spec, args)) ?? {}
+      if (handler === undefined) throw new CommandError('UNKNOWN_COMMAND', `${this.kind} does not know the command "${name}"; it knows ${this.commandNames().join(', ')}`)
+      // A device in the middle of an update refuses before looking at the arguments (`use` checked the spec exists).
+      for (const guard of this.guards) guard(name)
+      const result = handler(checkArgs(commandSpec(this.kind, name) as NonNullable<ReturnType<typeof commandSpec>>, args)) ?? {}
       this.counters.commandsHandled++
       this.log('info', `command ${name}`, { args })
       // Read-only commands (getBattery…) publish nothing: stateChanged() skips a state equal to the last one.
@@ -415,6 +416,16 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
       this.log(e.code === 'INTERNAL' ? 'error' : 'warn', `command ${name} failed`, { code: e.code, error: e.message })
       return e.toReply(name)
     }
+  }
+
+  /**
+   * Apply one desired property as a desired-state message would: a catalogue property is checked against its
+   * schema, then set. Throws CommandError (the reason ends up in the reported state's `$desiredErrors`).
+   */
+  applyDesired (key: string, value: unknown): void {
+    const setter = this.setters.find((s) => s.name === key)
+    if (setter === undefined) throw new CommandError('NOT_SUPPORTED', `${this.kind} has no desired property "${key}"`)
+    setter.set(setter.spec === undefined ? value : checkValue(setter.spec.schema, value, `"${key}"`))
   }
 
   private onDesired (payload: Buffer): void {
@@ -430,18 +441,18 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
     const version = desired.$version
     if (typeof version === 'number' && this.desiredVersion !== undefined && version <= this.desiredVersion) return
     const errors: Record<string, string> = {}
-    // Apply in the kind's declared order, not the payload's: `{volume, power: true}` on a speaker that is off must
-    // turn it on before setting the volume, whichever key the controller wrote first.
-    for (const key of this.desiredNames()) {
-      if (!Object.hasOwn(desired, key)) continue
+    // Apply in the catalogue's (capabilities') order, not the payload's: `{volume, power: true}` on a speaker that
+    // is off must turn it on before setting the volume, whichever key the controller wrote first.
+    for (const { name } of this.setters) {
+      if (!Object.hasOwn(desired, name)) continue
       try {
-        this.applyDesired(key, desired[key])
+        this.applyDesired(name, desired[name])
       } catch (err) {
-        errors[key] = err instanceof CommandError ? `${err.code}: ${err.message}` : (err as Error).message
+        errors[name] = err instanceof CommandError ? `${err.code}: ${err.message}` : (err as Error).message
       }
     }
     for (const key of Object.keys(desired)) {
-      if (!key.startsWith('$') && !Object.hasOwn(this.desiredProperties, key)) errors[key] = `NOT_SUPPORTED: ${this.kind} has no desired property "${key}"`
+      if (!key.startsWith('$') && !this.setters.some((s) => s.name === key)) errors[key] = `NOT_SUPPORTED: ${this.kind} has no desired property "${key}"`
     }
     if (typeof version === 'number') this.desiredVersion = version
     this.desiredErrors = errors

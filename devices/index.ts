@@ -1,5 +1,7 @@
 /** The public API of the device runtime (devices/): device kinds, their runtime, homes, the fleet, and command errors. */
 export * from './device.ts'
+export * from './session.ts'
+export * from './capabilities/power.ts'
 export * from './command-error.ts'
 export * from './speaker.ts'
 export * from './band.ts'

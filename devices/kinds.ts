@@ -14,14 +14,19 @@ export const DEVICE_CLASSES: Readonly<Record<DeviceKind, DeviceClass>> = Object.
   camera: Camera
 })
 
-/** Make the device for a spec, by its kind. Throws FLEET_ERR_OPTIONS_INVALID for a kind that does not exist. */
+/**
+ * Make the device for a spec, by its kind, with the runtime's plug-in capabilities after the kind's own. Throws
+ * FLEET_ERR_OPTIONS_INVALID for a kind that does not exist or a capability that does not fit it.
+ */
 export function createDevice (spec: DeviceSpec, runtime: DeviceRuntime): Device {
   // The type says DeviceKind, but specs also come from scenario files and other JavaScript.
   const Kind = Object.hasOwn(DEVICE_CLASSES, spec.kind) ? DEVICE_CLASSES[spec.kind] : undefined
   if (Kind === undefined) {
     throw new FleetError('FLEET_ERR_OPTIONS_INVALID', `device ${spec.id}: unknown kind ${JSON.stringify(spec.kind)}; kinds are ${DEVICE_KINDS.join(', ')}`)
   }
-  return new Kind(spec, runtime)
+  const device = new Kind(spec, runtime)
+  for (const make of runtime.capabilities ?? []) device.use(make)
+  return device
 }
 
 /**

@@ -1,8 +1,12 @@
 /**
  * Smart speaker (Xiaomi-style, e.g. `xiaomi.speaker.l09a`): power, volume 0–100, mute, playback of a playlist,
  * spoken answers (`say`), Wi-Fi RSSI. The voice bridge (bridge/) drives it only through its commands.
+ *
+ * A speaker is two capabilities: {@link PowerCapability} (shared with the camera) and {@link MediaCapability}.
  */
 import { clamp } from '../core/random.ts'
+import type { Capability, DeviceContext } from './capability.ts'
+import { PowerCapability } from './capabilities/power.ts'
 import { CommandError } from './command-error.ts'
 import { Device, type CommandHandlers, type DesiredSetters, type DeviceRuntime, type DeviceSpec } from './device.ts'
 
@@ -18,8 +22,9 @@ export const PLAYLIST = [
   'Radiohead — Weird Fishes'
 ] as const
 
-export class Speaker extends Device<'speaker'> {
-  power = true
+/** Volume, mute, playback and speech, plus the speaker's Wi-Fi signal. Needs the speaker's power. */
+export class MediaCapability implements Capability {
+  readonly name = 'media'
   volume: number
   muted = false
   playback: Playback = 'stopped'
@@ -29,36 +34,37 @@ export class Speaker extends Device<'speaker'> {
   rssi: number
   /** What the speaker said last (the voice bridge's spoken answer). */
   lastUtterance: string | undefined
+  private readonly ctx: DeviceContext
+  private readonly power: PowerCapability
 
-  constructor (spec: DeviceSpec, runtime: DeviceRuntime) {
-    super(spec, runtime)
-    this.volume = this.rng.int(20, 60)
-    this.rssi = Math.round(this.rng.float(-75, -40))
-  }
-
-  private requireOn (): void {
-    if (!this.power) throw new CommandError('DEVICE_OFF', `${this.spec.name} is off; send turnOn first`)
+  constructor (ctx: DeviceContext, power: PowerCapability) {
+    this.ctx = ctx
+    this.power = power
+    // Draw order is part of reproducibility: volume, then RSSI.
+    this.volume = ctx.rng.int(20, 60)
+    this.rssi = Math.round(ctx.rng.float(-75, -40))
   }
 
   get track (): string { return PLAYLIST[this.trackIndex % PLAYLIST.length] as string }
 
-  protected readonly commands: CommandHandlers<'speaker'> = {
-    turnOn: () => { this.power = true; return { power: true } },
-    turnOff: () => { this.power = false; if (this.playback === 'playing') this.playback = 'paused'; return { power: false } },
+  /** Switching off pauses what is playing. */
+  powerOff (): void { if (this.playback === 'playing') this.playback = 'paused' }
+
+  readonly commands = {
     setVolume: ({ level }) => {
-      this.requireOn()
+      this.power.requireOn()
       this.volume = level
       return { volume: this.volume }
     },
     changeVolume: ({ delta }) => {
-      this.requireOn()
+      this.power.requireOn()
       this.volume = clamp(this.volume + delta, 0, 100)
       return { volume: this.volume }
     },
-    mute: () => { this.requireOn(); this.muted = true; return { muted: true } },
-    unmute: () => { this.requireOn(); this.muted = false; return { muted: false } },
+    mute: () => { this.power.requireOn(); this.muted = true; return { muted: true } },
+    unmute: () => { this.power.requireOn(); this.muted = false; return { muted: false } },
     play: ({ track }) => {
-      this.requireOn()
+      this.power.requireOn()
       if (track !== undefined) {
         const i = PLAYLIST.findIndex((t) => t.toLowerCase().includes(track.toLowerCase()))
         if (i < 0) throw new CommandError('INVALID_VALUE', `no track matching ${JSON.stringify(track)} in the playlist`)
@@ -69,53 +75,74 @@ export class Speaker extends Device<'speaker'> {
       return { playback: this.playback, track: this.track }
     },
     pause: () => {
-      this.requireOn()
+      this.power.requireOn()
       if (this.playback !== 'playing') throw new CommandError('INVALID_VALUE', `nothing is playing (playback is ${this.playback})`)
       this.playback = 'paused'
       return { playback: this.playback, track: this.track }
     },
     resume: () => {
-      this.requireOn()
+      this.power.requireOn()
       if (this.playback !== 'paused') throw new CommandError('INVALID_VALUE', `nothing is paused (playback is ${this.playback})`)
       this.playback = 'playing'
       return { playback: this.playback, track: this.track }
     },
     next: () => {
-      this.requireOn()
+      this.power.requireOn()
       this.trackIndex = (this.trackIndex + 1) % PLAYLIST.length
       this.position = 0
       if (this.playback === 'stopped') this.playback = 'playing'
       return { playback: this.playback, track: this.track }
     },
-    stop: () => { this.requireOn(); this.playback = 'stopped'; this.position = 0; return { playback: this.playback } },
+    stop: () => { this.power.requireOn(); this.playback = 'stopped'; this.position = 0; return { playback: this.playback } },
     say: ({ text }) => {
-      this.requireOn()
+      this.power.requireOn()
       this.lastUtterance = text
-      this.emitEvent('spoke', { text })
+      this.ctx.emitEvent('spoke', { text })
       return { spoken: text }
     }
-  }
+  } satisfies Partial<CommandHandlers<'speaker'>>
 
-  protected readonly desiredProperties: DesiredSetters<'speaker'> = {
-    power: (on) => { if (on) this.commands.turnOn({}); else this.commands.turnOff({}) },
-    volume: (v) => { this.requireOn(); this.volume = v },
-    muted: (v) => { this.requireOn(); this.muted = v }
-  }
+  readonly desired = {
+    volume: (v) => { this.power.requireOn(); this.volume = v },
+    muted: (v) => { this.power.requireOn(); this.muted = v }
+  } satisfies Partial<DesiredSetters<'speaker'>>
 
-  protected step (dtMs: number): void {
-    if (this.playback === 'playing' && this.power) {
+  step (dtMs: number): void {
+    if (this.playback === 'playing' && this.power.on) {
       this.position += dtMs / 1000
       // About 3.5 minutes a track, then the next one.
       if (this.position >= 210) { this.position = 0; this.trackIndex = (this.trackIndex + 1) % PLAYLIST.length }
     }
-    this.rssi = Math.round(clamp(this.rssi + this.rng.normal(0, 1.5), -90, -30))
+    this.rssi = Math.round(clamp(this.rssi + this.ctx.rng.normal(0, 1.5), -90, -30))
   }
 
-  protected sample (): Record<string, unknown> {
-    return { power: this.power, volume: this.volume, muted: this.muted, playback: this.playback, track: this.track, rssi: this.rssi }
+  telemetry (): Record<string, unknown> {
+    return { volume: this.volume, muted: this.muted, playback: this.playback, track: this.track, rssi: this.rssi }
   }
 
-  reportedState (): Record<string, unknown> {
-    return { power: this.power, volume: this.volume, muted: this.muted, playback: this.playback, track: this.track }
+  reported (): Record<string, unknown> {
+    return { volume: this.volume, muted: this.muted, playback: this.playback, track: this.track }
   }
+}
+
+export class Speaker extends Device<'speaker'> {
+  readonly powerCapability: PowerCapability
+  readonly media: MediaCapability
+
+  constructor (spec: DeviceSpec, runtime: DeviceRuntime) {
+    super(spec, runtime)
+    const power = this.use(new PowerCapability(spec.name, () => { media.powerOff() }))
+    const media = this.use(new MediaCapability(this.context, power))
+    this.powerCapability = power
+    this.media = media
+  }
+
+  // The speaker's state, read (and in tests set) where it lives.
+  get power (): boolean { return this.powerCapability.on }
+  get volume (): number { return this.media.volume }
+  get muted (): boolean { return this.media.muted }
+  get playback (): Playback { return this.media.playback }
+  get track (): string { return this.media.track }
+  get trackIndex (): number { return this.media.trackIndex }
+  get lastUtterance (): string | undefined { return this.media.lastUtterance }
 }

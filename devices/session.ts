@@ -1,0 +1,205 @@
+/**
+ * A device's MQTT session: one MQTT.js client and its lifecycle (connect, retained `online` with a last will
+ * `offline`, subscriptions, publish, reconnects, a reboot, a graceful or abrupt stop) and the device's log lines.
+ * It knows nothing of what the device simulates: the device (devices/device.ts) hands it the filters to subscribe
+ * and gets told when it is connected and what arrives.
+ */
+import type { MqttClient } from 'mqtt'
+import type { LogLevel, Logger } from '../core/logger.ts'
+import { LOG_LEVELS } from '../core/logger.ts'
+import { STATUS_OFFLINE, STATUS_ONLINE } from '../core/topics.ts'
+import { createMqttClient, describeTarget, endClient, isSubscriptionRefused, waitConnected } from '../core/mqtt-connect.ts'
+import { FleetError } from '../core/errors.ts'
+import type { DeviceRuntime } from './device.ts'
+
+/** What the session calls back into its device. */
+export interface SessionHooks {
+  /** Connected (first time, after a reconnect, after a reboot), `online` published: publish what a fresh subscriber needs. */
+  connected: () => void
+  /** The filters to subscribe on each connect. */
+  filters: () => string[]
+  /** A message on one of the filters. Must not throw. */
+  message: (topic: string, payload: Buffer) => void
+  /** Counted for each message handed to the client. */
+  published: () => void
+}
+
+const LEVEL_INDEX: Record<string, number> = Object.fromEntries(LOG_LEVELS.map((l, i) => [l, i]))
+
+/** How long a graceful stop waits for the broker to acknowledge `offline` before dropping the connection. */
+const STOP_ACK_TIMEOUT_MS = 2000
+
+export class DeviceSession {
+  readonly id: string
+  private readonly runtime: DeviceRuntime
+  private readonly logger: Logger
+  private readonly hooks: SessionHooks
+  private readonly statusTopic: string
+  private readonly logTopic: string
+  private readonly publishLevel: number
+  private client: MqttClient | undefined
+  private stopped = false
+  private settleSubscribed: ((err?: Error) => void) | undefined
+  /** Aborts the offline wait of a reboot when the device is stopped meanwhile. */
+  private rebooting: AbortController | undefined
+
+  constructor (id: string, runtime: DeviceRuntime, logger: Logger, hooks: SessionHooks) {
+    this.id = id
+    this.runtime = runtime
+    this.logger = logger
+    this.hooks = hooks
+    this.statusTopic = runtime.topics.status(id)
+    this.logTopic = runtime.topics.log(id)
+    const pl = runtime.publishLogLevel ?? 'info'
+    this.publishLevel = pl === 'silent' ? Infinity : LEVEL_INDEX[pl] ?? 2
+  }
+
+  get connected (): boolean { return this.client?.connected === true }
+  /** Started and not stopped (connected or not). */
+  get active (): boolean { return this.client !== undefined }
+  /** Stopped on purpose: publish errors are expected, not worth a log line. */
+  get isStopped (): boolean { return this.stopped }
+
+  /** Connect, announce, subscribe. Resolves once the subscriptions are acknowledged; rejects with FLEET_ERR_BROKER_*. */
+  async start (): Promise<void> {
+    if (this.client !== undefined) return
+    this.stopped = false
+    const client = createMqttClient(this.runtime.target, {
+      clientId: this.id,
+      clean: true,
+      keepalive: this.runtime.keepalive ?? 60,
+      reconnectPeriod: 1000,
+      connectTimeout: this.runtime.connectTimeoutMs ?? 30_000,
+      resubscribe: true,
+      // The broker publishes this if we vanish without DISCONNECT [MQTT-3.1.2-8]; retained so late subscribers see it.
+      will: { topic: this.statusTopic, payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true }
+    })
+    this.client = client
+    client.on('message', (topic, payload) => { this.hooks.message(topic, payload) })
+    // start() resolves only once the subscriptions are acknowledged, so a command sent right after start() cannot
+    // be lost [MQTT-3.8.4-1]: the broker must SUBACK before a publish to the new subscription is routed to us.
+    // A refused subscription (SUBACK 0x80, e.g. a broker ACL), a stop() meanwhile, or no SUBACK in time rejects.
+    const timeoutMs = this.runtime.connectTimeoutMs ?? 30_000
+    const subscribed = new Promise<void>((resolve, reject) => {
+      this.settleSubscribed = (err) => { if (err === undefined) resolve(); else reject(err) }
+    })
+    // A stop() while we still wait for the CONNACK below rejects `subscribed` before anything awaits it: mark it
+    // handled now so that is not an unhandled rejection. The race below still sees the rejection.
+    subscribed.catch(() => undefined)
+    client.on('connect', () => { this.onConnect(client) })
+    client.on('error', (err) => { this.logger.debug({ err: err.message }, 'mqtt error') })
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await waitConnected(client, this.runtime.target, timeoutMs)
+      await Promise.race([subscribed, new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => { reject(new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `${this.id}: no SUBACK from ${describeTarget(this.runtime.target)} within ${timeoutMs} ms`)) }, timeoutMs)
+      })])
+    } catch (err) {
+      this.settleSubscribed = undefined
+      if (this.client === client) this.client = undefined
+      await endClient(client, true)
+      throw err
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  private onConnect (client: MqttClient): void {
+    this.publish(this.statusTopic, STATUS_ONLINE, 1, true)
+    this.hooks.connected()
+    const filters = this.hooks.filters()
+    client.subscribe(filters, { qos: 1 }, (err) => {
+      let problem: FleetError | undefined
+      if (err !== null && err !== undefined) {
+        if (isSubscriptionRefused(err)) {
+          problem = new FleetError('FLEET_ERR_BROKER_REFUSED', `${this.id}: the broker refused the subscription to ${filters.join(', ')}: ${err.message}`, { cause: err })
+          this.log('error', 'subscribe refused', { err: problem.message })
+        } else {
+          // No SUBACK: the connection went away meanwhile (a reconnect subscribes again).
+          problem = new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `${this.id}: no SUBACK for ${filters.join(', ')}: ${err.message}`, { cause: err })
+          this.log('warn', 'subscribe interrupted', { err: problem.message })
+        }
+      }
+      const settle = this.settleSubscribed
+      this.settleSubscribed = undefined
+      settle?.(problem)
+    })
+  }
+
+  /**
+   * Disconnect. Graceful by default: publishes `offline` (a clean DISCONNECT suppresses the will [MQTT-3.1.2-10]).
+   * With `{ graceful: false }` the connection is dropped and the broker sends the will.
+   */
+  async stop (options: { graceful?: boolean } = {}): Promise<void> {
+    this.stopped = true
+    this.rebooting?.abort()
+    const settle = this.settleSubscribed
+    this.settleSubscribed = undefined
+    settle?.(new FleetError('FLEET_ERR_CLOSED', `${this.id} was stopped while starting`))
+    await this.disconnect(options.graceful !== false)
+  }
+
+  private async disconnect (graceful: boolean): Promise<void> {
+    const client = this.client
+    this.client = undefined
+    if (client === undefined) return
+    if (!graceful) {
+      client.stream.destroy()
+      await endClient(client, true)
+      return
+    }
+    // Graceful, but bounded: a broker that stopped answering must not hold stop() (and a fleet's stop) forever.
+    let acked = false
+    if (client.connected) {
+      acked = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => { resolve(false) }, STOP_ACK_TIMEOUT_MS)
+        client.publish(this.statusTopic, STATUS_OFFLINE, { qos: 1, retain: true }, (err) => { clearTimeout(timer); resolve(err === undefined || err === null) })
+      })
+    }
+    await endClient(client, !acked)
+  }
+
+  /**
+   * Go offline gracefully, wait `offlineMs` of clock time, connect again. `beforeReconnect` runs just before the
+   * new connection (a new firmware version is set there, so `info` and reported state carry it). Rejects with
+   * FLEET_ERR_CLOSED if the session is stopped meanwhile.
+   */
+  async restart (offlineMs: number, beforeReconnect?: () => void): Promise<void> {
+    if (this.client === undefined || this.stopped) throw new FleetError('FLEET_ERR_CLOSED', `${this.id} is not running: cannot reboot`)
+    if (this.rebooting !== undefined) throw new FleetError('FLEET_ERR_USAGE', `${this.id} is already rebooting`)
+    const abort = new AbortController()
+    this.rebooting = abort
+    try {
+      await this.disconnect(true)
+      this.log('info', 'rebooting', { offlineMs })
+      try {
+        await this.runtime.clock.sleep(offlineMs, abort.signal)
+      } catch {
+        // Aborted by stop(): fall through to the check below.
+      }
+      if (this.stopped || abort.signal.aborted) throw new FleetError('FLEET_ERR_CLOSED', `${this.id} was stopped while rebooting`)
+      beforeReconnect?.()
+      await this.start()
+    } finally {
+      this.rebooting = undefined
+    }
+  }
+
+  /** Publish if connected (MQTT.js would queue otherwise, and a device's telemetry is worthless late). */
+  publish (topic: string, payload: string | Buffer, qos: 0 | 1, retain: boolean): void {
+    const client = this.client
+    if (client === undefined || !client.connected) return
+    this.hooks.published()
+    client.publish(topic, payload, { qos, retain }, (err) => {
+      if (err !== undefined && err !== null && !this.stopped) this.logger.debug({ err: err.message, topic }, 'publish failed')
+    })
+  }
+
+  /** Log through pino and, at or above the publish level, on the device's log topic. */
+  log (level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
+    this.logger[level](fields, msg)
+    if ((LEVEL_INDEX[level] ?? 0) >= this.publishLevel) {
+      this.publish(this.logTopic, JSON.stringify({ ...fields, ts: this.runtime.clock.now(), level, msg }), 0, false)
+    }
+  }
+}
