@@ -152,7 +152,7 @@ export const LOGS_OPTIONS = {
   prefix: stringOption({ valueName: 'PREFIX', default: DEFAULT_PREFIX, check: prefixCheck, description: 'Topic prefix of the fleet' }),
   device: listOption({ short: 'd', valueName: 'GLOB', check: deviceCheck, description: 'Only devices whose id matches: an id, or a glob with * and ?' }),
   kind: listOption({ short: 'k', valueName: 'KIND', choices: DEVICE_KINDS, description: 'Only devices of this kind' }),
-  room: listOption({ short: 'r', valueName: 'ROOM', description: "Only devices in this room, as the device's info names it, ignoring case, accents and separators (Living Room = living-room)" }),
+  room: listOption({ short: 'r', valueName: 'ROOM', description: "Only devices in this room, by any of its English or French names (cuisine = kitchen, l'entrée = front door), ignoring case, accents and separators (Living Room = living-room)" }),
   level: enumOption({ short: 'l', valueName: 'LEVEL', choices: LOG_LEVELS, default: 'trace', description: 'Lowest level to show (devices publish info and above unless told otherwise)' }),
   json: flag({ description: 'One JSON object per line: {time, ts, level, deviceId, kind, room, name, msg, fields} (raw instead of msg and fields for a payload that is not JSON)' }),
   count: integerOption({ short: 'n', min: 1, max: 1_000_000_000, description: 'Exit 0 after printing N lines' }),
