@@ -101,7 +101,11 @@ export const RUN_OPTIONS = {
   host: stringOption({ valueName: 'HOST', check: notEmpty, defaultText: '127.0.0.1', description: "Interface of the embedded broker's listener; only with the embedded broker" }),
   seed: integerOption({ short: 's', min: 0, max: 4_294_967_295, defaultText: "the scenario's seed", description: 'Random seed: the same scenario and seed give the same device behaviour' }),
   speed: numberOption({ min: 0.001, max: 100, defaultText: "the scenario's speed, else 1", description: 'Device time scale: 10 makes device clocks (telemetry, timers) run ten times as fast' }),
-  report: stringOption({ valueName: 'FILE', description: 'Also write the report as JSON to FILE (directories are created)' }),
+  prefix: stringOption({ valueName: 'PREFIX', check: prefixCheck, defaultText: "the scenario's prefix, else home", description: 'Topic prefix of the fleet: runs with different prefixes share a broker without meeting' }),
+  connectTimeout: durationOption({ minMs: 1, maxMs: 600_000, default: '10s', description: 'Give up (exit 3) when the broker has not accepted a connection (runner, observer, each device) within this time' }),
+  brokerGrace: durationOption({ minMs: 0, maxMs: 3_600_000, default: '10s', description: 'When the broker goes away mid-run, reconnect with backoff for this long, then end the run (exit 3)' }),
+  clearRetained: enumOption({ valueName: 'WHEN', choices: ['before', 'after', 'both'], description: "On an external broker, delete retained messages under the prefix: before the run (left by earlier runs), after it (this run's), or both" }),
+  report: stringOption({ valueName: 'FILE', description: 'Also write the report as JSON to FILE (directories are created); also written when the run cannot start (bad scenario file, broker unreachable)' }),
   logFile: stringOption({ valueName: 'FILE', defaultText: 'no logs', description: 'Write structured pino logs (broker, devices, runner) as JSON lines to FILE; the terminal keeps progress and the report' }),
   logLevel: enumOption({ short: 'l', valueName: 'LEVEL', choices: LOG_LEVELS, default: 'info', requires: ['logFile'], description: 'Lowest level written to --log-file' }),
   json: flag({ description: 'Print the report as JSON on stdout instead of text' }),
@@ -115,7 +119,8 @@ const runCommand = defineCommand({
   description: [
     '<scenario> is a path to a scenario file; when no such file exists it names a built-in scenario (`fleet run demo`). The fleet runs on the embedded broker unless --broker names another.',
     'Live progress goes to stderr: on a terminal one updating status line (elapsed/duration, devices online, messages) plus a line per step and expectation as it happens; otherwise plain lines, one per event, without carriage returns. The report goes to stdout: text, or JSON with --json.',
-    'SIGINT (Ctrl-C) or SIGTERM aborts the run: devices and broker are closed, the report (result "aborted") is printed and written, and the exit code is 1, as for any run that did not pass. A second Ctrl-C ends the process at once.'
+    'SIGINT (Ctrl-C) or SIGTERM aborts the run: devices and broker are closed, the report (result "aborted") is printed and written, and the exit code is 1, as for any run that did not pass. A second Ctrl-C ends the process at once.',
+    'The verdict is about the devices, never about the observer: an expectation the observer could not check because it missed messages the devices say they sent is inconclusive (exit 4), with the reason in plain words, never a failure and never a pass. A run that finds live devices of another run under its prefix refuses to start (exit 3); give it its own --prefix. No run hangs: a broker that goes away is waited for --broker-grace, then the run ends with exit 3.'
   ],
   positionals: [{ name: 'scenario', required: true, description: 'a scenario file, or the name of a built-in scenario' }],
   options: RUN_OPTIONS,
@@ -124,13 +129,15 @@ const runCommand = defineCommand({
     { command: 'fleet run smoke.yaml --seed 7 --report reports/smoke.json', description: 'Run a file with a fixed seed and keep the JSON report (CI).' },
     { command: 'fleet run demo --port 1883 & fleet logs --level warn', description: 'Watch the devices of a run from another terminal.' },
     { command: 'fleet run demo --broker mqtt://broker.lab.example:1883 --log-file run.log --log-level debug', description: 'Run against an external broker, with debug logs in run.log.' },
-    { command: 'fleet run demo --json --quiet | jq .result', description: 'Only the JSON report, for scripts.' }
+    { command: 'fleet run demo --json --quiet | jq .result', description: 'Only the JSON report, for scripts.' },
+    { command: 'fleet run demo --broker mqtt://127.0.0.1:1883 --prefix ci-42 --clear-retained both', description: 'Beside other runs on a shared broker, leaving nothing retained behind.' }
   ],
   exitCodes: [
     { code: 0, meaning: 'every step and expectation passed' },
     { code: 1, meaning: 'a step or an expectation failed, or the run was aborted (Ctrl-C)' },
     { code: 2, meaning: 'bad usage, or a bad or missing scenario file (file:line of each problem on stderr)' },
-    { code: 3, meaning: 'the broker is unreachable or refused the connection, or the embedded broker cannot listen on --port' }
+    { code: 3, meaning: 'the broker is unreachable or refused the connection, went away for longer than --broker-grace, or another run is live under the prefix (FLEET_ERR_RUN_CONFLICT); or the embedded broker cannot listen on --port' },
+    { code: 4, meaning: 'inconclusive: nothing failed, but the observer missed messages an expectation needed (see the report\'s Observer line)' }
   ],
   async run (ctx) {
     const { runScenarioCommand } = await import('./run.ts')
@@ -145,7 +152,7 @@ export const LOGS_OPTIONS = {
   prefix: stringOption({ valueName: 'PREFIX', default: DEFAULT_PREFIX, check: prefixCheck, description: 'Topic prefix of the fleet' }),
   device: listOption({ short: 'd', valueName: 'GLOB', check: deviceCheck, description: 'Only devices whose id matches: an id, or a glob with * and ?' }),
   kind: listOption({ short: 'k', valueName: 'KIND', choices: DEVICE_KINDS, description: 'Only devices of this kind' }),
-  room: listOption({ short: 'r', valueName: 'ROOM', description: "Only devices in this room, as the device's info names it, ignoring case, accents and separators (Living Room = living-room)" }),
+  room: listOption({ short: 'r', valueName: 'ROOM', description: "Only devices in this room, by any of its English or French names (cuisine = kitchen, l'entrée = front door), ignoring case, accents and separators (Living Room = living-room)" }),
   level: enumOption({ short: 'l', valueName: 'LEVEL', choices: LOG_LEVELS, default: 'trace', description: 'Lowest level to show (devices publish info and above unless told otherwise)' }),
   json: flag({ description: 'One JSON object per line: {time, ts, level, deviceId, kind, room, name, msg, fields} (raw instead of msg and fields for a payload that is not JSON)' }),
   count: integerOption({ short: 'n', min: 1, max: 1_000_000_000, description: 'Exit 0 after printing N lines' }),
@@ -226,6 +233,76 @@ const voiceCommand = defineCommand({
   async run (ctx) {
     const { runVoiceCommand } = await import('./voice.ts')
     return runVoiceCommand(ctx)
+  }
+})
+
+// ---- fleet rollout -----------------------------------------------------------------------------------------------
+
+export const ROLLOUT_ACTIONS = ['import', 'deploy', 'status', 'pause', 'resume', 'cancel', 'retry', 'serve'] as const
+export type RolloutAction = typeof ROLLOUT_ACTIONS[number]
+
+export const ROLLOUT_OPTIONS = {
+  broker: urlOption({ short: 'b', defaultText: 'mqtt://127.0.0.1:1883; import and status without --broker but with --data-dir work on the data directory directly', description: 'Broker of the fleet whose rollout service to talk to' }),
+  prefix: stringOption({ valueName: 'PREFIX', default: DEFAULT_PREFIX, check: prefixCheck, description: 'Topic prefix of the fleet' }),
+  dataDir: stringOption({ valueName: 'DIR', check: notEmpty, defaultText: '.homefleet', description: 'Rollout data directory (its SQLite database): where serve keeps its state; import and status use it directly when no --broker is given' }),
+  json: flag({ description: 'Print the result as JSON' }),
+  id: stringOption({ valueName: 'ID', check: notEmpty, defaultText: 'generated', description: 'deploy: the new deployment\'s id' }),
+  group: stringOption({ short: 'g', valueName: 'GROUP', check: notEmpty, defaultText: '$default (devices without an ADUGroup tag)', description: 'deploy: the device group (ADUGroup tag)' }),
+  start: stringOption({ valueName: 'TIME', check: notEmpty, defaultText: 'now', description: 'deploy: scheduled start, an ISO time or +DURATION (+30m)' }),
+  condition: stringOption({ valueName: 'QUERY', check: notEmpty, description: "deploy: target condition over tags and reported properties, e.g. \"tags.room = 'kitchen' AND properties.reported.firmware < '2.1.0'\"" }),
+  waves: stringOption({ valueName: 'PERCENTS', check: (v) => /^\d+(\.\d+)?(,\d+(\.\d+)?)*$/.test(v) ? undefined : 'a comma-separated list of percentages such as 1,10,100', description: 'deploy: waves, each a percentage of the devices not yet in the deployment (1,10,100)' }),
+  soak: durationOption({ minMs: 0, maxMs: 31 * 86_400_000, description: 'deploy: time between a wave meeting its success threshold and the next wave' }),
+  success: numberOption({ min: 0, max: 100, description: 'deploy: % of a wave that must succeed to open the next (default 100)' }),
+  error: numberOption({ min: 0, max: 100, description: 'deploy: % of a wave that, once failed, halts the deployment (default 100: never)' }),
+  rate: integerOption({ min: 1, max: 100_000, description: 'deploy: constant rate limit, offers per minute' }),
+  rateBase: integerOption({ min: 1, max: 100_000, description: 'deploy: exponential rate limit: offers per minute to start with' }),
+  rateFactor: numberOption({ min: 1.1, max: 5, description: 'deploy: exponential rate limit: multiplier at each step up' }),
+  rateNotified: integerOption({ min: 1, max: 1_000_000, description: 'deploy: exponential rate limit: step up after this many more notified devices' }),
+  rateSucceeded: integerOption({ min: 1, max: 1_000_000, description: 'deploy: exponential rate limit: step up after this many more succeeded devices' }),
+  rateMax: integerOption({ min: 1, max: 100_000, description: 'deploy: exponential rate limit: maximum offers per minute' }),
+  abort: listOption({ valueName: 'TYPE:PCT:MIN', check: (v) => /^(FAILED|REJECTED|TIMED_OUT|ALL):\d+(\.\d+)?:\d+$/i.test(v) ? undefined : 'FAILED, REJECTED, TIMED_OUT or ALL, a percentage and a minimum count: FAILED:10:50', description: 'deploy: abort criterion: abort when TYPE failures reach PCT% of the notified devices, once MIN were notified (repeatable)' }),
+  inProgressTimeout: durationOption({ minMs: 1, maxMs: 31 * 86_400_000, description: 'deploy: a device in progress longer than this is TimedOut' }),
+  retries: integerOption({ min: 0, max: 10, description: 'deploy: automatic retries of a failed or timed-out device (0–10)' }),
+  rollback: stringOption({ valueName: 'UPDATE', check: notEmpty, description: 'deploy: cloud-initiated rollback: the update (provider/name/version) to deploy to the group when the failure thresholds are met' }),
+  rollbackFailedPercent: numberOption({ min: 0, max: 100, description: 'deploy: rollback when at least this % of the devices failed…' }),
+  rollbackFailedCount: integerOption({ min: 1, max: 1_000_000, description: '…and at least this many' }),
+  spec: stringOption({ valueName: 'FILE', check: notEmpty, description: 'deploy: the deployment as a JSON file (docs/rollouts.md); flags given override its fields' }),
+  devices: flag({ description: 'status: list every device\'s record (state, wave, attempts, result codes)' }),
+  watch: flag({ short: 'w', description: 'status: follow the deployment live until it completes, halts or ends; exit 1 unless it completed' }),
+  speed: numberOption({ min: 0.001, max: 1000, default: 1, description: 'serve: rollout clock speed (timeouts, soak, rate windows), to match a fleet run with --speed' }),
+  replyTimeout: durationOption({ minMs: 1, maxMs: 600_000, default: '10s', description: 'Give up (exit 3) when the rollout service has not answered within this time' })
+} as const satisfies OptionTable
+export type RolloutValues = OptionValues<typeof ROLLOUT_OPTIONS>
+
+const rolloutCommand = defineCommand({
+  name: 'rollout',
+  summary: 'Import ADU update manifests and deploy them in waves to a running fleet; watch and steer the rollout',
+  description: [
+    '`import FILE...` checks ADU import manifests (4.0 and 5.0) and stores them, all or nothing: every problem is printed with file:line, JSON path and rule, and nothing is stored (exit 2). `deploy UPDATE` starts a deployment of provider/name/version to a group: waves with soak and gates, rate limits, abort criteria, timeouts, retries and rollback come from the flags or --spec. `status [ID]` shows one deployment (waves, counts, halt reason) or all with group compliance; --watch follows it live. `pause`, `resume`, `cancel` and `retry ID` steer a deployment. `serve` runs the rollout service on its own against --broker until Ctrl-C.',
+    'Every action but serve talks to the rollout service of a running fleet over MQTT (request/reply on {prefix}/$bridge/rollout/…). import and status also work on a data directory directly: give --data-dir and no --broker. docs/rollouts.md explains each concept.'
+  ],
+  positionals: [
+    { name: 'action', required: true, description: `what to do: ${ROLLOUT_ACTIONS.join(', ')}` },
+    { name: 'args', required: false, variadic: true, description: 'manifest files (import), an update (deploy) or a deployment id' }
+  ],
+  options: ROLLOUT_OPTIONS,
+  examples: [
+    { command: 'fleet rollout import docs/examples/updates/*.importmanifest.json', description: 'Import the sample manifests into the running fleet\'s rollout service.' },
+    { command: 'fleet rollout deploy Xiaomi/speaker-l09a/1.5.0 --id spk-150 --waves 1,10,100 --soak 10m --error 5', description: 'A canary wave of 1%, then 10%, then the rest, 10 minutes apart; halt above 5% failures.' },
+    { command: 'fleet rollout deploy Xiaomi/band-8/2.1.0 --rollback Xiaomi/band-8/2.0.7 --rollback-failed-count 3', description: 'Roll the group back to 2.0.7 once 3 devices failed (2.0.7 must be imported).' },
+    { command: 'fleet rollout status spk-150 --watch', description: 'A live progress line until the deployment completes or halts.' },
+    { command: 'fleet rollout retry spk-150', description: 'Retry every failed and timed-out device.' },
+    { command: 'fleet rollout import my.importmanifest.json --data-dir ./rollouts --json', description: 'Check and store a manifest without a running fleet.' }
+  ],
+  exitCodes: [
+    { code: 0, meaning: 'done; status --watch: the deployment completed' },
+    { code: 1, meaning: 'status --watch: the deployment halted, was aborted, rolled back, superseded or cancelled; or the data directory is unusable' },
+    { code: 2, meaning: 'bad usage, a bad manifest (every problem listed), a bad deployment request, no such update or deployment, or a verb the deployment\'s state refuses (a cancelled deployment cannot be reactivated)' },
+    { code: 3, meaning: 'the broker is unreachable or refused the connection, or no rollout service answered within --reply-timeout' }
+  ],
+  async run (ctx) {
+    const { runRolloutCommand } = await import('./rollout.ts')
+    return runRolloutCommand(ctx)
   }
 })
 
@@ -340,7 +417,7 @@ const helpCommand = defineCommand({
   }
 })
 
-export const COMMANDS: readonly Command[] = [runCommand, brokerCommand, logsCommand, voiceCommand, bridgeCommand, benchCommand, helpCommand]
+export const COMMANDS: readonly Command[] = [runCommand, brokerCommand, logsCommand, voiceCommand, bridgeCommand, rolloutCommand, benchCommand, helpCommand]
 
 export function findCommand (name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name)
@@ -351,5 +428,6 @@ export const EXIT_CODES: readonly ExitCodeDoc[] = [
   { code: 0, meaning: 'success: the run passed; broker or logs stopped by Ctrl-C/SIGTERM; logs printed --count lines, reached --timeout or lost its reader' },
   { code: 1, meaning: 'a step, expectation or threshold failed; a run was aborted (Ctrl-C); logs --timeout ran out before --count lines; an unexpected error' },
   { code: 2, meaning: 'bad usage (unknown command or flag, missing or extra argument, bad value) or a bad input file (scenario file invalid or missing)' },
-  { code: 3, meaning: 'the broker is unreachable or refused the connection or a subscription, or the embedded broker cannot listen (port in use)' }
+  { code: 3, meaning: 'the broker is unreachable or refused the connection or a subscription, went away mid-run for longer than the grace period, or another run is live under the prefix; or the embedded broker cannot listen (port in use)' },
+  { code: 4, meaning: 'a run was inconclusive: no expectation failed, but some could not be checked because the observer missed messages' }
 ]
