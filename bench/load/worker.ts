@@ -50,7 +50,9 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
   const totals: Omit<WorkerTotals, 'latency' | 'connectLatency'> = {
     connected: 0, connectFailures: 0, sentTotal: 0, sent: 0, received: 0, receivedTotal: 0, duplicates: 0, reordered: 0, acked: 0, errors: {}, firstConnectAt: 0, lastConnackAt: 0
   }
-  let measuring = false
+  // Without a warm-up everything counts from the first subscription on (in sub mode, other publishers may already be
+  // sending), so nothing is ever reset.
+  let measuring = plan.warmupMs === 0
   // Set once this worker's clients are connected; until then nothing is sent.
   let sendUntil = Number.POSITIVE_INFINITY
   const error = (reason: string): void => { totals.errors[reason] = (totals.errors[reason] ?? 0) + 1 }
@@ -215,9 +217,6 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
     totals.received = 0
     latency.reset()
   }
-  // Without a warm-up, what subscribers get from the moment they are subscribed counts (in sub mode, other
-  // publishers may already be sending).
-  if (plan.warmupMs === 0) startMeasuring()
   report({ type: 'ready', totals: snapshot() })
   await control.go()
   startedSending = Date.now()

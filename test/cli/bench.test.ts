@@ -75,7 +75,7 @@ describe('fleet bench', () => {
     const b = await broker()
     const run = bench(['sub', '-b', b.url, '-c', '2', '-t', 'feed/%i', '--duration', '3s', '--json', '--quiet', '-w', '1'])
     await subscribedTo(b, 'feed/1')
-    for (let i = 0; i < 10; i++) await b.publish({ topic: 'feed/0', payload: Buffer.alloc(16) })
+    for (let i = 0; i < 10; i++) await b.publish({ topic: 'feed/1', payload: Buffer.alloc(16) })
     const r = await run
     expect(r.code).toBe(0)
     expect(r.report).toMatchObject({ mode: 'sub', connected: 2 })
