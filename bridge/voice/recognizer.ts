@@ -137,7 +137,9 @@ export class Recognizer {
     const ood = new Set<number>()
     let oodWord: string | undefined
     for (const u of units) {
-      if (u.type === 'word' && !u.pad && OUT_OF_DOMAIN.has(u.norm)) { ood.add(u.clause); oodWord ??= u.norm }
+      // `four` is an oven in French (`le four est allumé ?`), not the number the tagger took it for.
+      const word = u.type === 'word' && !u.pad ? u.norm : u.type === 'num' && u.to - u.from === 1 && detected === 'fr' ? norms[u.from] ?? '' : ''
+      if (OUT_OF_DOMAIN.has(word)) { ood.add(u.clause); oodWord ??= word }
     }
     const outOfDomain = (): VoiceParse => none(`out of domain: "${oodWord ?? ''}" is not something this home can do`)
     if (ood.size > 0 && units.every((u) => ood.has(u.clause))) return outOfDomain()
@@ -248,7 +250,8 @@ export class Recognizer {
         if (k > head && !taken.has(k) && !u.wake && !(u.type === 'word' && (isPadding(u) || GLUE.has(u.norm)))) object = true
         continue
       }
-      if (k === head - 1) return false
+      // A quantity before a noun is not a compound: `ten thousand steps`, `dix mille pas`.
+      if (k === head - 1 && u.type !== 'num') return false
       if (NOUN_CUED.has(intent)) continue
       if (QUESTION_WORDS.has(u.norm)) return false
       if (k > head && (!object || isTarget(units[k - 1]))) return false
