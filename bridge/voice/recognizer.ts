@@ -68,6 +68,8 @@ const DURATIONS: ReadonlySet<string> = new Set(['sec', 'second', 'seconds', 'min
 /** The tolerant pass refuses a candidate that leaves more than this share of the utterance unexplained. */
 const MAX_UNEXPLAINED_SHARE = 0.5
 
+const POLITE_END = new Set(['please', 'pls', 'plz', 'thanks', 'thank', 'you', 'now', 'again', 'then', 'ok', 'okay', 'cortana',
+  'merci', 'stp', 'svp', 's', 'il', 'te', 'vous', 'plait', 'maintenant', 'encore', 'alors', 'donc', 'voila'])
 const DEFINITE = new Set(['the', 'le', 'la', 'les', 'l'])
 /** Prepositions that introduce a target after the media: `play jazz in the kitchen`, `joue du jazz sur l'enceinte`. */
 const TARGET_PREPS = new Set(['in', 'on', 'at', 'to', 'from', 'through', 'dans', 'sur', 'au', 'a', 'en', 'chez', 'avec', 'with', 'via'])
@@ -484,8 +486,8 @@ export class Recognizer {
       if (u.type === 'word' && TARGET_PREPS.has(u.norm) && to > from && introducesTarget(units, to)) break
       to++
     }
-    // Politeness at the end is not part of the title.
-    while (to > from && units[to - 1]?.type === 'word' && (FILLERS.has(units[to - 1]?.norm ?? '') || GLUE.has(units[to - 1]?.norm ?? ''))) to--
+    // Politeness at the end is not part of the title; other filler may be (`hip hop`).
+    while (to > from && units[to - 1]?.type === 'word' && (POLITE_END.has(units[to - 1]?.norm ?? '') || GLUE.has(units[to - 1]?.norm ?? ''))) to--
     let core = from
     while (core < to && units[core]?.type === 'word' && MEDIA_LEADS.has(units[core]?.norm ?? '')) {
       // A definite article right before a title is part of it: `La Vie en rose`, `the Beatles`.
