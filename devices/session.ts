@@ -24,6 +24,9 @@ export interface SessionHooks {
   published: () => void
 }
 
+const MQTTJS_DEBUG = /mqttjs/.test(process.env.DEBUG ?? '')
+function noop (): void {}
+
 const LEVEL_INDEX: Record<string, number> = Object.fromEntries(LOG_LEVELS.map((l, i) => [l, i]))
 
 /** How long a graceful stop waits for the broker to acknowledge `offline` before dropping the connection. */
@@ -55,6 +58,11 @@ export class DeviceSession {
   }
 
   get connected (): boolean { return this.client?.connected === true }
+  /**
+   * The client's stream holds more than its high-water mark (a `write()` returned false and `drain` has not come):
+   * the broker or the network is not keeping up. MQTT.js would queue whatever is published meanwhile.
+   */
+  get backedUp (): boolean { return this.client?.stream.writableNeedDrain === true }
   /** Started and not stopped (connected or not). */
   get active (): boolean { return this.client !== undefined }
   /** Stopped on purpose: publish errors are expected, not worth a log line. */
@@ -71,6 +79,9 @@ export class DeviceSession {
       reconnectPeriod: 1000,
       connectTimeout: this.runtime.connectTimeoutMs ?? 30_000,
       resubscribe: true,
+      // MQTT.js logs every packet through `debug`; even disabled, those calls cost CPU on every publish of every
+      // device (docs/benchmarks.md). Off unless DEBUG asks for MQTT.js.
+      ...(MQTTJS_DEBUG ? {} : { log: noop }),
       // The broker publishes this if we vanish without DISCONNECT [MQTT-3.1.2-8]; retained so late subscribers see it.
       will: { topic: this.statusTopic, payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true }
     })
