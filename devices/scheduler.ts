@@ -7,6 +7,8 @@
  * ({@link schedulerFor}), so no wiring is needed and unit tests on a `VirtualClock` see the same behaviour.
  *
  * The price: a tick runs up to `resolutionMs` after its exact due time (the `ts` it reads is the bucket's time).
+ * A tick more than a whole interval late is skipped, as `setInterval` skips: after a stall, the normal rate resumes
+ * instead of a burst of every missed tick.
  * Simulation does not depend on it: a device steps by its nominal interval, not by measured time.
  */
 import type { Clock, TimerHandle } from '../core/clock.ts'
@@ -114,9 +116,13 @@ export class TelemetryScheduler {
         heapPop(this.heap)
         const bucket = this.buckets.get(n) as Entry[]
         this.buckets.delete(n)
+        const now = this.clock.now()
         for (const entry of bucket) {
           if (!entry.live) continue
           entry.due += entry.intervalMs
+          // More than a whole interval late (a blocked event loop, an overloaded process): skip the missed ticks,
+          // as setInterval does, so a stall is followed by the normal rate, not a burst of every tick it missed.
+          if (entry.due <= now - entry.intervalMs) entry.due += Math.ceil((now - entry.intervalMs - entry.due + 1) / entry.intervalMs) * entry.intervalMs
           // A run may cancel its own task (a device stopping from inside a tick): only re-insert live ones.
           try {
             entry.run()

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { VirtualClock } from '../../core/clock.ts'
+import { VirtualClock, type Clock } from '../../core/clock.ts'
 import { TelemetryScheduler, schedulerFor } from '../../devices/scheduler.ts'
 
 describe('TelemetryScheduler', () => {
@@ -52,6 +52,24 @@ describe('TelemetryScheduler', () => {
     expect(ok).toBe(1)
     expect(() => { clock.advance(100) }).toThrow('boom')
     expect(ok).toBe(2)
+  })
+
+  it('skips ticks more than an interval late instead of bursting them after a stall', () => {
+    // A clock whose now() can jump ahead of its timers, as an overloaded event loop's timers fire late.
+    const base = new VirtualClock(0)
+    let lag = 0
+    const clock: Clock = { now: () => base.now() + lag, setTimeout: (fn, ms) => base.setTimeout(fn, ms), setInterval: (fn, ms) => base.setInterval(fn, ms), clearTimer: (h) => { base.clearTimer(h) }, sleep: (ms) => base.sleep(ms) }
+    const s = new TelemetryScheduler(clock, 20)
+    const at: number[] = []
+    s.add(0, 100, () => { at.push(clock.now()) })
+    base.advance(0)
+    expect(at).toEqual([0])
+    lag = 1000 // the next timer fires ten intervals late
+    base.advance(100)
+    // The late tick, then the phase is kept and the missed ones are skipped: not eleven ticks at once.
+    expect(at).toEqual([0, 1100, 1100])
+    base.advance(100)
+    expect(at).toEqual([0, 1100, 1100, 1200])
   })
 
   it('is shared by everything on one clock', () => {
