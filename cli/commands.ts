@@ -101,7 +101,11 @@ export const RUN_OPTIONS = {
   host: stringOption({ valueName: 'HOST', check: notEmpty, defaultText: '127.0.0.1', description: "Interface of the embedded broker's listener; only with the embedded broker" }),
   seed: integerOption({ short: 's', min: 0, max: 4_294_967_295, defaultText: "the scenario's seed", description: 'Random seed: the same scenario and seed give the same device behaviour' }),
   speed: numberOption({ min: 0.001, max: 100, defaultText: "the scenario's speed, else 1", description: 'Device time scale: 10 makes device clocks (telemetry, timers) run ten times as fast' }),
-  report: stringOption({ valueName: 'FILE', description: 'Also write the report as JSON to FILE (directories are created)' }),
+  prefix: stringOption({ valueName: 'PREFIX', check: prefixCheck, defaultText: "the scenario's prefix, else home", description: 'Topic prefix of the fleet: runs with different prefixes share a broker without meeting' }),
+  connectTimeout: durationOption({ minMs: 1, maxMs: 600_000, default: '10s', description: 'Give up (exit 3) when the broker has not accepted a connection (runner, observer, each device) within this time' }),
+  brokerGrace: durationOption({ minMs: 0, maxMs: 3_600_000, default: '10s', description: 'When the broker goes away mid-run, reconnect with backoff for this long, then end the run (exit 3)' }),
+  clearRetained: enumOption({ valueName: 'WHEN', choices: ['before', 'after', 'both'], description: "On an external broker, delete retained messages under the prefix: before the run (left by earlier runs), after it (this run's), or both" }),
+  report: stringOption({ valueName: 'FILE', description: 'Also write the report as JSON to FILE (directories are created); also written when the run cannot start (bad scenario file, broker unreachable)' }),
   logFile: stringOption({ valueName: 'FILE', defaultText: 'no logs', description: 'Write structured pino logs (broker, devices, runner) as JSON lines to FILE; the terminal keeps progress and the report' }),
   logLevel: enumOption({ short: 'l', valueName: 'LEVEL', choices: LOG_LEVELS, default: 'info', requires: ['logFile'], description: 'Lowest level written to --log-file' }),
   json: flag({ description: 'Print the report as JSON on stdout instead of text' }),
@@ -115,7 +119,8 @@ const runCommand = defineCommand({
   description: [
     '<scenario> is a path to a scenario file; when no such file exists it names a built-in scenario (`fleet run demo`). The fleet runs on the embedded broker unless --broker names another.',
     'Live progress goes to stderr: on a terminal one updating status line (elapsed/duration, devices online, messages) plus a line per step and expectation as it happens; otherwise plain lines, one per event, without carriage returns. The report goes to stdout: text, or JSON with --json.',
-    'SIGINT (Ctrl-C) or SIGTERM aborts the run: devices and broker are closed, the report (result "aborted") is printed and written, and the exit code is 1, as for any run that did not pass. A second Ctrl-C ends the process at once.'
+    'SIGINT (Ctrl-C) or SIGTERM aborts the run: devices and broker are closed, the report (result "aborted") is printed and written, and the exit code is 1, as for any run that did not pass. A second Ctrl-C ends the process at once.',
+    'The verdict is about the devices, never about the observer: an expectation the observer could not check because it missed messages the devices say they sent is inconclusive (exit 4), with the reason in plain words, never a failure and never a pass. A run that finds live devices of another run under its prefix refuses to start (exit 3); give it its own --prefix. No run hangs: a broker that goes away is waited for --broker-grace, then the run ends with exit 3.'
   ],
   positionals: [{ name: 'scenario', required: true, description: 'a scenario file, or the name of a built-in scenario' }],
   options: RUN_OPTIONS,
@@ -124,13 +129,15 @@ const runCommand = defineCommand({
     { command: 'fleet run smoke.yaml --seed 7 --report reports/smoke.json', description: 'Run a file with a fixed seed and keep the JSON report (CI).' },
     { command: 'fleet run demo --port 1883 & fleet logs --level warn', description: 'Watch the devices of a run from another terminal.' },
     { command: 'fleet run demo --broker mqtt://broker.lab.example:1883 --log-file run.log --log-level debug', description: 'Run against an external broker, with debug logs in run.log.' },
-    { command: 'fleet run demo --json --quiet | jq .result', description: 'Only the JSON report, for scripts.' }
+    { command: 'fleet run demo --json --quiet | jq .result', description: 'Only the JSON report, for scripts.' },
+    { command: 'fleet run demo --broker mqtt://127.0.0.1:1883 --prefix ci-42 --clear-retained both', description: 'Beside other runs on a shared broker, leaving nothing retained behind.' }
   ],
   exitCodes: [
     { code: 0, meaning: 'every step and expectation passed' },
     { code: 1, meaning: 'a step or an expectation failed, or the run was aborted (Ctrl-C)' },
     { code: 2, meaning: 'bad usage, or a bad or missing scenario file (file:line of each problem on stderr)' },
-    { code: 3, meaning: 'the broker is unreachable or refused the connection, or the embedded broker cannot listen on --port' }
+    { code: 3, meaning: 'the broker is unreachable or refused the connection, went away for longer than --broker-grace, or another run is live under the prefix (FLEET_ERR_RUN_CONFLICT); or the embedded broker cannot listen on --port' },
+    { code: 4, meaning: 'inconclusive: nothing failed, but the observer missed messages an expectation needed (see the report\'s Observer line)' }
   ],
   async run (ctx) {
     const { runScenarioCommand } = await import('./run.ts')
@@ -145,7 +152,7 @@ export const LOGS_OPTIONS = {
   prefix: stringOption({ valueName: 'PREFIX', default: DEFAULT_PREFIX, check: prefixCheck, description: 'Topic prefix of the fleet' }),
   device: listOption({ short: 'd', valueName: 'GLOB', check: deviceCheck, description: 'Only devices whose id matches: an id, or a glob with * and ?' }),
   kind: listOption({ short: 'k', valueName: 'KIND', choices: DEVICE_KINDS, description: 'Only devices of this kind' }),
-  room: listOption({ short: 'r', valueName: 'ROOM', description: "Only devices in this room, as the device's info names it, ignoring case, accents and separators (Living Room = living-room)" }),
+  room: listOption({ short: 'r', valueName: 'ROOM', description: "Only devices in this room, by any of its English or French names (cuisine = kitchen, l'entrée = front door), ignoring case, accents and separators (Living Room = living-room)" }),
   level: enumOption({ short: 'l', valueName: 'LEVEL', choices: LOG_LEVELS, default: 'trace', description: 'Lowest level to show (devices publish info and above unless told otherwise)' }),
   json: flag({ description: 'One JSON object per line: {time, ts, level, deviceId, kind, room, name, msg, fields} (raw instead of msg and fields for a payload that is not JSON)' }),
   count: integerOption({ short: 'n', min: 1, max: 1_000_000_000, description: 'Exit 0 after printing N lines' }),
@@ -184,38 +191,84 @@ const logsCommand = defineCommand({
 
 // ---- fleet voice -------------------------------------------------------------------------------------------------
 
-export const VOICE_ACTIONS = ['parse'] as const
+export const VOICE_ACTIONS = ['parse', 'say'] as const
 
 export const VOICE_OPTIONS = {
-  json: flag({ description: 'parse: print one JSON object per utterance: {text, lang, intent, confidence, slots, spans, explanation}' }),
-  lang: enumOption({ valueName: 'LANG', choices: ['en', 'fr'], defaultText: 'detected per utterance', description: "Understand the utterance as this language only (its grammar, and the answer's language)" })
+  json: flag({ description: 'Print one JSON object per utterance: the parse ({text, lang, intent, confidence, slots, spans, explanation}), or for say the answer ({outcome, speech, results, …})' }),
+  lang: enumOption({ valueName: 'LANG', choices: ['en', 'fr'], defaultText: 'detected per utterance', description: "Understand the utterance as this language only (its grammar, and the answer's language)" }),
+  broker: urlOption({ short: 'b', defaultText: 'parse: the demo home; say: mqtt://127.0.0.1:1883', description: 'The broker of a running fleet: say carries the utterance out there; parse learns the names of its devices from their retained info' }),
+  from: stringOption({ short: 'f', valueName: 'DEVICE', check: deviceCheck, description: 'say: the id of the speaker that heard it: requests without a room use its room, and it speaks the answer' }),
+  prefix: stringOption({ valueName: 'PREFIX', default: DEFAULT_PREFIX, check: prefixCheck, description: 'Topic prefix of the fleet' }),
+  timeout: durationOption({ short: 't', minMs: 1, maxMs: 600_000, default: '3s', description: "say: how long to wait for each device's reply" }),
+  connectTimeout: durationOption({ minMs: 1, maxMs: 600_000, default: '5s', description: 'Give up (exit 3) when the broker has not accepted the connection within this time' })
 } as const satisfies OptionTable
 export type VoiceValues = OptionValues<typeof VOICE_OPTIONS>
 
 const voiceCommand = defineCommand({
   name: 'voice',
-  summary: 'Show what the Cortana voice bridge understands of an utterance (English or French)',
+  summary: 'Show what the Cortana voice bridge understands of an utterance (parse), or carry it out against a running fleet (say)',
   description: [
-    '`fleet voice parse "<utterance>"` prints the intent, the slots (device, room, kind, all, level, delta, media, on, time), the confidence, the language and the template that matched, against the demo home (its device names and rooms, with French aliases). An utterance the grammar does not explain, or a request this home cannot serve (lights, weather, timers…), is intent None.',
-    'Without an utterance, `fleet voice parse` reads one utterance per line from standard input and prints one JSON line per utterance, in order (blank lines are skipped): a batch evaluator.'
+    '`fleet voice parse "<utterance>"` prints the intent, the slots (device, room, kind, all, level, delta, media, on, time), the confidence, the language and the template that matched, against the demo home, or against the devices of a running fleet with --broker. An utterance the grammar does not explain, or a request no home can serve here (lights, weather, timers…), is intent None.',
+    'Without an utterance, `fleet voice parse` reads one utterance per line from standard input and prints one JSON line per utterance, in order (blank lines are skipped): a batch evaluator.',
+    '`fleet voice say "<utterance>"` learns the home from the broker (the devices\' retained info, status and reported state), understands the utterance, commands the devices meant and prints the spoken answer and each device\'s result. With --from, the request is heard by that speaker: a request that names no room uses its room, and the speaker says the answer (its say command).'
   ],
   positionals: [
     { name: 'action', required: true, description: `what to do: ${VOICE_ACTIONS.join(', ')}` },
-    { name: 'utterance', required: false, description: 'what was said; read line by line from stdin when absent' }
+    { name: 'utterance', required: false, description: 'what was said; parse reads it line by line from stdin when absent' }
   ],
   options: VOICE_OPTIONS,
   examples: [
     { command: 'fleet voice parse "Hey Cortana, turn the kitchen speaker down by 20"', description: 'ChangeVolume, device kitchen speaker, delta -20.' },
     { command: 'fleet voice parse --json "Dis Cortana, réveille-moi à 7 heures et quart"', description: 'SetAlarm, time 07:15, as JSON.' },
-    { command: 'fleet voice parse < utterances.txt > parses.jsonl', description: 'Batch: one JSON line per input line.' }
+    { command: 'fleet voice parse < utterances.txt > parses.jsonl', description: 'Batch: one JSON line per input line.' },
+    { command: 'fleet voice say "turn off the kitchen" --broker mqtt://127.0.0.1:1883', description: 'Turn off every device in the kitchen of a running fleet.' },
+    { command: 'fleet voice say "plus fort" --from demo-office-speaker', description: 'Louder, on the speaker that heard it; it says the answer.' }
   ],
   exitCodes: [
-    { code: 0, meaning: 'parsed (an utterance understood as None is still a successful parse)' },
-    { code: 2, meaning: 'bad usage (unknown action or flag, bad --lang)' }
+    { code: 0, meaning: 'parse: parsed (None is still a parse); say: done, or partly done (the answer says what failed)' },
+    { code: 1, meaning: 'say: nothing could be done: not understood, no such device, a question back (which one?), or every device failed' },
+    { code: 2, meaning: 'bad usage (unknown action or flag, bad --lang, say without an utterance)' },
+    { code: 3, meaning: 'the broker is unreachable within --connect-timeout or refused the connection' }
   ],
   async run (ctx) {
     const { runVoiceCommand } = await import('./voice.ts')
     return runVoiceCommand(ctx)
+  }
+})
+
+// ---- fleet bridge ------------------------------------------------------------------------------------------------
+
+export const BRIDGE_OPTIONS = {
+  broker: urlOption({ short: 'b', default: 'mqtt://127.0.0.1:1883', description: 'The broker of the fleet' }),
+  prefix: stringOption({ valueName: 'PREFIX', default: DEFAULT_PREFIX, check: prefixCheck, description: 'Topic prefix of the fleet' }),
+  timeout: durationOption({ short: 't', minMs: 1, maxMs: 600_000, default: '3s', description: "How long to wait for each device's reply" }),
+  logLevel: enumOption({ short: 'l', valueName: 'LEVEL', choices: [...LOG_LEVELS, 'silent'], default: 'info', description: 'Lowest level of log lines to print (each voice request is an info line)' }),
+  jsonLogs: flag({ description: 'Print logs as pino JSON lines instead of pretty text' }),
+  connectTimeout: durationOption({ minMs: 1, maxMs: 600_000, default: '5s', description: 'Give up (exit 3) when the broker has not accepted the connection within this time' })
+} as const satisfies OptionTable
+export type BridgeValues = OptionValues<typeof BRIDGE_OPTIONS>
+
+const bridgeCommand = defineCommand({
+  name: 'bridge',
+  summary: 'Run the bridge services (the Cortana voice bridge) against any broker until Ctrl-C',
+  description: [
+    'Connects to the broker, learns the home from the devices\' retained info, status and reported state (and follows it live), announces itself on {prefix}/$bridge/status (retained online, offline as its last will) and answers voice requests: any MQTT client publishes {"utterance": "...", "from": "<speaker id>"} on {prefix}/$bridge/voice/requests/<rid> and gets the answer on {prefix}/$bridge/voice/answers/<rid> (docs/voice.md).',
+    'SIGINT (Ctrl-C) or SIGTERM publishes offline, closes the connection and exits 0.'
+  ],
+  positionals: [],
+  options: BRIDGE_OPTIONS,
+  examples: [
+    { command: 'fleet bridge', description: 'Serve the fleet on mqtt://127.0.0.1:1883.' },
+    { command: 'fleet bridge --broker mqtt://broker.lab.example:1883 --prefix lab/home --json-logs', description: 'Another broker and prefix, JSON log lines.' }
+  ],
+  exitCodes: [
+    { code: 0, meaning: 'stopped by SIGINT or SIGTERM' },
+    { code: 2, meaning: 'bad usage (unknown flag, bad value)' },
+    { code: 3, meaning: 'the broker is unreachable within --connect-timeout, or refused the connection or a subscription' }
+  ],
+  async run (ctx) {
+    const { runBridgeCommand } = await import('./bridge.ts')
+    return runBridgeCommand(ctx)
   }
 })
 
@@ -235,7 +288,7 @@ const helpCommand = defineCommand({
   }
 })
 
-export const COMMANDS: readonly Command[] = [runCommand, brokerCommand, logsCommand, voiceCommand, helpCommand]
+export const COMMANDS: readonly Command[] = [runCommand, brokerCommand, logsCommand, voiceCommand, bridgeCommand, helpCommand]
 
 export function findCommand (name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name)
@@ -246,5 +299,6 @@ export const EXIT_CODES: readonly ExitCodeDoc[] = [
   { code: 0, meaning: 'success: the run passed; broker or logs stopped by Ctrl-C/SIGTERM; logs printed --count lines, reached --timeout or lost its reader' },
   { code: 1, meaning: 'a step, expectation or threshold failed; a run was aborted (Ctrl-C); logs --timeout ran out before --count lines; an unexpected error' },
   { code: 2, meaning: 'bad usage (unknown command or flag, missing or extra argument, bad value) or a bad input file (scenario file invalid or missing)' },
-  { code: 3, meaning: 'the broker is unreachable or refused the connection or a subscription, or the embedded broker cannot listen (port in use)' }
+  { code: 3, meaning: 'the broker is unreachable or refused the connection or a subscription, went away mid-run for longer than the grace period, or another run is live under the prefix; or the embedded broker cannot listen (port in use)' },
+  { code: 4, meaning: 'a run was inconclusive: no expectation failed, but some could not be checked because the observer missed messages' }
 ]
