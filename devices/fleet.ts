@@ -142,6 +142,8 @@ export interface FleetOptions {
   /** Connections in progress at once (default 200). */
   connectConcurrency?: number
   connectTimeoutMs?: number
+  /** The scenario run the fleet belongs to, stamped on what its devices retain (see DeviceRuntime.runId). */
+  runId?: string
 }
 
 export interface FleetStartResult {
@@ -176,7 +178,8 @@ export class Fleet {
       random: new Random(options.seed ?? 1),
       logger: (options.logger ?? silentLogger).child({ part: 'devices' }),
       ...(options.publishLogLevel === undefined ? {} : { publishLogLevel: options.publishLogLevel }),
-      ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs })
+      ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+      ...(options.runId === undefined ? {} : { runId: options.runId })
     }
     this.devices = specs.map((s) => createDevice(s, runtime))
     this.byId = new Map(this.devices.map((d) => [d.id, d]))
