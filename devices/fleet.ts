@@ -2,6 +2,7 @@
  * The fleet: plans device specs from a description (pure, seedless: ids and rooms follow from the description),
  * spawns them on one broker target, connects them at a bounded rate, and stops them all.
  */
+import type { CapabilityFactory } from './capability.ts'
 import type { BrokerTarget } from '../core/mqtt-connect.ts'
 import { delay, fanOutSignal, systemClock, type Clock } from '../core/clock.ts'
 import { Random } from '../core/random.ts'
@@ -144,6 +145,8 @@ export interface FleetOptions {
   connectTimeoutMs?: number
   /** The scenario run the fleet belongs to, stamped on what its devices retain (see DeviceRuntime.runId). */
   runId?: string
+  /** Capabilities plugged into every device after its kind's own (e.g. the firmware-update agent). */
+  capabilities?: readonly CapabilityFactory[]
 }
 
 export interface FleetStartResult {
@@ -179,7 +182,8 @@ export class Fleet {
       logger: (options.logger ?? silentLogger).child({ part: 'devices' }),
       ...(options.publishLogLevel === undefined ? {} : { publishLogLevel: options.publishLogLevel }),
       ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
-      ...(options.runId === undefined ? {} : { runId: options.runId })
+      ...(options.runId === undefined ? {} : { runId: options.runId }),
+      ...(options.capabilities === undefined ? {} : { capabilities: options.capabilities })
     }
     this.devices = specs.map((s) => createDevice(s, runtime))
     this.byId = new Map(this.devices.map((d) => [d.id, d]))
