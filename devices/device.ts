@@ -42,6 +42,11 @@ export interface DeviceRuntime {
    * after the kind's own. Each factory is called once per device.
    */
   capabilities?: readonly CapabilityFactory[]
+  /**
+   * The scenario run this fleet belongs to: stamped on what the devices retain (`runId` in `info`, `$run` in the
+   * reported state), so a run can tell its own retained state from what an earlier run left on the broker.
+   */
+  runId?: string
 }
 
 /** A kind's handlers, keyed by exactly the catalogue's command names for that kind. */
@@ -62,6 +67,10 @@ const ZERO_COUNTERS = {
   commandErrors: 0,
   badPayloads: 0,
   messagesOut: 0,
+  /** Connections made again after a loss (the session's backoff; a deliberate reboot is not counted). */
+  reconnects: 0,
+  /** Messages given up while offline: telemetry and log lines, and QoS 1 messages past the offline queue's bound. */
+  dropped: 0,
   /** Bugs caught in the simulation (a capability's step, sample or state threw); the device kept running. */
   internalErrors: 0
 }
@@ -123,7 +132,9 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
       connected: () => { this.onConnected() },
       filters: () => [t.filter('command', this.id), t.desired(this.id), ...this.routes.map((r) => r.filter)],
       message: (topic, payload) => { this.onMessage(topic, payload) },
-      published: () => { this.counters.messagesOut++ }
+      published: () => { this.counters.messagesOut++ },
+      reconnected: () => { this.counters.reconnects++ },
+      dropped: () => { this.counters.dropped++ }
     })
     this.context = this.makeContext()
   }
@@ -317,7 +328,8 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
   /** Publish an event `{ts, seq, ...data}` on `{p}/{id}/events/{name}` (QoS 1: events matter more than telemetry). */
   protected emitEvent (name: string, data: Record<string, unknown> = {}): void {
     this.eventSeq++
-    if (this.connected) this.counters.eventsSent++
+    // Sent now, or held in the session's offline queue until the connection is back.
+    if (this.session.active) this.counters.eventsSent++
     this.session.publish(this.runtime.topics.event(this.id, name), JSON.stringify({ ts: this.clock.now(), seq: this.eventSeq, ...data }), 1, false)
     this.log('info', `event ${name}`, data)
   }
@@ -346,6 +358,7 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
     if (this.desiredVersion !== undefined) state.$desiredVersion = this.desiredVersion
     // Like an Azure twin's per-property ack: a controller can see which desired properties were refused and why.
     if (Object.keys(this.desiredErrors).length > 0) state.$desiredErrors = this.desiredErrors
+    if (this.runtime.runId !== undefined) state.$run = this.runtime.runId
     const key = JSON.stringify(state)
     if (!always && key === this.lastReported) return
     this.lastReported = key
@@ -360,7 +373,7 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
    */
   info (): Record<string, unknown> {
     const { id, kind, model, room, name, home, tags } = this.spec
-    return { id, kind, model, room, name, firmware: this.firmwareVersion, home, tags: tags ?? {}, catalogue: CATALOGUE_VERSION, commands: this.commandNames(), desired: this.desiredNames() }
+    return { id, kind, model, room, name, firmware: this.firmwareVersion, home, tags: tags ?? {}, catalogue: CATALOGUE_VERSION, commands: this.commandNames(), desired: this.desiredNames(), ...(this.runtime.runId === undefined ? {} : { runId: this.runtime.runId }) }
   }
 
   /** Log through pino and, at or above the publish level, on the device's log topic. */
