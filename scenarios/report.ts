@@ -2,6 +2,7 @@
  * The result of a scenario run: a JSON-friendly {@link ScenarioReport} (CI archives it with `--json`) and
  * {@link formatReport}, its terminal form, ending with one PASSED / FAILED / ABORTED line.
  */
+import { describeHear } from './steps/hear.ts'
 import type { FleetCounters } from '../devices/fleet.ts'
 import { formatDuration } from '../core/duration.ts'
 import type { TrafficCounts } from './observer.ts'
@@ -93,6 +94,8 @@ export function describeStep (step: Step): string {
       return `desired ${JSON.stringify(step.desired)} → ${describeTarget(step.target)}`
     case 'note':
       return step.note
+    case 'hear':
+      return describeHear(step)
     case 'check': {
       // Several conditions are listed when that stays readable on one line, counted otherwise.
       const all = step.conditions.map(describeCondition).join('; ')
