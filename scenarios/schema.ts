@@ -360,6 +360,10 @@ const desiredStep = strict({
 
 const noteStep = strict({ at, note: nonEmpty })
 
+function isRegExp (text: string): boolean {
+  try { RegExp(text, 'i'); return true } catch { return false }
+}
+
 const VOICE_OUTCOMES = ['done', 'partial', 'failed', 'reprompt', 'notUnderstood'] as const
 export type VoiceOutcomeName = typeof VOICE_OUTCOMES[number]
 const hearStep = strict({
@@ -371,7 +375,7 @@ const hearStep = strict({
     intent: z.enum(INTENTS).optional(),
     lang: z.enum(LANGS).optional(),
     outcome: z.enum(VOICE_OUTCOMES).optional(),
-    text: nonEmpty.refine((t) => { try { return new RegExp(t, 'i') !== undefined } catch { return false } }, { message: 'must be a valid regular expression' }).optional(),
+    text: nonEmpty.refine(isRegExp, { message: 'must be a valid regular expression' }).optional(),
     devices: z.record(z.string(), z.enum(['ok', ...Object.keys(VOICE_ERRORS)] as [string, ...string[]])).optional()
   }).optional(),
   timeout: duration({ min: 10, max: MAX_DURATION_MS }).optional()
