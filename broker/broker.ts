@@ -13,6 +13,7 @@ import { refusedStream } from '../core/mqtt-connect.ts'
 import { duplexPair } from './duplex-pair.ts'
 import { indexRetained, type RetainedPersistence } from './retained-index.ts'
 import { MessageRouter, type RouterStats } from './router.ts'
+import { DeliveryCore, type DeliveryStats, type SubscriberStats } from './delivery.ts'
 import { createRequire } from 'node:module'
 
 // aedes-persistence is CommonJS whose typings declare an ESM default export; load it the way Node resolves it.
@@ -84,6 +85,17 @@ export interface BrokerOptions extends BrokerHooks {
   drainTimeout: number
   /** Milliseconds to wait for CONNECT after a connection opens. Default 30000. */
   connectTimeout: number
+  /**
+   * Bytes queued for one subscriber above which its publishers wait for it to drain (ingress backpressure), unless
+   * it is lagging. Default 65536 (64 KiB).
+   */
+  subscriberPauseBytes: number
+  /** Bytes queued for one subscriber above which its QoS 0 messages are dropped and counted. Default 1048576 (1 MiB). */
+  subscriberQueueBytes: number
+  /** Bytes queued for one subscriber above which its QoS 1 and 2 messages are dropped and counted. Default 4194304 (4 MiB). */
+  subscriberQos1QueueBytes: number
+  /** Milliseconds a subscriber may go without draining before it is lagging and no longer holds publishers. Default 1000. */
+  slowSubscriberMs: number
   /** Broker id, as in `$SYS/<id>/…`. Default: a random id. */
   id: string | undefined
   logger: Logger
@@ -97,6 +109,10 @@ export const defaultBrokerOptions: Readonly<BrokerOptions> = Object.freeze({
   heartbeatInterval: 60,
   drainTimeout: 30_000,
   connectTimeout: 30_000,
+  subscriberPauseBytes: 64 * 1024,
+  subscriberQueueBytes: 1024 * 1024,
+  subscriberQos1QueueBytes: 4 * 1024 * 1024,
+  slowSubscriberMs: 1000,
   id: undefined,
   logger: silentLogger,
   authenticate: undefined,
@@ -116,6 +132,8 @@ export interface BrokerStats {
   startedAt: number
   /** The message router: backlog, messages in flight, deliveries. */
   router: RouterStats
+  /** Delivery to subscribers: messages written, dropped for full queues, publishers held, slow subscribers. */
+  delivery: DeliveryStats
 }
 
 export interface EmbeddedBroker {
@@ -132,6 +150,8 @@ export interface EmbeddedBroker {
   /** Open an in-process connection: the returned stream is the client's end; the broker holds the other. */
   connectInProcess (): Duplex
   stats (): BrokerStats
+  /** One connected subscriber's queue and drop counts, or undefined when no client with that id is connected. */
+  subscriberStats (clientId: string): SubscriberStats | undefined
   /** True once {@link EmbeddedBroker.close} has been called. */
   readonly closed: boolean
   /** Publish a message as the broker (client null in hooks and events). Resolves once routed. */
@@ -156,6 +176,11 @@ export function validateBrokerOptions (given: Partial<BrokerOptions> = {}): Read
   c.number('heartbeatInterval', given.heartbeatInterval, 1, 86_400)
   c.integer('drainTimeout', given.drainTimeout, 0, 3_600_000)
   c.integer('connectTimeout', given.connectTimeout, 100, 3_600_000)
+  // The pause threshold is at least a socket's default high-water mark (16 KiB), so a drain always follows a pause.
+  c.integer('subscriberPauseBytes', given.subscriberPauseBytes, 16 * 1024, 1024 ** 3)
+  c.integer('subscriberQueueBytes', given.subscriberQueueBytes, 1024, 1024 ** 3)
+  c.integer('subscriberQos1QueueBytes', given.subscriberQos1QueueBytes, 1024, 1024 ** 3)
+  c.integer('slowSubscriberMs', given.slowSubscriberMs, 10, 3_600_000)
   if (given.tcp !== undefined && typeof given.tcp !== 'boolean') c.add('tcp', 'must be true or false')
   c.string('id', given.id)
   for (const hook of ['authenticate', 'authorizePublish', 'authorizeSubscribe'] as const) {
@@ -201,6 +226,12 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
   // connections in preConnect (which sees the packet) and refuse them in authenticate (which can set the code).
   const emptyIdPersistent = new WeakSet<Client>()
   const router = new MessageRouter({ concurrency: options.concurrency })
+  const delivery = new DeliveryCore({
+    pauseBytes: options.subscriberPauseBytes,
+    queueBytes: options.subscriberQueueBytes,
+    qos1QueueBytes: options.subscriberQos1QueueBytes,
+    slowMs: options.slowSubscriberMs
+  })
   const hooks = { authenticate: options.authenticate, authorizePublish: options.authorizePublish, authorizeSubscribe: options.authorizeSubscribe }
   const aedesOptions: AedesOptions = {
     concurrency: options.concurrency,
@@ -253,7 +284,7 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
   if (options.id !== undefined) aedesOptions.id = options.id
   const aedes = await Aedes.createBroker(aedesOptions)
 
-  const stats: Omit<BrokerStats, 'router'> = { clients: 0, connectionsTotal: 0, publishedIn: 0, clientErrors: 0, startedAt: Date.now() }
+  const stats: Omit<BrokerStats, 'router' | 'delivery'> = { clients: 0, connectionsTotal: 0, publishedIn: 0, clientErrors: 0, startedAt: Date.now() }
   aedes.on('publish', (_packet, client) => { if (client !== null) stats.publishedIn++ })
   aedes.on('clientError', (client, err) => {
     stats.clientErrors++
@@ -277,7 +308,7 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
     const srv = createServer((socket: Socket) => {
       socket.setNoDelay(true)
       track(socket)
-      aedes.handle(socket)
+      delivery.install(aedes.handle(socket))
     })
     server = srv
     try {
@@ -316,6 +347,8 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
     if (event === 'publish' && events.listenerCount('publish') === 0) aedes.off('publish', forwardPublish)
   })
 
+  const clientById = (clientId: string): Client | undefined => (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[clientId]
+
   const broker: EmbeddedBroker = {
     aedes,
     options,
@@ -332,7 +365,7 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
       })
     },
     disconnect (clientId) {
-      const client = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[clientId]
+      const client = clientById(clientId)
       if (client === undefined) return false
       client.conn.destroy()
       return true
@@ -344,11 +377,15 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
       if (aedes.closed || closing !== undefined) return refusedStream('the embedded broker is closed')
       const [clientSide, brokerSide] = duplexPair()
       track(brokerSide)
-      aedes.handle(brokerSide)
+      delivery.install(aedes.handle(brokerSide))
       return clientSide
     },
     stats () {
-      return { ...stats, clients: aedes.connectedClients, router: router.stats() }
+      return { ...stats, clients: aedes.connectedClients, router: router.stats(), delivery: delivery.stats() }
+    },
+    subscriberStats (clientId) {
+      const client = clientById(clientId)
+      return client === undefined ? undefined : delivery.subscriberStats(client)
     },
     close () {
       closing ??= (async () => {
@@ -362,6 +399,7 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
         }
         await new Promise<void>((resolve) => { aedes.close(() => { resolve() }) })
         for (const s of open) s.destroy()
+        delivery.close()
         log.info('broker closed')
       })()
       return closing

@@ -1,4 +1,5 @@
 export { createBroker, validateBrokerOptions, defaultBrokerOptions } from './broker.ts'
 export type { BrokerClient, BrokerEvents, BrokerHooks, BrokerMessage, BrokerOptions, BrokerStats, BrokerSubscription, EmbeddedBroker } from './broker.ts'
 export type { RouterStats } from './router.ts'
+export type { DeliveryStats, SubscriberStats } from './delivery.ts'
 export { duplexPair } from './duplex-pair.ts'
