@@ -101,7 +101,11 @@ export const RUN_OPTIONS = {
   host: stringOption({ valueName: 'HOST', check: notEmpty, defaultText: '127.0.0.1', description: "Interface of the embedded broker's listener; only with the embedded broker" }),
   seed: integerOption({ short: 's', min: 0, max: 4_294_967_295, defaultText: "the scenario's seed", description: 'Random seed: the same scenario and seed give the same device behaviour' }),
   speed: numberOption({ min: 0.001, max: 100, defaultText: "the scenario's speed, else 1", description: 'Device time scale: 10 makes device clocks (telemetry, timers) run ten times as fast' }),
-  report: stringOption({ valueName: 'FILE', description: 'Also write the report as JSON to FILE (directories are created)' }),
+  prefix: stringOption({ valueName: 'PREFIX', check: prefixCheck, defaultText: "the scenario's prefix, else home", description: 'Topic prefix of the fleet: runs with different prefixes share a broker without meeting' }),
+  connectTimeout: durationOption({ minMs: 1, maxMs: 600_000, default: '10s', description: 'Give up (exit 3) when the broker has not accepted a connection (runner, observer, each device) within this time' }),
+  brokerGrace: durationOption({ minMs: 0, maxMs: 3_600_000, default: '10s', description: 'When the broker goes away mid-run, reconnect with backoff for this long, then end the run (exit 3)' }),
+  clearRetained: enumOption({ valueName: 'WHEN', choices: ['before', 'after', 'both'], description: "On an external broker, delete retained messages under the prefix: before the run (left by earlier runs), after it (this run's), or both" }),
+  report: stringOption({ valueName: 'FILE', description: 'Also write the report as JSON to FILE (directories are created); also written when the run cannot start (bad scenario file, broker unreachable)' }),
   logFile: stringOption({ valueName: 'FILE', defaultText: 'no logs', description: 'Write structured pino logs (broker, devices, runner) as JSON lines to FILE; the terminal keeps progress and the report' }),
   logLevel: enumOption({ short: 'l', valueName: 'LEVEL', choices: LOG_LEVELS, default: 'info', requires: ['logFile'], description: 'Lowest level written to --log-file' }),
   json: flag({ description: 'Print the report as JSON on stdout instead of text' }),
@@ -115,7 +119,8 @@ const runCommand = defineCommand({
   description: [
     '<scenario> is a path to a scenario file; when no such file exists it names a built-in scenario (`fleet run demo`). The fleet runs on the embedded broker unless --broker names another.',
     'Live progress goes to stderr: on a terminal one updating status line (elapsed/duration, devices online, messages) plus a line per step and expectation as it happens; otherwise plain lines, one per event, without carriage returns. The report goes to stdout: text, or JSON with --json.',
-    'SIGINT (Ctrl-C) or SIGTERM aborts the run: devices and broker are closed, the report (result "aborted") is printed and written, and the exit code is 1, as for any run that did not pass. A second Ctrl-C ends the process at once.'
+    'SIGINT (Ctrl-C) or SIGTERM aborts the run: devices and broker are closed, the report (result "aborted") is printed and written, and the exit code is 1, as for any run that did not pass. A second Ctrl-C ends the process at once.',
+    'The verdict is about the devices, never about the observer: an expectation the observer could not check because it missed messages the devices say they sent is inconclusive (exit 4), with the reason in plain words, never a failure and never a pass. A run that finds live devices of another run under its prefix refuses to start (exit 3); give it its own --prefix. No run hangs: a broker that goes away is waited for --broker-grace, then the run ends with exit 3.'
   ],
   positionals: [{ name: 'scenario', required: true, description: 'a scenario file, or the name of a built-in scenario' }],
   options: RUN_OPTIONS,
@@ -124,13 +129,15 @@ const runCommand = defineCommand({
     { command: 'fleet run smoke.yaml --seed 7 --report reports/smoke.json', description: 'Run a file with a fixed seed and keep the JSON report (CI).' },
     { command: 'fleet run demo --port 1883 & fleet logs --level warn', description: 'Watch the devices of a run from another terminal.' },
     { command: 'fleet run demo --broker mqtt://broker.lab.example:1883 --log-file run.log --log-level debug', description: 'Run against an external broker, with debug logs in run.log.' },
-    { command: 'fleet run demo --json --quiet | jq .result', description: 'Only the JSON report, for scripts.' }
+    { command: 'fleet run demo --json --quiet | jq .result', description: 'Only the JSON report, for scripts.' },
+    { command: 'fleet run demo --broker mqtt://127.0.0.1:1883 --prefix ci-42 --clear-retained both', description: 'Beside other runs on a shared broker, leaving nothing retained behind.' }
   ],
   exitCodes: [
     { code: 0, meaning: 'every step and expectation passed' },
     { code: 1, meaning: 'a step or an expectation failed, or the run was aborted (Ctrl-C)' },
     { code: 2, meaning: 'bad usage, or a bad or missing scenario file (file:line of each problem on stderr)' },
-    { code: 3, meaning: 'the broker is unreachable or refused the connection, or the embedded broker cannot listen on --port' }
+    { code: 3, meaning: 'the broker is unreachable or refused the connection, went away for longer than --broker-grace, or another run is live under the prefix (FLEET_ERR_RUN_CONFLICT); or the embedded broker cannot listen on --port' },
+    { code: 4, meaning: 'inconclusive: nothing failed, but the observer missed messages an expectation needed (see the report\'s Observer line)' }
   ],
   async run (ctx) {
     const { runScenarioCommand } = await import('./run.ts')
@@ -145,7 +152,7 @@ export const LOGS_OPTIONS = {
   prefix: stringOption({ valueName: 'PREFIX', default: DEFAULT_PREFIX, check: prefixCheck, description: 'Topic prefix of the fleet' }),
   device: listOption({ short: 'd', valueName: 'GLOB', check: deviceCheck, description: 'Only devices whose id matches: an id, or a glob with * and ?' }),
   kind: listOption({ short: 'k', valueName: 'KIND', choices: DEVICE_KINDS, description: 'Only devices of this kind' }),
-  room: listOption({ short: 'r', valueName: 'ROOM', description: "Only devices in this room, as the device's info names it, ignoring case, accents and separators (Living Room = living-room)" }),
+  room: listOption({ short: 'r', valueName: 'ROOM', description: "Only devices in this room, by any of its English or French names (cuisine = kitchen, l'entrée = front door), ignoring case, accents and separators (Living Room = living-room)" }),
   level: enumOption({ short: 'l', valueName: 'LEVEL', choices: LOG_LEVELS, default: 'trace', description: 'Lowest level to show (devices publish info and above unless told otherwise)' }),
   json: flag({ description: 'One JSON object per line: {time, ts, level, deviceId, kind, room, name, msg, fields} (raw instead of msg and fields for a payload that is not JSON)' }),
   count: integerOption({ short: 'n', min: 1, max: 1_000_000_000, description: 'Exit 0 after printing N lines' }),
@@ -292,5 +299,6 @@ export const EXIT_CODES: readonly ExitCodeDoc[] = [
   { code: 0, meaning: 'success: the run passed; broker or logs stopped by Ctrl-C/SIGTERM; logs printed --count lines, reached --timeout or lost its reader' },
   { code: 1, meaning: 'a step, expectation or threshold failed; a run was aborted (Ctrl-C); logs --timeout ran out before --count lines; an unexpected error' },
   { code: 2, meaning: 'bad usage (unknown command or flag, missing or extra argument, bad value) or a bad input file (scenario file invalid or missing)' },
-  { code: 3, meaning: 'the broker is unreachable or refused the connection or a subscription, or the embedded broker cannot listen (port in use)' }
+  { code: 3, meaning: 'the broker is unreachable or refused the connection or a subscription, went away mid-run for longer than the grace period, or another run is live under the prefix; or the embedded broker cannot listen (port in use)' },
+  { code: 4, meaning: 'a run was inconclusive: no expectation failed, but some could not be checked because the observer missed messages' }
 ]

@@ -10,7 +10,7 @@
  */
 import { globMatcher } from '../core/glob.ts'
 import { LOG_LEVELS, type LogLevel } from '../core/log-levels.ts'
-import { roomKey } from '../devices/home.ts'
+import { resolveRoom, roomKey } from '../core/rooms.ts'
 
 /** What the retained info topic tells about a device. */
 export interface DeviceInfo {
@@ -120,7 +120,10 @@ export interface LogFilter {
 export function createLogFilter (options: LogFilterOptions = {}): LogFilter {
   const devices = options.devices ?? []
   const kinds = options.kinds ?? []
-  const rooms = new Set((options.rooms ?? []).map(roomKey))
+  // A room given by any of its names (`cuisine`, `la cuisine`, `Kitchen`) means the room; other names are kept as
+  // they are (a group's own room, such as `gym`).
+  const canonical = (room: string): string => roomKey(resolveRoom(room) ?? room)
+  const rooms = new Set((options.rooms ?? []).map(canonical))
   const min = LEVEL_RANK[options.minLevel ?? 'trace']
   const device = devices.length === 0 ? () => true : globMatcher(devices)
   const needsInfo = kinds.length > 0 || rooms.size > 0
@@ -129,7 +132,7 @@ export function createLogFilter (options: LogFilterOptions = {}): LogFilter {
   const keys = new Map<string, string>()
   const keyOf = (room: string): string => {
     let k = keys.get(room)
-    if (k === undefined) keys.set(room, k = roomKey(room))
+    if (k === undefined) keys.set(room, k = canonical(room))
     return k
   }
   return {

@@ -21,6 +21,7 @@ export interface ProgressViewOptions {
 const ERASE_LINE = '\r\u001b[2K'
 const GREEN = '\u001b[32m'
 const RED = '\u001b[31m'
+const YELLOW = '\u001b[33m'
 const RESET = '\u001b[0m'
 
 /** `mm:ss.mmm` from the scenario's start (hours when needed). */
@@ -81,12 +82,19 @@ export class ProgressView {
         break
       }
       case 'expectation':
-        this.line(`${this.colorMark(e.status === 'passed' ? '✓' : '✗', e.status)} at the end: ${e.description}${e.detail === '' ? '' : ` — ${e.detail}`}`)
+        this.line(`${this.colorMark(e.status === 'passed' ? '✓' : e.status === 'failed' ? '✗' : '?', e.status)} at the end: ${e.description}${e.detail === '' ? '' : ` — ${e.detail}`}`)
+        break
+      case 'broker-lost':
+        this.line(`broker lost: ${e.url}; reconnecting for up to ${formatDuration(e.graceMs)} before giving up`)
+        break
+      case 'broker-back':
+        this.line(`broker back: ${e.url} after ${formatDuration(e.downMs)}`)
         break
       case 'tick': {
         this.elapsedMs = e.elapsedMs
         this.durationMs = e.durationMs
         this.messages = e.messages
+        if (e.online !== undefined) this.online = e.online
         if (this.tty) { this.draw(false); break }
         // Plain output: one line per tenth of the duration, so a CI log shows progress without flooding.
         const decile = e.durationMs > 0 ? Math.min(10, Math.floor((e.elapsedMs / e.durationMs) * 10)) : 10
@@ -113,9 +121,9 @@ export class ProgressView {
   }
 
   /** Colour the first character (the ✓ or ✗ mark) when colours are on. */
-  private colorMark (text: string, status: 'passed' | 'failed' | 'done'): string {
+  private colorMark (text: string, status: 'passed' | 'failed' | 'inconclusive' | 'done'): string {
     if (!this.color || status === 'done' || text === '') return text
-    return `${status === 'passed' ? GREEN : RED}${text.slice(0, 1)}${RESET}${text.slice(1)}`
+    return `${status === 'passed' ? GREEN : status === 'failed' ? RED : YELLOW}${text.slice(0, 1)}${RESET}${text.slice(1)}`
   }
 
   /** A permanent line; on a terminal it goes above the status line, which is then redrawn. */

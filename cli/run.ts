@@ -1,13 +1,14 @@
 /**
  * `fleet run <scenario>`: find and load the scenario, run it with live progress, print and write the report.
- * Exit 0 passed, 1 failed or aborted; errors from loading (2) and from the broker (3) carry their own codes.
+ * Exit 0 passed, 1 failed or aborted, 3 broker lost, 4 inconclusive; errors from loading (2) and from the broker (3)
+ * carry their own codes, and `--report` gets a report for them too.
  */
 import { access, constants, mkdir, stat, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
-import { FleetError } from '../core/errors.ts'
+import { FleetError, isFleetError } from '../core/errors.ts'
 import { createLogger, flushLogger, silentLogger, type Logger } from '../core/logger.ts'
 import {
-  BUILTIN_SCENARIOS, builtinScenarioPath, formatReport, loadScenarioFile, runScenario, type ScenarioReport
+  BUILTIN_SCENARIOS, builtinScenarioPath, exitCodeOf, formatReport, loadScenarioFile, runScenario, type ScenarioReport
 } from '../scenarios/index.ts'
 import type { CommandContext, RunValues } from './commands.ts'
 import { abortReasonText, useColor } from './io.ts'
@@ -50,16 +51,43 @@ async function checkWritable (flag: string, file: string): Promise<void> {
   }
 }
 
-export function exitCodeFor (report: Pick<ScenarioReport, 'result'>): number {
-  return report.result === 'passed' ? 0 : 1
+/**
+ * The report of a run that could not happen (exit 2 or 3): what was asked, and the error with its problems, so a CI
+ * job that archives `--report` has something to show for every exit code.
+ */
+export interface RunErrorReport {
+  result: 'error'
+  scenario: string
+  startedAt: string
+  exitCode: number
+  error: { code: string; message: string; issues: ReadonlyArray<{ file?: string; line?: number; column?: number; path: string; message: string }> }
 }
 
 export async function runScenarioCommand (ctx: CommandContext<RunValues>): Promise<number> {
-  const { options: o, io, signal } = ctx
-  const arg = ctx.positionals[0] as string
+  const { options: o } = ctx
   if (o.report !== undefined) await checkWritable('report', o.report)
   if (o.logFile !== undefined) await checkWritable('log-file', o.logFile)
+  const startedAt = new Date().toISOString()
+  try {
+    return await runChecked(ctx)
+  } catch (err) {
+    if (o.report !== undefined && isFleetError(err)) {
+      const report: RunErrorReport = {
+        result: 'error',
+        scenario: ctx.positionals[0] as string,
+        startedAt,
+        exitCode: err.exitCode,
+        error: { code: err.code, message: err.message, issues: err.issues }
+      }
+      await writeFile(o.report, `${JSON.stringify(report, null, 2)}\n`).catch(() => undefined)
+    }
+    throw err
+  }
+}
 
+async function runChecked (ctx: CommandContext<RunValues>): Promise<number> {
+  const { options: o, io, signal } = ctx
+  const arg = ctx.positionals[0] as string
   const scenario = await loadScenarioFile(await resolveScenario(arg))
   const broker = o.broker ?? scenario.broker
   if (broker !== 'embedded' && (o.port !== undefined || o.host !== undefined)) {
@@ -76,6 +104,10 @@ export async function runScenarioCommand (ctx: CommandContext<RunValues>): Promi
   if (o.host !== undefined) runOptions.host = o.host
   if (o.seed !== undefined) runOptions.seed = o.seed
   if (o.speed !== undefined) runOptions.speed = o.speed
+  if (o.prefix !== undefined) runOptions.prefix = o.prefix
+  if (o.clearRetained !== undefined) runOptions.clearRetained = o.clearRetained
+  runOptions.connectTimeoutMs = o.connectTimeout
+  runOptions.brokerGraceMs = o.brokerGrace
 
   let report: ScenarioReport
   try {
@@ -100,5 +132,6 @@ export async function runScenarioCommand (ctx: CommandContext<RunValues>): Promi
     io.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
   }
   if (report.result === 'aborted' && !o.quiet) io.stderr.write(`fleet run: aborted (${abortReasonText(signal)})\n`)
-  return exitCodeFor(report)
+  if (report.result === 'broker-lost') io.stderr.write(`FLEET_ERR_BROKER_LOST: ${report.brokerLost ?? 'lost the broker'}\n`)
+  return exitCodeOf(report)
 }

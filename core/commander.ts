@@ -12,8 +12,21 @@ import type { Topics } from './topics.ts'
 /** A device's answer (docs/topics.md, "replies"): the one {@link Reply} type of core/replies.ts. */
 export type CommandReply = Reply
 
-interface Pending { resolve: (r: CommandReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+interface Pending {
+  deviceId: string
+  resolve: (r: CommandReply) => void
+  reject: (e: Error) => void
+  timer: NodeJS.Timeout
+  /** How far the request got, for the time-out message: a time-out before the PUBACK points at the broker. */
+  stage: 'subscribing' | 'publishing' | 'sent'
+}
 
+/**
+ * Sends commands and matches replies by request id and device. Every send is bounded by its time-out from the
+ * moment it is called: waiting for the reply subscription, for the PUBACK and for the reply all count, so a broker
+ * that went away mid-run (MQTT.js then queues the publish) ends in FLEET_ERR_COMMAND_TIMEOUT, never in a wait
+ * without end.
+ */
 export class Commander {
   private readonly client: MqttClient
   private readonly topics: Topics
@@ -26,14 +39,12 @@ export class Commander {
     const parsed = this.topics.parse(topic)
     if (parsed?.channel !== 'reply') return
     const p = this.pending.get(parsed.rid)
-    if (p === undefined) return
-    this.pending.delete(parsed.rid)
-    clearTimeout(p.timer)
-    try {
-      p.resolve(JSON.parse(payload.toString('utf8')) as CommandReply)
-    } catch (err) {
-      p.reject(new FleetError('FLEET_ERR_INTERNAL', `reply on ${topic} is not JSON`, { cause: err }))
-    }
+    // A reply must come from the device that was asked: another device echoing a pending rid is not the answer.
+    if (p === undefined || p.deviceId !== parsed.deviceId) return
+    this.settle(parsed.rid, p)
+    const reply = parseReply(payload)
+    if (reply === undefined) p.reject(new FleetError('FLEET_ERR_BAD_REPLY', `the reply on ${topic} is not a JSON object with a boolean "ok": ${preview(payload)}`))
+    else p.resolve(reply)
   }
 
   /** `client` must be connected or connecting; the commander subscribes to replies on first use. */
@@ -43,7 +54,11 @@ export class Commander {
     client.on('message', this.onMessage)
   }
 
-  private ready (): Promise<void> {
+  /** Requests waiting for their reply (each holds one timer). */
+  get pendingCount (): number { return this.pending.size }
+
+  /** Subscribe to replies now rather than on the first send (bounded by the caller). */
+  ready (): Promise<void> {
     const filter = this.topics.filter('reply')
     this.subscribed ??= this.client.subscribeAsync(filter, { qos: 1 }).then(
       () => undefined,
@@ -57,33 +72,47 @@ export class Commander {
     return this.subscribed
   }
 
-  /** Send one command; resolves with the device's reply (ok or error), rejects with FLEET_ERR_COMMAND_TIMEOUT. */
-  async send (deviceId: string, command: string, args: Record<string, unknown> | string = {}, timeoutMs = this.defaultTimeoutMs): Promise<CommandReply> {
-    if (this.closed) throw new FleetError('FLEET_ERR_CLOSED', `commander closed: cannot send ${command} to ${deviceId}`)
-    await this.ready()
-    if (this.closed) throw new FleetError('FLEET_ERR_CLOSED', `commander closed: cannot send ${command} to ${deviceId}`)
+  private settle (rid: string, p: Pending): void {
+    clearTimeout(p.timer)
+    this.pending.delete(rid)
+  }
+
+  private fail (rid: string, err: Error): void {
+    const p = this.pending.get(rid)
+    if (p === undefined) return
+    this.settle(rid, p)
+    p.reject(err)
+  }
+
+  /**
+   * Send one command; resolves with the device's reply (ok or error). Rejects with FLEET_ERR_COMMAND_TIMEOUT when
+   * no reply came within `timeoutMs` of the call, FLEET_ERR_BAD_REPLY for a reply that is not a reply object,
+   * FLEET_ERR_BROKER_REFUSED / _UNREACHABLE when the request could not be sent, FLEET_ERR_CLOSED after close().
+   */
+  send (deviceId: string, command: string, args: Record<string, unknown> | string = {}, timeoutMs = this.defaultTimeoutMs): Promise<CommandReply> {
+    if (this.closed) return Promise.reject(new FleetError('FLEET_ERR_CLOSED', `commander closed: cannot send ${command} to ${deviceId}`))
     const rid = `${this.ridBase}-${(this.counter++).toString(36)}`
-    const topic = this.topics.command(deviceId, command, rid)
-    const reply = new Promise<CommandReply>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(rid)
-        reject(new FleetError('FLEET_ERR_COMMAND_TIMEOUT', `no reply from ${deviceId} to ${command} within ${timeoutMs} ms`))
-      }, timeoutMs)
-      this.pending.set(rid, { resolve, reject, timer })
-    })
-    // The reply may settle (close(), a time-out) while we still await the PUBACK below; mark it handled now so
-    // that is not an unhandled rejection. The caller still gets the rejection: we return this same promise.
-    reply.catch(() => undefined)
+    let topic: string
+    try { topic = this.topics.command(deviceId, command, rid) } catch (err) { return Promise.reject(err instanceof Error ? err : new Error(String(err))) }
     const payload = typeof args === 'string' ? args : JSON.stringify(args)
-    try {
-      await this.client.publishAsync(topic, payload, { qos: 1 })
-    } catch (err) {
-      // The request never left: drop its pending entry so its timer cannot reject a promise nobody awaits.
-      const p = this.pending.get(rid)
-      if (p !== undefined) { clearTimeout(p.timer); this.pending.delete(rid) }
-      throw new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `cannot send ${command} to ${deviceId}: ${(err as Error).message}`, { cause: err })
-    }
-    return reply
+    return new Promise<CommandReply>((resolve, reject) => {
+      const p: Pending = { deviceId, resolve, reject, stage: 'subscribing', timer: setTimeout(() => { this.fail(rid, timeoutError(deviceId, command, timeoutMs, p.stage)) }, timeoutMs) }
+      this.pending.set(rid, p)
+      this.ready().then(() => {
+        if (this.pending.get(rid) !== p) return // timed out or closed meanwhile
+        p.stage = 'publishing'
+        const failed = (err: Error): void => { this.fail(rid, new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `cannot send ${command} to ${deviceId}: ${err.message}`, { cause: err })) }
+        try {
+          this.client.publish(topic, payload, { qos: 1 }, (err) => {
+            if (err === undefined || err === null) p.stage = 'sent'
+            else failed(err)
+          })
+        } catch (err) {
+          // MQTT.js throws, rather than calling back, for a client whose stores are already closed.
+          failed(err instanceof Error ? err : new Error(String(err)))
+        }
+      }, (err: unknown) => { this.fail(rid, err instanceof Error ? err : new Error(String(err))) })
+    })
   }
 
   /** Stop listening; pending commands reject with FLEET_ERR_CLOSED. Does not end the client. */
@@ -96,4 +125,24 @@ export class Commander {
     }
     this.pending.clear()
   }
+}
+
+function timeoutError (deviceId: string, command: string, timeoutMs: number, stage: Pending['stage']): FleetError {
+  const why = stage === 'subscribing'
+    ? ' (the broker never acknowledged the reply subscription)'
+    : stage === 'publishing' ? ' (the broker never acknowledged the command)' : ''
+  return new FleetError('FLEET_ERR_COMMAND_TIMEOUT', `no reply from ${deviceId} to ${command} within ${timeoutMs} ms${why}`)
+}
+
+/** A reply object, or undefined for anything else (not JSON, not an object, no boolean `ok`). */
+function parseReply (payload: Buffer): CommandReply | undefined {
+  let v: unknown
+  try { v = JSON.parse(payload.toString('utf8')) } catch { return undefined }
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as { ok?: unknown }).ok !== 'boolean') return undefined
+  return v as CommandReply
+}
+
+function preview (payload: Buffer): string {
+  const text = payload.toString('utf8')
+  return JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text)
 }

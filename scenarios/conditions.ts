@@ -2,6 +2,12 @@
  * Expectation conditions (`state`, `telemetry`, `events`, `messages`, `online`, `offline`) checked against what the
  * observer saw. Each check gives a verdict and a sentence a person can act on, naming the first few devices that
  * failed ("3 of 100 bands had sequence gaps: band-0004 (missing 12..14), …").
+ *
+ * The verdict is about the devices, never about the observer. The fleet runs in this process, so when what the
+ * observer saw falls short, the devices' own account ({@link DeviceTruth}: what each says it sent, its state, its
+ * connection) decides: a device that did its part while the observer missed its messages (a broker dropping
+ * messages to a slow subscriber, a reconnect) makes the condition `inconclusive`, not `failed`; a device that did
+ * not makes it `failed`.
  */
 import type { DeviceSpec } from '../devices/device.ts'
 import type { Observer } from './observer.ts'
@@ -11,11 +17,29 @@ import { describeTarget, targetMatcher } from './select.ts'
 /** Devices named in a failure detail; the rest are counted ("…and 12 more"). */
 export const MAX_LISTED = 5
 
-export interface ConditionOutcome { ok: boolean; detail: string }
+/** `inconclusive`: the observer missed what it needed to decide; neither a pass nor a device failure. */
+export type Verdict = 'passed' | 'failed' | 'inconclusive'
+
+export interface ConditionOutcome { verdict: Verdict; detail: string }
+
+/** What a device says about itself: its counters, its state and its connection. */
+export interface DeviceTruth {
+  connected: boolean
+  /** Messages it published, every channel. */
+  sent: number
+  telemetrySent: number
+  eventsSent: number
+  /** Messages it gave up on itself (its offline queue was full); a sequence gap these explain is the device's. */
+  dropped: number
+  /** The reported state it would publish now. */
+  reported: () => Record<string, unknown>
+}
 
 export interface ConditionContext {
   specs: readonly DeviceSpec[]
   observer: Observer
+  /** The devices' own account, when the fleet runs in this process; without it every shortfall is a failure. */
+  truth?: (id: string) => DeviceTruth | undefined
   /**
    * Each target's devices, resolved once: the fleet does not change during a run, and a check with `within`
    * evaluates its conditions every poll. Filled in by {@link evaluateCondition}.
@@ -79,6 +103,34 @@ function select (ctx: ConditionContext, target: TargetSelector): readonly Device
   return specs
 }
 
+/** Messages the device says it sent that the observer did not see (0 without the device's account). */
+function missedFrom (ctx: ConditionContext, id: string): number {
+  const t = ctx.truth?.(id)
+  if (t === undefined) return 0
+  return Math.max(0, t.sent - (ctx.observer.device(id)?.messages ?? 0))
+}
+
+/** Messages missed by the observer across the fleet. */
+export function observerMissed (ctx: ConditionContext): number {
+  if (ctx.truth === undefined) return 0
+  let n = 0
+  for (const s of ctx.specs) n += missedFrom(ctx, s.id)
+  return n
+}
+
+/**
+ * The verdict over devices sorted into `bad` (the device's own failure) and `unseen` (the device did its part as far
+ * as it knows; the observer missed the messages that would show it).
+ */
+function verdictOf (bad: readonly string[], unseen: readonly string[], n: number, what: string, failure: string, success: string): ConditionOutcome {
+  if (bad.length > 0) {
+    const also = unseen.length > 0 ? ` (and ${unseen.length} could not be checked)` : ''
+    return { verdict: 'failed', detail: `${failure}${also}` }
+  }
+  if (unseen.length > 0) return { verdict: 'inconclusive', detail: `could not check ${unseen.length} of ${n} ${what}: the observer missed their messages: ${list(unseen)}` }
+  return { verdict: 'passed', detail: success }
+}
+
 /** Check one condition now. */
 export function evaluateCondition (c: Condition, ctx: ConditionContext): ConditionOutcome {
   switch (c.type) {
@@ -88,7 +140,12 @@ export function evaluateCondition (c: Condition, ctx: ConditionContext): Conditi
     case 'messages': {
       const n = ctx.observer.countMatching(c.topic)
       const ok = n >= c.min && (c.max === undefined || n <= c.max)
-      return { ok, detail: `${plural(n, 'message')} on ${c.topic}${ok ? '' : `, expected ${range(c.min, c.max)}`}` }
+      const detail = `${plural(n, 'message')} on ${c.topic}${ok ? '' : `, expected ${range(c.min, c.max)}`}`
+      if (ok) return { verdict: 'passed', detail }
+      // Too few, while the observer is known to have missed messages: the count says nothing about the devices.
+      const missed = n < c.min ? observerMissed(ctx) : 0
+      if (missed > 0) return { verdict: 'inconclusive', detail: `${detail}; the observer missed ${plural(missed, 'message')} the devices sent, so the count cannot be checked` }
+      return { verdict: 'failed', detail }
     }
     case 'online':
     case 'offline': return checkPresence(c.type, c.target, ctx)
@@ -98,17 +155,30 @@ export function evaluateCondition (c: Condition, ctx: ConditionContext): Conditi
 function checkState (target: TargetSelector, expected: Record<string, unknown>, ctx: ConditionContext): ConditionOutcome {
   const specs = select(ctx, target)
   const bad: string[] = []
+  const unseen: string[] = []
   for (const s of specs) {
-    const reported = ctx.observer.device(s.id)?.reported
-    if (reported === undefined) { bad.push(`${s.id} (${ctx.observer.device(s.id)?.reportedUnreadable === true ? 'reported state unreadable: not a JSON object' : 'no reported state'})`); continue }
+    const d = ctx.observer.device(s.id)
+    const reported = d?.reported
     const diffs: string[] = []
-    for (const [k, v] of Object.entries(expected)) {
-      if (!partialEqual(reported[k], v)) diffs.push(`${k} is ${show(reported[k])}, expected ${show(v)}`)
+    if (reported !== undefined) {
+      for (const [k, v] of Object.entries(expected)) {
+        if (!partialEqual(reported[k], v)) diffs.push(`${k} is ${show(reported[k])}, expected ${show(v)}`)
+      }
+      if (diffs.length === 0) continue
     }
-    if (diffs.length > 0) bad.push(`${s.id} (${diffs.join('; ')})`)
+    const why = reported === undefined ? (d?.reportedUnreadable === true ? 'reported state unreadable: not a JSON object' : 'no reported state') : diffs.join('; ')
+    // The device's own state matches and it sent messages the observer did not see: the change was missed.
+    const truth = ctx.truth?.(s.id)
+    const own: Record<string, unknown> | undefined = truth === undefined ? undefined : { ...truth.reported(), firmware: s.firmware }
+    const missed = missedFrom(ctx, s.id)
+    if (own !== undefined && missed > 0 && Object.entries(expected).every(([k, v]) => partialEqual(own[k], v))) unseen.push(`${s.id} (${why}; ${missed} of its messages missed)`)
+    else bad.push(`${s.id} (${why})`)
   }
-  if (bad.length === 0) return { ok: true, detail: `${specs.length === 1 ? specs[0]?.id as string : `all ${specs.length} ${noun(specs, specs.length)}`} reported ${Object.entries(expected).map(([k, v]) => `${k} ${show(v)}`).join(', ')}` }
-  return { ok: false, detail: `${bad.length} of ${specs.length} ${noun(specs, specs.length)} differ${bad.length === 1 ? 's' : ''}: ${list(bad)}` }
+  const n = specs.length
+  const what = noun(specs, n)
+  return verdictOf(bad, unseen, n, what,
+    `${bad.length} of ${n} ${what} differ${bad.length === 1 ? 's' : ''}: ${list(bad)}`,
+    `${n === 1 ? specs[0]?.id as string : `all ${n} ${noun(specs, n)}`} reported ${Object.entries(expected).map(([k, v]) => `${k} ${show(v)}`).join(', ')}`)
 }
 
 function show (v: unknown): string {
@@ -136,21 +206,33 @@ function checkTelemetry (c: Extract<Condition, { type: 'telemetry' }>, ctx: Cond
   const gaps: string[] = []
   const dups: string[] = []
   const late: string[] = []
+  const unseen: string[] = []
   let total = 0
   let lo = Infinity
   let hi = 0
   for (const s of specs) {
     const d = ctx.observer.device(s.id)
+    const truth = ctx.truth?.(s.id)
     const n = d?.telemetry ?? 0
     total += n
     lo = Math.min(lo, n)
     hi = Math.max(hi, n)
-    if (n < c.min) few.push(`${s.id} (${n})`)
-    if (d === undefined) continue
-    if (c.noSequenceGaps && (d.missing > 0 || d.malformed > 0)) {
-      const ranges = d.gaps.slice(0, MAX_RANGES_LISTED).map(([a, b]) => (a === b ? String(a) : `${a}..${b}`))
-      gaps.push(`${s.id} (${d.malformed > 0 ? `${d.malformed} without seq` : `missing ${ranges.join(', ')}${d.gaps.length > MAX_RANGES_LISTED ? ', …' : ''}`})`)
+    const lost: string[] = []
+    if (n < c.min) {
+      // Too few seen, but the device says it sent enough: the observer's loss.
+      if (truth !== undefined && truth.telemetrySent >= c.min) lost.push(`${n} of ${truth.telemetrySent} seen`)
+      else few.push(`${s.id} (${n})`)
     }
+    if (d !== undefined && c.noSequenceGaps && (d.missing > 0 || d.malformed > 0)) {
+      const ranges = d.gaps.slice(0, MAX_RANGES_LISTED).map(([a, b]) => (a === b ? String(a) : `${a}..${b}`))
+      const described = d.malformed > 0 ? `${d.malformed} without seq` : `missing ${ranges.join(', ')}${d.gaps.length > MAX_RANGES_LISTED ? ', …' : ''}`
+      // A gap the device's own counters do not show (it dropped nothing) is a message lost on the way to the
+      // observer; one it does show, or a payload without seq, is the device's.
+      if (d.malformed === 0 && truth !== undefined && truth.dropped < d.missing) lost.push(`${described}, which it sent`)
+      else gaps.push(`${s.id} (${described})`)
+    }
+    if (lost.length > 0) unseen.push(`${s.id} (${lost.join('; ')})`)
+    if (d === undefined) continue
     if (c.noDuplicates && d.duplicates > 0) dups.push(`${s.id} (${d.duplicates})`)
     if (c.inOrder && d.outOfOrder > 0) late.push(`${s.id} (${d.outOfOrder})`)
   }
@@ -161,32 +243,51 @@ function checkTelemetry (c: Extract<Condition, { type: 'telemetry' }>, ctx: Cond
   if (gaps.length > 0) problems.push(`${gaps.length} of ${n} ${what} had sequence gaps: ${list(gaps)}`)
   if (dups.length > 0) problems.push(`${dups.length} of ${n} ${what} sent duplicates: ${list(dups)}`)
   if (late.length > 0) problems.push(`${late.length} of ${n} ${what} had messages out of order: ${list(late)}`)
-  if (problems.length > 0) return { ok: false, detail: problems.join('; ') }
   const checks = [c.noSequenceGaps ? 'no gaps' : '', c.noDuplicates ? 'no duplicates' : '', c.inOrder ? 'in order' : ''].filter((x) => x !== '')
-  return { ok: true, detail: `${n} ${what} sent ${total} telemetry messages (${n === 0 ? 0 : lo}..${hi} each)${checks.length > 0 ? `, ${checks.join(', ')}` : ''}` }
+  return verdictOf(problems, unseen, n, what, problems.join('; '),
+    `${n} ${what} sent ${total} telemetry messages (${n === 0 ? 0 : lo}..${hi} each)${checks.length > 0 ? `, ${checks.join(', ')}` : ''}`)
 }
 
 function checkEvents (c: Extract<Condition, { type: 'events' }>, ctx: ConditionContext): ConditionOutcome {
   const specs = select(ctx, c.target)
   let total = 0
   const from: string[] = []
+  const short: string[] = []
   for (const s of specs) {
-    const n = ctx.observer.device(s.id)?.events?.get(c.name) ?? 0
+    const d = ctx.observer.device(s.id)
+    const n = d?.events?.get(c.name) ?? 0
     if (n > 0) { total += n; from.push(s.id) }
+    const truth = ctx.truth?.(s.id)
+    if (truth === undefined) continue
+    let seen = 0
+    for (const k of d?.events?.values() ?? []) seen += k
+    if (truth.eventsSent > seen) short.push(`${s.id} (${seen} of ${truth.eventsSent} events seen)`)
   }
   const ok = total >= c.min && (c.max === undefined || total <= c.max)
   const src = from.length === 0 ? `from ${specs.length} ${noun(specs, specs.length)}` : `from ${list(from)}`
-  return { ok, detail: `${plural(total, `${c.name} event`)} ${src}${ok ? '' : `, expected ${range(c.min, c.max)}`}` }
+  const detail = `${plural(total, `${c.name} event`)} ${src}${ok ? '' : `, expected ${range(c.min, c.max)}`}`
+  if (ok) return { verdict: 'passed', detail }
+  // Too few seen while some of these devices sent events the observer did not see: it cannot tell.
+  if (total < c.min && short.length > 0) return { verdict: 'inconclusive', detail: `${detail}; the observer missed events: ${list(short)}` }
+  return { verdict: 'failed', detail }
 }
 
 function checkPresence (want: 'online' | 'offline', target: TargetSelector, ctx: ConditionContext): ConditionOutcome {
   const specs = select(ctx, target)
   const bad: string[] = []
+  const unseen: string[] = []
   for (const s of specs) {
     const status = ctx.observer.device(s.id)?.status
-    if (status !== want) bad.push(`${s.id} (${status ?? 'no status seen'})`)
+    if (status === want) continue
+    const truth = ctx.truth?.(s.id)
+    const why = `${s.id} (${status ?? 'no status seen'})`
+    // Connected as wanted by its own account, while the observer missed its status (online: the device publishes it
+    // on every connect; offline: the broker publishes its will, which the observer cannot count).
+    if (truth !== undefined && truth.connected === (want === 'online') && (want === 'offline' || missedFrom(ctx, s.id) > 0)) unseen.push(why)
+    else bad.push(why)
   }
   const n = specs.length
-  if (bad.length === 0) return { ok: true, detail: n === 1 ? `${specs[0]?.id as string} ${want}` : `all ${n} ${noun(specs, n)} ${want}` }
-  return { ok: false, detail: `${bad.length} of ${n} ${noun(specs, n)} not ${want}: ${list(bad)}` }
+  const what = noun(specs, n)
+  return verdictOf(bad, unseen, n, what, `${bad.length} of ${n} ${what} not ${want}: ${list(bad)}`,
+    n === 1 ? `${specs[0]?.id as string} ${want}` : `all ${n} ${what} ${want}`)
 }

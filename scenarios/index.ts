@@ -8,8 +8,8 @@
  */
 export { loadScenarioFile, loadScenarioText, formatPath } from './load.ts'
 export { BUILTIN_SCENARIOS, builtinScenarioPath } from './builtin/index.ts'
-export { runScenario, type RunOptions, type ProgressEvent } from './runner.ts'
-export { formatReport, formatStepLine, describeStep, type ScenarioReport, type StepReport, type StepStatus, type ConditionReport, type ReplyTally } from './report.ts'
+export { DEFAULT_BROKER_GRACE_MS, exitCodeOf, runScenario, type RunOptions, type ProgressEvent } from './runner.ts'
+export { formatReport, formatStepLine, describeStep, observerNote, type ObserverReport, type RunResult, type ScenarioReport, type StepReport, type StepStatus, type ConditionReport, type ReplyTally } from './report.ts'
 export { parseDuration, formatDuration } from '../core/duration.ts'
 export { describeCondition, evaluateCondition } from './conditions.ts'
 export { Observer, type DeviceObservation, type TrafficCounts } from './observer.ts'

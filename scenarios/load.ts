@@ -74,10 +74,18 @@ class Locator {
   }
 }
 
-function invalid (file: string, issues: Issue[]): FleetError {
+/**
+ * Problems listed in one error; the rest are counted. A junk file can have hundreds of thousands (a 5 MB one had
+ * 228,061: 22 MB on stderr), and nobody reads past the first screen.
+ */
+export const MAX_ISSUES = 50
+
+/** One error for every problem found: the first MAX_ISSUES in line order, then a count of the others. */
+function invalid (file: string, issues: Issue[], total = issues.length): FleetError {
   issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0))
-  const n = issues.length
-  return new FleetError('FLEET_ERR_SCENARIO_INVALID', `${file}: ${n} problem${n === 1 ? '' : 's'}`, { issues })
+  const shown = issues.slice(0, MAX_ISSUES)
+  if (total > shown.length) shown.push({ file, path: '', message: `…and ${total - shown.length} more problems (the first ${shown.length} are listed)` })
+  return new FleetError('FLEET_ERR_SCENARIO_INVALID', `${file}: ${total} problem${total === 1 ? '' : 's'}`, { issues: shown })
 }
 
 function zodIssueToIssue (loc: Locator, issue: z.core.$ZodIssue): Issue {
@@ -104,10 +112,11 @@ export function loadScenarioText (text: string, file: string): Scenario {
   const loc = new Locator(doc, lines, file)
 
   if (doc.errors.length > 0) {
-    throw invalid(file, doc.errors.map((e) => {
+    // Positions only for those listed: the rest are counted.
+    throw invalid(file, doc.errors.slice(0, MAX_ISSUES).map((e) => {
       const p = lines.linePos(e.pos[0])
       return { file, line: p.line, column: p.col, path: '', message: `YAML syntax: ${e.message.split('\n')[0] ?? e.message}` }
-    }))
+    }), doc.errors.length)
   }
   let data: unknown
   try {
@@ -123,8 +132,46 @@ export function loadScenarioText (text: string, file: string): Scenario {
     data = Object.fromEntries(Object.entries(data as Record<string, unknown>).filter(([k]) => !k.startsWith('x-')))
   }
   const parsed = scenarioSchema.safeParse(data, { error: issueMessage })
-  if (!parsed.success) throw invalid(file, parsed.error.issues.map((i) => zodIssueToIssue(loc, i)))
-  return build(parsed.data, data as Record<string, unknown>, loc, file)
+  if (parsed.success) return build(parsed.data, data as Record<string, unknown>, loc, file)
+  const zodIssues = parsed.error.issues
+  const issues = zodIssues.slice(0, MAX_ISSUES).map((i) => zodIssueToIssue(loc, i))
+  // The whole-file checks (targets, commands, duration) on what did parse, so a user sees those problems in the same
+  // pass, not after fixing the schema ones.
+  const salvaged = salvage(data, zodIssues)
+  if (salvaged !== undefined) {
+    const again = scenarioSchema.safeParse(salvaged, { error: issueMessage })
+    if (again.success) {
+      try {
+        build(again.data, salvaged, loc, file)
+      } catch (err) {
+        if (!isFleetError(err)) throw err
+        issues.push(...err.issues.filter((i) => i.path !== '' && !issues.some((j) => j.path === i.path && j.message === i.message)))
+      }
+    }
+  }
+  throw invalid(file, issues, zodIssues.length + issues.length - Math.min(zodIssues.length, MAX_ISSUES))
+}
+
+/**
+ * The file without the parts the schema refused, for the whole-file checks: a bad step becomes a note (so indexes
+ * and lines stay), a bad `expect` or top-level setting is dropped (its default applies), a missing name is filled.
+ * Undefined when the fleet itself is bad: every whole-file check depends on it.
+ */
+function salvage (data: unknown, issues: readonly z.core.$ZodIssue[]): Record<string, unknown> | undefined {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined
+  const out: Record<string, unknown> = { ...(data as Record<string, unknown>) }
+  const timeline = Array.isArray(out.timeline) ? [...out.timeline as unknown[]] : undefined
+  for (const issue of issues) {
+    const [top, index] = issue.path
+    if (top === undefined) return undefined // the file as a whole, or an unknown top-level key: nothing to keep apart
+    if (top === 'fleet') return undefined
+    if (top === 'timeline' && typeof index === 'number' && timeline !== undefined) timeline[index] = { at: 0, note: '(not valid)' }
+    else if (top === 'name') out.name = '(not valid)'
+    else delete out[top as string]
+  }
+  if (timeline !== undefined) out.timeline = timeline
+  if (typeof out.name !== 'string') out.name = '(not valid)'
+  return out
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The result of a scenario run: a JSON-friendly {@link ScenarioReport} (CI archives it with `--json`) and
- * {@link formatReport}, its terminal form, ending with one PASSED / FAILED / ABORTED line.
+ * {@link formatReport}, its terminal form, ending with one PASSED / FAILED / INCONCLUSIVE / ABORTED / BROKER LOST
+ * line.
  */
 import { describeHear } from './steps/hear.ts'
 import type { FleetCounters } from '../devices/fleet.ts'
@@ -10,15 +11,37 @@ import type { Step } from './schema.ts'
 import { describeCondition } from './conditions.ts'
 import { describeTarget } from './select.ts'
 
-export type StepStatus = 'passed' | 'failed' | 'done' | 'skipped'
+export type StepStatus = 'passed' | 'failed' | 'inconclusive' | 'done' | 'skipped'
 
+/**
+ * How a run ended; the exit code of `fleet run` follows (0 passed, 1 failed or aborted, 3 broker-lost,
+ * 4 inconclusive). `inconclusive`: no expectation failed, but one or more could not be checked because the observer
+ * missed messages the devices sent: neither a device failure nor a pass.
+ */
+export type RunResult = 'passed' | 'failed' | 'inconclusive' | 'aborted' | 'broker-lost'
+
+/** What the observer saw of what the devices sent, and what it makes of a shortfall. */
+export interface ObserverReport {
+  /** Messages the devices say they sent that the observer did not receive. */
+  missed: number
+  /** Messages the devices say they sent. */
+  sent: number
+  /** Times one of its connections was lost and made again. */
+  reconnects: number
+  /** Milliseconds during which a connection of the observer was down. */
+  downMs: number
+  /** Retained messages from before the run, ignored (never taken for this run's state). */
+  staleIgnored: number
+  /** The shortfall in plain words, with what to do about it; undefined when nothing was missed. */
+  note: string | undefined
+}
 /** One checked condition, in a check step or at the end of the run. */
 export interface ConditionReport {
   description: string
   /** Where it is written, e.g. `timeline[4].expect.state`. */
   path: string
   line: number | undefined
-  status: 'passed' | 'failed'
+  status: 'passed' | 'failed' | 'inconclusive'
   detail: string
 }
 
@@ -28,6 +51,8 @@ export interface ReplyTally {
   errors: Record<string, number>
   /** Devices that did not answer within the step's timeout. */
   timeouts: number
+  /** Of those, devices that did handle the command by their own count: their reply was lost on the way back. */
+  repliesMissed: number
 }
 
 export interface StepReport {
@@ -37,7 +62,10 @@ export interface StepReport {
   /** When the step was due, ms after the fleet was online. */
   atMs: number
   description: string
-  /** `passed`/`failed` for commands and checks; `done` for notes and desired state; `skipped` when the run was aborted first. */
+  /**
+   * `passed`/`failed` for commands and checks (`inconclusive` when the runner missed what it needed to decide);
+   * `done` for notes and desired state; `skipped` when the run was aborted first.
+   */
   status: StepStatus
   detail: string | undefined
   /** When it actually started, ms after the fleet was online (undefined if skipped). */
@@ -50,7 +78,9 @@ export interface StepReport {
 }
 
 export interface ScenarioReport {
-  result: 'passed' | 'failed' | 'aborted'
+  result: RunResult
+  /** This run's id: in the runner's client ids and logs, to tell runs on one broker apart. */
+  runId: string
   name: string
   description: string | undefined
   file: string | undefined
@@ -73,13 +103,30 @@ export interface ScenarioReport {
   /** The file's top-level `expect`, checked at the end. */
   finalChecks: ConditionReport[]
   /** Every condition, in check steps and at the end. */
-  expectations: { passed: number; failed: number }
+  expectations: { passed: number; failed: number; inconclusive: number }
   /** What the observer saw. */
   traffic: TrafficCounts & { topics: number }
+  /** How much of the fleet's traffic the observer missed (undefined when the run ended before it started). */
+  observer: ObserverReport | undefined
   /** What the devices counted themselves. */
   deviceCounters: FleetCounters | undefined
-  /** Why the run stopped early, when `result` is `aborted`. */
+  /** Why the run stopped early, when `result` is `aborted` or `broker-lost`. */
   abortReason: string | undefined
+  /** When `result` is `broker-lost`: which broker, for how long. */
+  brokerLost: string | undefined
+}
+
+/**
+ * The observer's shortfall in plain words: how many messages it missed and the likely cause, with the setting to
+ * change; undefined when it missed nothing.
+ */
+export function observerNote (report: Pick<ScenarioReport, 'observer' | 'embeddedBroker'>): string | undefined {
+  const o = report.observer
+  if (o === undefined || o.missed === 0) return undefined
+  const parts = [`the observer missed ${thousands(o.missed)} of ${thousands(o.sent)} messages the devices sent`]
+  if (o.reconnects > 0) parts.push(`it lost its connection ${o.reconnects === 1 ? 'once' : `${o.reconnects} times`} (${formatDuration(o.downMs)} in all), and what was sent meanwhile did not reach it`)
+  if (!report.embeddedBroker) parts.push("the broker dropped messages to a slow subscriber: raise mosquitto's max_queued_messages (EMQX: max_mqueue_len), see \"Running against your own broker\" in docs/scenarios.md")
+  return `${parts.join('; ')}. Checks that depended on those messages are inconclusive, not failed.`
 }
 
 /** `setVolume {"level":30} → kitchen speaker`, `check state of …`, the note's text. */
@@ -105,7 +152,7 @@ export function describeStep (step: Step): string {
   }
 }
 
-const MARK: Record<StepStatus | 'passed' | 'failed', string> = { passed: '✓', failed: '✗', done: '•', skipped: '-' }
+const MARK: Record<StepStatus, string> = { passed: '✓', failed: '✗', inconclusive: '?', done: '•', skipped: '-' }
 
 function thousands (n: number): string {
   return n.toLocaleString('en-US')
@@ -126,7 +173,8 @@ export function formatStepLine (s: { status: StepStatus; atMs: number; line: num
 
 /**
  * The report for a terminal: header, one line per step (conditions indented under their check), the final
- * checks, traffic, and a last line that starts with PASSED, FAILED or ABORTED.
+ * checks, traffic, the observer's shortfall if any, and a last line that starts with PASSED, FAILED, INCONCLUSIVE, ABORTED or
+ * BROKER LOST.
  */
 export function formatReport (report: ScenarioReport): string {
   const out: string[] = []
@@ -160,13 +208,24 @@ export function formatReport (report: ScenarioReport): string {
   ].filter(([, n]) => (n as number) > 0).map(([k, n]) => `${k as string} ${thousands(n as number)}`)
   out.push('', `Traffic: ${thousands(t.messages)} messages (${bytes(t.bytes)}) on ${thousands(t.topics)} topics${parts.length > 0 ? `: ${parts.join(' · ')}` : ''}`)
 
+  if (report.observer?.note !== undefined) out.push('', `Observer: ${report.observer.note}`)
+  else if (report.observer !== undefined && report.observer.staleIgnored > 0) out.push(`Retained state from before the run ignored: ${thousands(report.observer.staleIgnored)} messages`)
+  const c = report.deviceCounters as (Record<string, number> | undefined)
+  if (c !== undefined && ((c.reconnects ?? 0) > 0 || (c.dropped ?? 0) > 0)) out.push(`Devices: ${thousands(c.reconnects ?? 0)} reconnects, ${thousands(c.dropped ?? 0)} messages dropped by the devices themselves (offline queue full)`)
+
   const failedSteps = report.steps.filter((s) => s.status === 'failed').length
+  const unsureSteps = report.steps.filter((s) => s.status === 'inconclusive').length
   const ranSteps = report.steps.filter((s) => s.status !== 'skipped').length
   const e = report.expectations
-  const counts = `${ranSteps} of ${report.steps.length} steps run, ${failedSteps} failed; ${e.passed} of ${e.passed + e.failed} expectations passed`
+  const unsure = e.inconclusive > 0 ? `, ${e.inconclusive} inconclusive` : ''
+  const counts = `${ranSteps} of ${report.steps.length} steps run, ${failedSteps} failed${unsureSteps > 0 ? `, ${unsureSteps} inconclusive` : ''}; ${e.passed} of ${e.passed + e.failed + e.inconclusive} expectations passed${unsure}`
   const took = `in ${formatDuration(report.durationMs)}`
   out.push('')
-  if (report.result === 'aborted') out.push(`ABORTED ${report.abortReason ?? ''}`.trimEnd() + ` — ${counts}, ${took}`)
-  else out.push(`${report.result === 'passed' ? 'PASSED' : 'FAILED'} — ${counts}, ${took}`)
+  switch (report.result) {
+    case 'aborted': out.push(`ABORTED ${report.abortReason ?? ''}`.trimEnd() + ` — ${counts}, ${took}`); break
+    case 'broker-lost': out.push(`BROKER LOST ${report.brokerLost ?? ''}`.trimEnd() + ` — ${counts}, ${took}`); break
+    case 'inconclusive': out.push(`INCONCLUSIVE — the observer could not check everything; no device failed — ${counts}, ${took}`); break
+    default: out.push(`${report.result === 'passed' ? 'PASSED' : 'FAILED'} — ${counts}, ${took}`)
+  }
   return out.join('\n')
 }

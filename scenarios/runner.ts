@@ -9,24 +9,36 @@
  * on real time.
  *
  * Everything opened is closed on success, failure and abort, in reverse order of opening.
+ *
+ * No run hangs: every wait is bounded and named. Commands have their time-out, checks their `within`, publishes and
+ * the tear-down their own bounds, and a watchdog ends a timeline that outlives its duration by more than its
+ * longest step. A broker that goes away is reconnected to with backoff for `brokerGraceMs`; past that the run ends
+ * with result `broker-lost` (exit 3).
+ *
+ * Runs are isolated: each has an id (in every client id of the runner and the report), the devices' client ids carry
+ * the prefix, the observer ignores retained state from before the run, and on a shared broker each run announces
+ * itself under its prefix (`{p}/.run/{runId}`, retained, withdrawn by its end or its last will): a run that finds
+ * another one live there refuses to start (FLEET_ERR_RUN_CONFLICT) instead of taking its devices over.
  */
 import type { MqttClient } from 'mqtt'
-import { delay, fanOutSignal, ScaledClock } from '../core/clock.ts'
+import { setMaxListeners } from 'node:events'
+import { hostname } from 'node:os'
+import { delay, ScaledClock } from '../core/clock.ts'
 import { Commander, type CommandReply } from '../core/commander.ts'
 import { FleetError, isFleetError } from '../core/errors.ts'
 import { silentLogger, type Logger } from '../core/logger.ts'
-import { createMqttClient, endClient, refusedStream, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
+import { createMqttClient, describeTarget, endClient, reconnectWithBackoff, refusedStream, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
 import { IssueCollector } from '../core/options.ts'
-import { createTopics, type Topics } from '../core/topics.ts'
+import { checkPrefix, createTopics, type Topics } from '../core/topics.ts'
 import { createBroker, type EmbeddedBroker } from '../broker/broker.ts'
 import type { Device } from '../devices/device.ts'
 import { Fleet, planFleet } from '../devices/fleet.ts'
-import { evaluateCondition, describeCondition, list, type ConditionContext } from './conditions.ts'
+import { evaluateCondition, describeCondition, list, observerMissed, type ConditionContext, type DeviceTruth } from './conditions.ts'
 import { formatDuration } from '../core/duration.ts'
 import { Bridge } from '../bridge/bridge.ts'
 import { runHear } from './steps/hear.ts'
-import { Observer } from './observer.ts'
-import { describeStep, type ConditionReport, type ReplyTally, type ScenarioReport, type StepReport } from './report.ts'
+import { Observer, RUN_LEVEL } from './observer.ts'
+import { describeStep, observerNote, type ConditionReport, type ReplyTally, type ScenarioReport, type StepReport } from './report.ts'
 import { isBrokerUrl, type CheckStep, type CommandStep, type Condition, type DesiredStep, type Scenario, type Step } from './schema.ts'
 import { deviceSelector } from './select.ts'
 
@@ -41,6 +53,22 @@ export interface RunOptions {
   seed?: number
   /** Overrides the file's speed. */
   speed?: number
+  /** Overrides the file's topic prefix: runs with different prefixes share a broker without meeting. */
+  prefix?: string
+  /** How long the observer, the controller and each device wait for the broker's CONNACK (default 10 000 ms). */
+  connectTimeoutMs?: number
+  /**
+   * How long a broker that went away mid-run is waited for (reconnecting with backoff) before the run ends with
+   * result `broker-lost` (default {@link DEFAULT_BROKER_GRACE_MS}).
+   */
+  brokerGraceMs?: number
+  /**
+   * Clear the fleet's retained topics on an external broker: `before` the run (every retained message under the
+   * prefix, left by earlier runs), `after` it (what this run's devices left), or `both`. Default: neither.
+   */
+  clearRetained?: 'before' | 'after' | 'both'
+  /** The run's id (default: made from the time and a random part). */
+  runId?: string
   /** Structured logs (broker, devices, runner). Default silent. */
   logger?: Logger
   onProgress?: (event: ProgressEvent) => void
@@ -50,15 +78,31 @@ export interface RunOptions {
 
 export type ProgressEvent =
   | { type: 'broker'; url: string | undefined; embedded: boolean }
+  | { type: 'broker-lost'; url: string; graceMs: number }
+  | { type: 'broker-back'; url: string; downMs: number }
   | { type: 'connecting'; online: number; total: number }
   | { type: 'online'; devices: number; ms: number }
-  | { type: 'step'; index: number; line: number | undefined; atMs: number; status: 'passed' | 'failed' | 'done'; description: string; detail?: string }
-  | { type: 'tick'; elapsedMs: number; durationMs: number; messages: number }
-  | { type: 'expectation'; description: string; status: 'passed' | 'failed'; detail: string }
+  | { type: 'step'; index: number; line: number | undefined; atMs: number; status: 'passed' | 'failed' | 'inconclusive' | 'done'; description: string; detail?: string }
+  | { type: 'tick'; elapsedMs: number; durationMs: number; messages: number; online?: number }
+  | { type: 'expectation'; description: string; status: 'passed' | 'failed' | 'inconclusive'; detail: string }
 
 /** How often a check step with `within` looks again. */
 const POLL_MS = 100
 const TICK_MS = 1000
+/** How long a broker that went away may stay away before the run ends (exit 3). */
+export const DEFAULT_BROKER_GRACE_MS = 10_000
+/** Commands of one step in flight at once. */
+const COMMAND_WINDOW = 100
+/** Bound on one tear-down part (the fleet's stop, the observer's, the broker's close). */
+const TEARDOWN_STEP_MS = 10_000
+/** Bound on a batch of QoS 1 publishes (desired state, clearing retained topics). */
+const PUBLISH_BATCH_MS = 10_000
+/** Before the final checks, how long the observer may take to catch up with what the devices say they sent. */
+const SETTLE_MS = 3000
+/** How long the runner waits to see its own announcement come back (another run's would have come before it). */
+const PROBE_MS = 3000
+/** A timeline may outlive its duration by its longest step (command time-out, check `within`) plus this. */
+const WATCHDOG_SLACK_MS = 5000
 
 /** Thrown inside the runner when the signal fires; never escapes it. */
 class RunAborted extends Error {}
@@ -83,12 +127,18 @@ function untilAborted<T> (p: Promise<T>, signal: AbortSignal | undefined): Promi
 
 interface Resources {
   broker: EmbeddedBroker | undefined
+  /** Retained topics to clear when the run ends (`clearRetained` after/both on an external broker). */
+  clearAfter: boolean
+  /** The run's announcement topic on a shared broker, withdrawn at the end. */
+  announced: string | undefined
   observer: Observer | undefined
   controller: MqttClient | undefined
   commander: Commander | undefined
   fleet: Fleet | undefined
   /** The voice bridge, started next to the fleet when the timeline has `hear:` steps. */
   bridge: Bridge | undefined
+  /** Commands this run sent to each device, to compare with the device's own count of commands it answered. */
+  commandsSent: Map<string, number>
   /** Devices given a retained desired state on an external broker: cleared at the end. */
   desiredTouched: Set<string>
   topics: Topics
@@ -103,30 +153,47 @@ function validateRunOptions (o: RunOptions): void {
   c.string('host', o.host)
   c.integer('seed', o.seed, 0, 0xffff_ffff)
   c.number('speed', o.speed, 0.001, 100)
+  c.string('prefix', o.prefix)
+  if (o.prefix !== undefined) { try { checkPrefix(o.prefix) } catch (err) { c.add('prefix', (err as Error).message) } }
+  c.integer('connectTimeoutMs', o.connectTimeoutMs, 1, 600_000)
+  c.integer('brokerGraceMs', o.brokerGraceMs, 0, 3_600_000)
+  c.oneOf('clearRetained', o.clearRetained, ['before', 'after', 'both'])
+  c.string('runId', o.runId)
   c.throwIfAny('run')
 }
 
 /**
- * Run a scenario to the end and report. Resolves with the report (result `passed`, `failed` or `aborted`);
- * rejects with a FleetError when the run cannot happen at all: FLEET_ERR_BROKER_UNREACHABLE / _REFUSED (exit 3),
+ * Run a scenario to the end and report. Resolves with the report: result `passed`, `failed`, `inconclusive` (an
+ * expectation could not be checked because the observer missed messages; never a device failure, never a pass),
+ * `aborted`, or `broker-lost` (the broker went away for longer than the grace period). Rejects with a FleetError
+ * when the run cannot happen at all: FLEET_ERR_BROKER_UNREACHABLE / _REFUSED and FLEET_ERR_RUN_CONFLICT (exit 3),
  * FLEET_ERR_PORT_IN_USE, FLEET_ERR_OPTIONS_INVALID. Whatever was opened is closed before it settles.
  *
  * @example
  * const report = await runScenario(await loadScenarioFile('smoke.yaml'), { onProgress: (e) => console.log(e) })
  * console.log(formatReport(report))
- * process.exitCode = report.result === 'passed' ? 0 : 1
+ * process.exitCode = exitCodeOf(report)
  */
 export async function runScenario (scenario: Scenario, options: RunOptions = {}): Promise<ScenarioReport> {
   validateRunOptions(options)
+  if (options.prefix !== undefined) scenario = withPrefix(scenario, options.prefix)
   const seed = options.seed ?? scenario.seed
   const speed = options.speed ?? scenario.speed
   const brokerSetting = options.broker ?? scenario.broker
-  // The timeline's many waits listen on a fanned-out signal, not on the caller's (core/clock.ts, fanOutSignal).
-  const fan = fanOutSignal(options.signal)
-  const signal = fan.signal
-  const logger = (options.logger ?? silentLogger).child({ part: 'scenario', scenario: scenario.name })
+  const prefix = options.prefix ?? scenario.prefix
+  const runId = options.runId ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`
+  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000
+  const graceMs = options.brokerGraceMs ?? DEFAULT_BROKER_GRACE_MS
+  // One signal for the whole run: the caller's abort, a broker lost past its grace period, or the watchdog.
+  const stop = new AbortController()
+  setMaxListeners(0, stop.signal)
+  const relay = (): void => { stop.abort(options.signal?.reason) }
+  if (options.signal?.aborted === true) relay()
+  else options.signal?.addEventListener('abort', relay, { once: true })
+  const signal = stop.signal
+  const logger = (options.logger ?? silentLogger).child({ part: 'scenario', scenario: scenario.name, runId })
   const specs = planFleet(scenario.fleet)
-  const topics = createTopics(scenario.prefix)
+  const topics = createTopics(prefix)
   const byKind: Record<string, number> = {}
   for (const s of specs) byKind[s.kind] = (byKind[s.kind] ?? 0) + 1
 
@@ -135,13 +202,14 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
   }
   const startedAt = new Date()
   const t0 = performance.now()
-  const res: Resources = { broker: undefined, observer: undefined, controller: undefined, commander: undefined, fleet: undefined, bridge: undefined, desiredTouched: new Set(), topics, gate: { open: true } }
+  const res: Resources = { broker: undefined, clearAfter: false, announced: undefined, observer: undefined, controller: undefined, commander: undefined, fleet: undefined, bridge: undefined, commandsSent: new Map(), desiredTouched: new Set(), topics, gate: { open: true } }
   const steps: StepReport[] = scenario.timeline.map((s) => ({
     index: s.index, line: s.line, kind: s.kind, atMs: s.atMs, description: describeStep(s), status: 'skipped', detail: undefined,
     startedMs: undefined, tookMs: undefined, devices: undefined, replies: undefined, conditions: undefined
   }))
   const report: ScenarioReport = {
     result: 'passed',
+    runId,
     name: scenario.name,
     description: scenario.description,
     file: scenario.file,
@@ -153,16 +221,21 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
     timelineMs: 0,
     broker: brokerSetting,
     embeddedBroker: brokerSetting === 'embedded',
-    prefix: scenario.prefix,
+    prefix,
     fleet: { devices: specs.length, byKind, onlineMs: 0 },
     steps,
     finalChecks: [],
-    expectations: { passed: 0, failed: 0 },
+    expectations: { passed: 0, failed: 0, inconclusive: 0 },
     traffic: { messages: 0, bytes: 0, telemetry: 0, events: 0, status: 0, reported: 0, desired: 0, commands: 0, replies: 0, logs: 0, info: 0, other: 0, retainedAtStart: 0, topics: 0 },
+    observer: undefined,
     deviceCounters: undefined,
-    abortReason: undefined
+    abortReason: undefined,
+    brokerLost: undefined
   }
-  const checkAbort = (): void => { if (signal?.aborted === true) throw new RunAborted() }
+  const checkAbort = (): void => { if (signal.aborted) throw new RunAborted() }
+  let unwatch = (): void => undefined
+  let watchdog: NodeJS.Timeout | undefined
+  let ctx: ConditionContext | undefined
 
   try {
     checkAbort()
@@ -182,29 +255,61 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
     checkAbort()
 
     // ---- observer and controller: connected before the fleet, so they see every device's first message
-    const observer = new Observer({ target, topics })
+    const clientStem = `homefleet-${slugOf(prefix)}-${runId}`
+    const observer = new Observer({ target, topics, clientId: `${clientStem}-observer`, connectTimeoutMs })
     res.observer = observer // the teardown stops it, even half-started
     await untilAborted(observer.start(), signal)
     checkAbort()
-    const controller = createMqttClient(target, { clientId: `homefleet-runner-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, clean: true, reconnectPeriod: 1000 })
+    const external = res.broker === undefined
+    const announcement: RunAnnouncement = { runId, scenario: scenario.name, host: hostname(), pid: process.pid, startedAt: startedAt.toISOString() }
+    const controller = createMqttClient(target, {
+      clientId: `${clientStem}-runner`,
+      clean: true,
+      reconnectPeriod: 250,
+      connectTimeout: connectTimeoutMs,
+      // Should this process vanish, the broker withdraws its announcement: an empty retained will [MQTT-3.1.2-8].
+      ...(external ? { will: { topic: runTopic(prefix, runId), payload: Buffer.alloc(0), qos: 1 as const, retain: true } } : {})
+    })
     res.controller = controller
+    reconnectWithBackoff(controller, { initialMs: 250, maxMs: 2000 })
     controller.on('error', (err) => { logger.debug({ err: err.message }, 'controller mqtt error') })
-    await untilAborted(waitConnected(controller, target), signal)
-    res.commander = new Commander(controller, topics)
+    await untilAborted(waitConnected(controller, target, connectTimeoutMs), signal)
+    const commander = res.commander = new Commander(controller, topics)
+    await untilAborted(withTimeout(commander.ready(), connectTimeoutMs, `subscribing to replies on ${describeTarget(target)}`), signal)
     checkAbort()
+
+    if (external) {
+      // ---- isolation on a shared broker: another live run under this prefix, and retained state from before
+      res.announced = runTopic(prefix, runId)
+      await untilAborted(refuseLiveRun(observer, controller, announcement, prefix, describeTarget(target)), signal)
+      if (options.clearRetained === 'before' || options.clearRetained === 'both') {
+        const cleared = await untilAborted(clearRetained(controller, observer.retainedTopics), signal)
+        logger.info({ topics: cleared }, 'cleared retained topics from before the run')
+      }
+      res.clearAfter = options.clearRetained === 'after' || options.clearRetained === 'both'
+    }
+
+    // ---- the broker watch: a lost broker gets `graceMs` to come back, then the run ends (exit 3)
+    unwatch = watchBroker(observer, graceMs, describeTarget(target), emit, (lost) => {
+      report.brokerLost = lost.message
+      stop.abort(lost)
+    })
 
     // ---- fleet
     const fleet = new Fleet(specs, {
-      target,
-      prefix: scenario.prefix,
+      // On a shared broker the devices' client ids carry the prefix, so two runs with different prefixes never take
+      // each other's sessions over (the embedded broker is this run's alone).
+      target: res.broker === undefined ? { ...target, clientIdPrefix: `${slugOf(prefix)}:` } : target,
+      prefix,
       seed,
       clock: scenario.startTime === 'now' ? new ScaledClock(speed) : new ScaledClock(speed, scenario.startTime),
       logger: options.logger ?? silentLogger,
+      connectTimeoutMs: Math.max(100, connectTimeoutMs),
       ...(scenario.connectRate === undefined ? {} : { connectRate: scenario.connectRate })
     })
     res.fleet = fleet
     emit({ type: 'connecting', online: 0, total: fleet.size })
-    const started = await fleet.start({ onProgress: (online, total) => { emit({ type: 'connecting', online, total }) }, ...(signal === undefined ? {} : { signal }) })
+    const started = await fleet.start({ onProgress: (online, total) => { emit({ type: 'connecting', online, total }) }, signal })
     report.fleet.onlineMs = Math.round(started.ms)
     emit({ type: 'online', devices: started.devices, ms: Math.round(started.ms) })
     logger.info({ devices: started.devices, ms: Math.round(started.ms) }, 'fleet online')
@@ -218,41 +323,68 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
       checkAbort()
     }
 
-    // ---- timeline
-    const ctx: ConditionContext = { specs, observer }
+    // ---- timeline, under a watchdog: its steps are bounded, and this bounds the whole
+    const truth = (id: string): DeviceTruth | undefined => truthOf(fleet.get(id))
+    ctx = { specs, observer, truth }
     const tOnline = performance.now()
+    const limitMs = scenario.durationMs + longestStepMs(scenario) + WATCHDOG_SLACK_MS
+    watchdog = setTimeout(() => { stop.abort(new Error(`the timeline did not end within ${formatDuration(limitMs)} (its duration plus its longest step)`)) }, limitMs)
     await playTimeline(scenario, { res, ctx, fleet, tOnline, signal, emit, steps, report, logger })
+    clearTimeout(watchdog)
     report.timelineMs = Math.round(performance.now() - tOnline)
     checkAbort()
 
-    // ---- final expectations, while the fleet is still up
+    // ---- final expectations, while the fleet is still up, once the observer has caught up (bounded)
+    if (scenario.expect.length > 0) await settle(ctx, signal)
+    checkAbort()
     for (const c of scenario.expect) {
       const r = checkOnce(c, ctx)
       report.finalChecks.push(r)
-      if (r.status === 'passed') report.expectations.passed++
-      else report.expectations.failed++
+      report.expectations[r.status]++
       emit({ type: 'expectation', description: r.description, status: r.status, detail: r.detail })
     }
   } catch (err) {
-    if (signal?.aborted === true) {
-      report.result = 'aborted'
+    if (signal.aborted) {
+      report.result = report.brokerLost === undefined ? 'aborted' : 'broker-lost'
       report.abortReason = abortReason(signal)
     } else {
-      fan.dispose()
+      clearTimeout(watchdog)
+      unwatch()
+      options.signal?.removeEventListener('abort', relay)
       await teardown(res, logger)
       throw err
     }
   }
-  fan.dispose()
-  if (res.observer !== undefined) report.traffic = { ...res.observer.traffic, topics: res.observer.topicCounts.size }
+  clearTimeout(watchdog)
+  unwatch()
+  options.signal?.removeEventListener('abort', relay)
+  if (res.observer !== undefined) {
+    report.traffic = { ...res.observer.traffic, topics: res.observer.topicCounts.size }
+    const missed = ctx === undefined ? 0 : observerMissed(ctx)
+    const sent = res.fleet === undefined ? 0 : res.fleet.counters().messagesOut
+    report.observer = { missed, sent, reconnects: res.observer.health.reconnects, downMs: Math.round(res.observer.health.downMs), staleIgnored: res.observer.traffic.retainedAtStart, note: undefined }
+    report.observer.note = observerNote(report)
+  }
   if (res.fleet !== undefined) report.deviceCounters = res.fleet.counters()
   await teardown(res, logger)
-  if (report.result !== 'aborted') {
-    report.result = report.expectations.failed > 0 || steps.some((s) => s.status === 'failed') ? 'failed' : 'passed'
+  if (report.result === 'passed') {
+    const failed = report.expectations.failed > 0 || steps.some((s) => s.status === 'failed')
+    const inconclusive = report.expectations.inconclusive > 0 || steps.some((s) => s.status === 'inconclusive')
+    report.result = failed ? 'failed' : inconclusive ? 'inconclusive' : 'passed'
   }
   report.durationMs = Math.round(performance.now() - t0)
   logger.info({ result: report.result, ms: report.durationMs }, 'scenario finished')
   return report
+}
+
+/** The exit code of a report: 0 passed, 1 failed or aborted, 3 broker lost, 4 inconclusive (docs/scenarios.md). */
+export function exitCodeOf (report: Pick<ScenarioReport, 'result'>): number {
+  switch (report.result) {
+    case 'passed': return 0
+    case 'broker-lost': return 3
+    case 'inconclusive': return 4
+    default: return 1
+  }
 }
 
 function abortReason (signal: AbortSignal): string {
@@ -261,10 +393,136 @@ function abortReason (signal: AbortSignal): string {
   return typeof r === 'string' ? r : 'aborted'
 }
 
-/** Close in reverse order of opening; never throws (a failure to close is logged). */
+/**
+ * The scenario under another topic prefix: `messages` filters written under the file's prefix (`home/+/events/spoke`)
+ * move with it (`ci-7/+/events/spoke`), so the same file runs unchanged beside itself.
+ */
+function withPrefix (scenario: Scenario, prefix: string): Scenario {
+  if (prefix === scenario.prefix) return scenario
+  const from = `${scenario.prefix}/`
+  const move = (c: Condition): Condition => (c.type === 'messages' && c.topic.startsWith(from) ? { ...c, topic: `${prefix}/${c.topic.slice(from.length)}` } : c)
+  return {
+    ...scenario,
+    prefix,
+    expect: scenario.expect.map(move),
+    timeline: scenario.timeline.map((s) => (s.kind === 'check' ? { ...s, conditions: s.conditions.map(move) } : s))
+  }
+}
+
+/** A client-id-safe form of the prefix (`lab/home` → `lab-home`), so two prefixes never share a client id. */
+function slugOf (prefix: string): string {
+  return prefix.replace(/[^A-Za-z0-9_.-]/g, '-')
+}
+
+/** What a device says about itself, for the verdicts (scenarios/conditions.ts). */
+function truthOf (d: Device | undefined): DeviceTruth | undefined {
+  if (d === undefined) return undefined
+  const c = d.counters as Device['counters'] & { dropped?: number }
+  return { connected: d.connected, sent: c.messagesOut, telemetrySent: c.telemetrySent, eventsSent: c.eventsSent, dropped: c.dropped ?? 0, reported: () => d.reportedState() }
+}
+
+/** The longest a single step may take: a command's time-out, a check's `within`. */
+function longestStepMs (scenario: Scenario): number {
+  let ms = PUBLISH_BATCH_MS
+  for (const s of scenario.timeline) {
+    if (s.kind === 'command') ms = Math.max(ms, s.timeoutMs)
+    else if (s.kind === 'check') ms = Math.max(ms, s.withinMs)
+  }
+  return ms
+}
+
+/**
+ * Wait (at most SETTLE_MS) until the observer has seen as many messages as the devices say they sent, so the final
+ * checks do not judge messages still on their way.
+ */
+async function settle (ctx: ConditionContext, signal: AbortSignal): Promise<void> {
+  const until = performance.now() + SETTLE_MS
+  while (observerMissed(ctx) > 0 && performance.now() < until && !signal.aborted) await delay(POLL_MS, signal)
+}
+
+/** What a run announces on `{p}/.run/{runId}` while it is live. */
+interface RunAnnouncement { runId: string; scenario: string; host: string; pid: number; startedAt: string }
+
+/**
+ * Refuse to start when another run is live under this prefix: its announcement (`{p}/.run/{runId}`, retained, cleared
+ * by its end or by its runner's last will) is on the broker. Two runs starting at the same moment both announce
+ * themselves and then look again: the later one (by start time, then run id) gives way.
+ */
+async function refuseLiveRun (observer: Observer, controller: MqttClient, own: RunAnnouncement, prefix: string, where: string): Promise<void> {
+  const conflict = (): RunAnnouncement | undefined => {
+    for (const [id, text] of observer.runs) {
+      if (id === own.runId) continue
+      let other: RunAnnouncement
+      try { other = JSON.parse(text) as RunAnnouncement } catch { other = { runId: id, scenario: '?', host: '?', pid: 0, startedAt: '' } }
+      if (other.startedAt === '' || other.startedAt < own.startedAt || (other.startedAt === own.startedAt && id < own.runId)) return other
+    }
+    return undefined
+  }
+  const refuse = (other: RunAnnouncement): FleetError => new FleetError('FLEET_ERR_RUN_CONFLICT', `another run is live under the topic prefix "${prefix}" on ${where}: run ${other.runId} of "${other.scenario}" (${other.host}, pid ${other.pid}, since ${other.startedAt}). Run beside it with its own prefix, e.g. --prefix ${prefix}-2, or wait for it to end`)
+  const before = conflict()
+  if (before !== undefined) throw refuse(before)
+  const topic = runTopic(prefix, own.runId)
+  await withTimeout(controller.publishAsync(topic, JSON.stringify(own), { qos: 1, retain: true }), PUBLISH_BATCH_MS, `announcing the run on ${topic}`)
+  // Our own announcement coming back means every earlier one has come too (one connection, in order).
+  const until = performance.now() + PROBE_MS
+  while (!observer.runs.has(own.runId) && performance.now() < until) await delay(POLL_MS / 2)
+  const after = conflict()
+  if (after !== undefined) {
+    await withTimeout(controller.publishAsync(topic, '', { qos: 1, retain: true }), PUBLISH_BATCH_MS, `withdrawing the run from ${topic}`).catch(() => undefined)
+    throw refuse(after)
+  }
+}
+
+function runTopic (prefix: string, runId: string): string {
+  return `${prefix}/${RUN_LEVEL}/${runId}`
+}
+
+/** Publish an empty retained message to each topic, which deletes its retained message [MQTT-3.3.1-10]. Bounded. */
+async function clearRetained (controller: MqttClient, topicsToClear: Iterable<string>): Promise<number> {
+  const list = [...topicsToClear]
+  await withTimeout(Promise.all(list.map((t) => controller.publishAsync(t, '', { qos: 1, retain: true }))), PUBLISH_BATCH_MS, `clearing ${list.length} retained topics`)
+  return list.length
+}
+
+/**
+ * Follow the observer's connections: when one drops, the broker has `graceMs` to come back (the clients reconnect
+ * with backoff meanwhile); past that, `lost` is called with FLEET_ERR_BROKER_LOST naming the broker.
+ */
+function watchBroker (observer: Observer, graceMs: number, where: string, emit: (e: ProgressEvent) => void, lost: (err: FleetError) => void): () => void {
+  let timer: NodeJS.Timeout | undefined
+  let since = 0
+  const off = observer.onConnection((up) => {
+    if (up) {
+      if (timer === undefined) return
+      clearTimeout(timer)
+      timer = undefined
+      emit({ type: 'broker-back', url: where, downMs: Math.round(performance.now() - since) })
+      return
+    }
+    if (timer !== undefined) return
+    since = performance.now()
+    emit({ type: 'broker-lost', url: where, graceMs })
+    timer = setTimeout(() => {
+      lost(new FleetError('FLEET_ERR_BROKER_LOST', `lost the broker ${where}: no connection for ${formatDuration(graceMs)} (the grace period, --broker-grace)`))
+    }, graceMs)
+  })
+  return () => { off(); clearTimeout(timer) }
+}
+
+/** `p`, or a rejection naming what was awaited once `ms` have passed. */
+function withTimeout<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const limit = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `${what}: not done within ${formatDuration(ms)}`)) }, ms)
+  })
+  p.catch(() => undefined)
+  return Promise.race([p, limit]).finally(() => { clearTimeout(timer) })
+}
+
+/** Close in reverse order of opening; never throws (a failure to close is logged), and each part is bounded. */
 async function teardown (res: Resources, logger: Logger): Promise<void> {
   const step = async (what: string, fn: () => unknown): Promise<void> => {
-    try { await fn() } catch (err) { logger.warn({ err, what }, 'tear-down step failed') }
+    try { await withTimeout(Promise.resolve().then(fn), TEARDOWN_STEP_MS, `tear-down: ${what}`) } catch (err) { logger.warn({ err, what }, 'tear-down step failed') }
   }
   const { commander, fleet, controller, observer, broker, bridge } = res
   res.gate.open = false
@@ -278,11 +536,19 @@ async function teardown (res: Resources, logger: Logger): Promise<void> {
   if (commander !== undefined) await step('commander', () => { commander.close() })
   if (fleet !== undefined) await step('fleet', () => fleet.stop())
   if (controller !== undefined) {
-    // On an external broker a retained desired state would reach the next run's devices: clear it [MQTT-3.3.1-10].
-    if (broker === undefined && controller.connected && res.desiredTouched.size > 0) {
-      await step('desired state', () => Promise.all([...res.desiredTouched].map((id) => controller.publishAsync(res.topics.desired(id), '', { qos: 1, retain: true }))))
+    if (broker === undefined && controller.connected) {
+      if (res.clearAfter && fleet !== undefined) {
+        // What this run's devices left: status, info, reported and desired state.
+        const t = res.topics
+        await step('retained topics', () => clearRetained(controller, fleet.devices.flatMap((d) => [t.status(d.id), t.info(d.id), t.reported(d.id), t.desired(d.id)])))
+      } else if (res.desiredTouched.size > 0) {
+        // On an external broker a retained desired state would reach the next run's devices: clear it [MQTT-3.3.1-10].
+        await step('desired state', () => clearRetained(controller, [...res.desiredTouched].map((id) => res.topics.desired(id))))
+      }
     }
-    await step('controller', () => endClient(controller, !controller.connected))
+    const announced = res.announced
+    if (announced !== undefined && controller.connected) await step('run announcement', () => clearRetained(controller, [announced]))
+    await step('controller', () => endClient(controller, true))
   }
   if (observer !== undefined) await step('observer', () => observer.stop())
   if (broker !== undefined) await step('broker', () => broker.close())
@@ -309,7 +575,7 @@ async function playTimeline (scenario: Scenario, t: TimelineContext): Promise<vo
   const { signal, tOnline } = t
   const elapsed = (): number => performance.now() - tOnline
   const ticker = setInterval(() => {
-    t.emit({ type: 'tick', elapsedMs: Math.round(elapsed()), durationMs: scenario.durationMs, messages: t.ctx.observer.traffic.messages })
+    t.emit({ type: 'tick', elapsedMs: Math.round(elapsed()), durationMs: scenario.durationMs, messages: t.ctx.observer.traffic.messages, online: t.fleet.counters().online })
   }, TICK_MS)
   // On abort, commands still waiting for replies give up at once (they reject with FLEET_ERR_CLOSED).
   const onAbort = (): void => { t.res.commander?.close() }
@@ -361,10 +627,7 @@ async function runStep (step: Step, t: TimelineContext): Promise<void> {
     r.conditions = undefined
     return
   }
-  for (const c of r.conditions ?? []) {
-    if (c.status === 'passed') t.report.expectations.passed++
-    else t.report.expectations.failed++
-  }
+  for (const c of r.conditions ?? []) t.report.expectations[c.status]++
   const status = r.status === 'skipped' ? 'done' : r.status
   t.emit({ type: 'step', index: step.index, line: step.line, atMs: step.atMs, status, description: r.description, ...(r.detail === undefined ? {} : { detail: r.detail }) })
 }
@@ -378,25 +641,42 @@ async function runCommand (step: CommandStep, r: StepReport, t: TimelineContext)
   if (commander === undefined) throw new FleetError('FLEET_ERR_CLOSED', 'the controller is closed')
   const devices = selected(step, t.fleet)
   r.devices = devices.length
-  const outcomes = await Promise.all(devices.map(async (d): Promise<{ id: string; reply?: CommandReply; err?: unknown }> => {
-    try {
-      return { id: d.id, reply: await commander.send(d.id, step.command, step.args, step.timeoutMs) }
-    } catch (err) {
-      return { id: d.id, err }
+  for (const d of devices) t.res.commandsSent.set(d.id, (t.res.commandsSent.get(d.id) ?? 0) + 1)
+  // At most COMMAND_WINDOW requests in flight, all within the step's one time-out: a burst of thousands of replies
+  // would overflow the broker's per-client queue towards the runner (mosquitto: 20 in flight + 1000 queued).
+  const deadline = performance.now() + step.timeoutMs
+  const bytes = typeof step.args === 'string' ? Buffer.byteLength(step.args) : Buffer.byteLength(JSON.stringify(step.args))
+  const outcomes = new Array<{ id: string; reply?: CommandReply; err?: unknown }>(devices.length)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < devices.length) {
+      const i = next++
+      const d = devices[i] as Device
+      t.ctx.observer.countCommand(d.id, step.command, bytes)
+      try {
+        outcomes[i] = { id: d.id, reply: await commander.send(d.id, step.command, step.args, Math.max(1, Math.round(deadline - performance.now()))) }
+      } catch (err) {
+        outcomes[i] = { id: d.id, err }
+      }
     }
-  }))
-  const tally: ReplyTally = { ok: 0, errors: {}, timeouts: 0 }
+  }
+  await Promise.all(Array.from({ length: Math.min(COMMAND_WINDOW, devices.length) }, worker))
+  const tally: ReplyTally = { ok: 0, errors: {}, timeouts: 0, repliesMissed: 0 }
   const wrong: string[] = []
   const timedOut: string[] = []
+  const missed: string[] = []
   let firstOk: Record<string, unknown> | undefined
   let firstError: { code: string; message: string } | undefined
   const failedToSend: string[] = []
-  for (const o of outcomes) {
+  for (const [i, o] of outcomes.entries()) {
     if (o.reply === undefined) {
       // Only a real time-out is "did not reply"; a refused publish or a closed controller says what it was.
       if (isFleetError(o.err) && o.err.code === 'FLEET_ERR_COMMAND_TIMEOUT') {
         tally.timeouts++
-        timedOut.push(o.id)
+        // By its own count the device answered every command this run sent it: this reply was lost on the way back
+        // to the runner (a broker dropping messages to a slow subscriber), not a device that did not reply.
+        const d = devices[i] as Device
+        if (answered(d) >= (t.res.commandsSent.get(d.id) ?? 0)) { tally.repliesMissed++; missed.push(o.id) } else timedOut.push(o.id)
       } else {
         failedToSend.push(`${o.id} (${isFleetError(o.err) ? o.err.code : (o.err as Error).message})`)
       }
@@ -428,8 +708,22 @@ async function runCommand (step: CommandStep, r: StepReport, t: TimelineContext)
   if (wrong.length > 0) problems.push(`expected ${step.expect}, got ${list(wrong)}`)
   if (timedOut.length > 0) problems.push(`${timedOut.length} of ${n} did not reply within ${formatDuration(step.timeoutMs)}: ${list(timedOut)}`)
   if (failedToSend.length > 0) problems.push(`${failedToSend.length} of ${n} failed: ${list(failedToSend)}`)
-  r.status = problems.length === 0 ? 'passed' : 'failed'
-  r.detail = problems.length === 0 ? parts.join(', ') : problems.join('; ')
+  const lostReplies = missed.length > 0 ? `${missed.length} of ${n} answered by their own count, but the reply never reached the runner (lost on the way): ${list(missed)}` : ''
+  if (problems.length > 0) {
+    r.status = 'failed'
+    r.detail = [...problems, ...(lostReplies === '' ? [] : [lostReplies])].join('; ')
+  } else if (lostReplies !== '') {
+    r.status = 'inconclusive'
+    r.detail = [...parts, lostReplies].join(', ')
+  } else {
+    r.status = 'passed'
+    r.detail = parts.join(', ')
+  }
+}
+
+/** Commands a device answered (ok or error), by its own count since it started. */
+function answered (d: Device): number {
+  return d.counters.commandsHandled + d.counters.commandErrors
 }
 
 /** Versions increase across runs too (an external broker keeps the last retained desired state). */
@@ -446,17 +740,17 @@ async function runDesired (step: DesiredStep, r: StepReport, t: TimelineContext)
   r.devices = devices.length
   const version = nextVersion()
   const payload = JSON.stringify({ ...step.desired, $version: version })
-  await Promise.all(devices.map((d) => {
+  await withTimeout(Promise.all(devices.map((d) => {
     t.res.desiredTouched.add(d.id)
     return controller.publishAsync(t.res.topics.desired(d.id), payload, { qos: 1, retain: true })
-  }))
+  })), PUBLISH_BATCH_MS, `publishing the desired state to ${devices.length} devices`)
   r.status = 'done'
   r.detail = `published to ${devices.length === 1 ? (devices[0] as Device).id : `${devices.length} devices`} ($version ${version})`
 }
 
 function checkOnce (c: Condition, ctx: ConditionContext): ConditionReport {
   const o = evaluateCondition(c, ctx)
-  return { description: describeCondition(c), path: c.path, line: c.line, status: o.ok ? 'passed' : 'failed', detail: o.detail }
+  return { description: describeCondition(c), path: c.path, line: c.line, status: o.verdict, detail: o.detail }
 }
 
 async function runCheck (step: CheckStep, r: StepReport, t: TimelineContext): Promise<void> {
@@ -470,13 +764,15 @@ async function runCheck (step: CheckStep, r: StepReport, t: TimelineContext): Pr
   }
   r.conditions = results
   const ok = results.every((x) => x.status === 'passed')
-  r.status = ok ? 'passed' : 'failed'
+  const failed = results.filter((x) => x.status === 'failed')
+  const unsure = results.filter((x) => x.status === 'inconclusive')
+  r.status = ok ? 'passed' : failed.length > 0 ? 'failed' : 'inconclusive'
   const waited = performance.now() - started
   const suffix = step.withinMs === 0 ? '' : ok ? (waited >= POLL_MS ? ` (after ${formatDuration(waited)})` : '') : ` (still not true after ${formatDuration(step.withinMs)})`
-  const failed = results.filter((x) => x.status === 'failed')
+  const bad = failed.length > 0 ? failed : unsure
   r.detail = results.length === 1
     ? `${(results[0] as ConditionReport).detail}${suffix}`
     : ok
       ? `all ${results.length} conditions hold${suffix}`
-      : `${failed.length} of ${results.length} conditions failed${suffix}: ${failed.map((x) => `${x.description}: ${x.detail}`).join('; ')}`
+      : `${bad.length} of ${results.length} conditions ${failed.length > 0 ? 'failed' : 'inconclusive'}${suffix}: ${bad.map((x) => `${x.description}: ${x.detail}`).join('; ')}`
 }

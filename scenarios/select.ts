@@ -1,11 +1,17 @@
 /** Scenario target selectors: which device specs a `target:` means, and how to name it in a report. */
+import { resolveRoom } from '../core/rooms.ts'
 import type { DeviceSpec } from '../devices/device.ts'
 import { selectorMatches, type DeviceSelector } from '../devices/fleet.ts'
 import type { TargetSelector } from './schema.ts'
 
-/** The fleet's selector for a scenario target (a scenario says `device:` where the fleet says `id:`). */
+/**
+ * The fleet's selector for a scenario target (a scenario says `device:` where the fleet says `id:`). A room named in
+ * any language or form the room table knows (`cuisine`, `la cuisine`, `Kitchen`) selects that room; another name
+ * (a group's own room, such as `gym`) is compared as written.
+ */
 export function deviceSelector (target: TargetSelector): DeviceSelector {
-  return { id: target.device, name: target.name, kind: target.kind, room: target.room, home: target.home }
+  const room = target.room === undefined ? undefined : resolveRoom(target.room) ?? target.room
+  return { id: target.device, name: target.name, kind: target.kind, room, home: target.home }
 }
 
 /** A predicate over device specs: every field given must match. */

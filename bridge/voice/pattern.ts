@@ -18,8 +18,8 @@
 
 export type UnitType = 'word' | 'num' | 'time' | 'device' | 'room' | 'kind' | 'all'
 
-/** What the matcher sees of one unit. */
-export interface MatchUnit { readonly type: UnitType; readonly norm: string }
+/** What the matcher sees of one unit; `alt` is its base form when it is an inflected verb (`turning` → `turn`). */
+export interface MatchUnit { readonly type: UnitType; readonly norm: string; readonly alt?: string | undefined }
 
 type El =
   | { t: 'word'; w: string }
@@ -37,6 +37,13 @@ export interface CompiledPattern {
   readonly words: readonly string[]
   /** A match consumes one of these words (undefined: no such guarantee). */
   readonly firstWords: ReadonlySet<string> | undefined
+  /** Uses `^` or `$`. */
+  readonly anchored: boolean
+  /**
+   * For every element a match cannot skip, the words one of which it consumes there: an index may pick the most
+   * selective (`heart` rather than `my` in `(my|your) heart`).
+   */
+  readonly requiredWords: ReadonlyArray<ReadonlySet<string>>
 }
 
 const PLACEHOLDERS = new Set<UnitType>(['num', 'time', 'device', 'room', 'kind', 'all'])
@@ -81,7 +88,13 @@ export function compilePattern (source: string): CompiledPattern {
   }
   const els = seq([])
   if (i < toks.length) throw new Error(`pattern ${JSON.stringify(source)}: unexpected ${toks[i] ?? ''}`)
-  return { source, els, words: literal, firstWords: firstWords(els) }
+  const requiredWords: Array<ReadonlySet<string>> = []
+  for (const el of els) {
+    if (el.t !== 'word' && el.t !== 'alt') continue
+    const w = firstWords([el])
+    if (w !== undefined) requiredWords.push(w)
+  }
+  return { source, els, words: literal, firstWords: firstWords(els), anchored: /[\^$]/.test(source), requiredWords }
 }
 
 /**
@@ -122,7 +135,7 @@ export function matchPattern (p: CompiledPattern, units: readonly MatchUnit[], f
     switch (el.t) {
       case 'word': {
         const u = units[pos]
-        if (u?.type !== 'word' || u.norm !== el.w) return false
+        if (u?.type !== 'word' || (u.norm !== el.w && u.alt !== el.w)) return false
         consumed.push(pos)
         if (run(els, k + 1, pos + 1, cont)) return true
         consumed.pop()

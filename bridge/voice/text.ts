@@ -15,12 +15,16 @@ export interface Token {
   readonly start: number
   /** Offset after the last character. */
   readonly end: number
+  /** Punctuation (`, ; : . ! ? …` or a dash between spaces) separates it from the token before: a new clause. */
+  readonly pause: boolean
 }
 
 // A clock time written as one word (6:30, 6h30, 21h), a run of digits, a run of letters (with combining marks, so a
 // decomposed é stays inside its word), or a percent sign. Everything else (spaces, punctuation, apostrophes of
 // every style, hyphens) separates tokens.
 const TOKEN_RE = /\d{1,2}[:h]\d{2}(?!\d)|\d{1,2}h(?![\p{L}\d])|\d+|[\p{L}\p{M}]+|%/gu
+
+const PAUSE_RE = /[,;:.!?…]|\s[-–—]\s/u
 
 const LIGATURES: Readonly<Record<string, string>> = { œ: 'oe', æ: 'ae', ß: 'ss' }
 
@@ -33,8 +37,11 @@ export function fold (word: string): string {
 export function tokenize (text: string): Token[] {
   const out: Token[] = []
   TOKEN_RE.lastIndex = 0
+  let prevEnd = 0
   for (let m = TOKEN_RE.exec(text); m !== null; m = TOKEN_RE.exec(text)) {
-    out.push({ norm: fold(m[0]), start: m.index, end: m.index + m[0].length })
+    const pause = out.length > 0 && PAUSE_RE.test(text.slice(prevEnd, m.index))
+    out.push({ norm: fold(m[0]), start: m.index, end: m.index + m[0].length, pause })
+    prevEnd = m.index + m[0].length
   }
   return out
 }
@@ -47,4 +54,24 @@ export function words (phrase: string): string[] {
 /** A phrase's comparison key: its folded words joined by one space. */
 export function phraseKey (phrase: string): string {
   return words(phrase).join(' ')
+}
+
+// Inflection endings people put on a verb the grammar lists in its base form: `turning` → `turn`, `pausing` →
+// `pause`, `stopping` → `stop`, `baissiez` → `baisse`, `allumez` → `allume`, `zapper` → `zappe`.
+const ENDINGS = ['ing', 'iez', 'ions', 'ez', 'er', 'es', 'ent', 'ons']
+
+/**
+ * Candidate base forms of an inflected word (`turning` → `turn`, `turne`, `tur`), longest ending first; the
+ * recognizer keeps the first one its grammar knows. Empty for short words, which are not inflected forms.
+ */
+export function baseForms (word: string): string[] {
+  const out: string[] = []
+  for (const e of ENDINGS) {
+    if (word.length < e.length + 3 || !word.endsWith(e)) continue
+    const stem = word.slice(0, -e.length)
+    out.push(stem, `${stem}e`)
+    // A doubled final consonant: `stopping` → `stop`, `skipping` → `skip`.
+    if (stem.length > 2 && stem.at(-1) === stem.at(-2)) out.push(stem.slice(0, -1))
+  }
+  return out
 }

@@ -135,6 +135,44 @@ describe('intents and slots', () => {
   })
 })
 
+describe('beyond the templates', () => {
+  it.each<[string, string, Record<string, unknown>]>([
+    ['is it possible to turn off the garage camera', 'TurnOff', { device: 'garage camera' }],
+    ['would you mind pausing the music', 'MediaPause', {}],
+    ["j'aimerais que vous baissiez le son dans le salon", 'ChangeVolume', { room: 'living room', delta: -10 }],
+    ['pourriez-vous me dire mon rythme cardiaque', 'GetHeartRate', {}],
+    ['baisse ça un peu', 'ChangeVolume', { delta: -10 }],
+    ['lance La Vie en rose', 'MediaPlay', { media: 'La Vie en rose' }],
+    ['fais jouer Stromae dans le bureau', 'MediaPlay', { media: 'Stromae', room: 'office' }],
+    ["mets hors tension l'enceinte du salon", 'TurnOff', { room: 'living room', kind: 'speaker' }]
+  ])('polite wrappers, inflections, pronouns and titles: %s → %s %j', (text, intent, slots) => {
+    const p = parse(text)
+    expect(p.intent).toBe(intent)
+    expect(p.slots).toEqual(slots)
+  })
+
+  it.each<[string, string, Record<string, unknown>]>([
+    ['ugh this song is terrible, skip it', 'MediaNext', {}],
+    ["j'aime pas celle-là, mets la suivante", 'MediaNext', {}],
+    ['bump the volume up a couple notches', 'ChangeVolume', { delta: 10 }],
+    ["mute the kitchen, I'm on the phone", 'Mute', { room: 'kitchen' }],
+    ["unmute the bedroom, I can't hear a thing", 'Unmute', { room: 'bedroom' }]
+  ])('tolerates a remark or a tail the grammar does not know, with a lower confidence: %s', (text, intent, slots) => {
+    const p = parse(text)
+    expect(p).toMatchObject({ intent, slots })
+    expect(p.confidence).toBeGreaterThan(0.5)
+    expect(p.confidence).toBeLessThan(1)
+    expect(p.explanation).toMatch(/tolerated: /)
+  })
+
+  it.each([['turn up the heat'], ['open the garage door'], ['open the front door'], ["what's playing"], ['take a picture of my dog'],
+    ['lights, turn them off'], ['monte le chauffage'], ['baisse les stores de la chambre'], ['ouvre la porte du garage'],
+    ['lance la machine à laver'], ['turn off the kitchen lamp'], ['find my keys']])(
+    'never turns what a verb acts on, when it is not this home\'s, into a guess: %j → None', (text) => {
+      expect(parse(text)).toMatchObject({ intent: 'None', slots: {} })
+    })
+})
+
 describe('vocabulary', () => {
   it('prefers the longest phrase, a device name over a room and kind', () => {
     const v = new Vocabulary([{ id: 'kitchen', names: { en: ['kitchen'], fr: ['cuisine'] } }])

@@ -1,3 +1,5 @@
+import { createServer, type AddressInfo, type Socket } from 'node:net'
+import mqttPacket from 'mqtt-packet'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createBroker } from '../../broker/index.ts'
 import { Commander } from '../../core/commander.ts'
@@ -11,20 +13,77 @@ afterEach(async () => { await td.run() })
 const topics = createTopics()
 
 describe('Commander', () => {
-  it('matches a reply to its request by rid, ignoring other replies', async () => {
+  it('matches each reply to its own pending request, and ignores a reply carrying a pending rid from another device', async () => {
     const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
     const device = td.client(await connectClient(broker.url!))
-    await device.subscribeAsync(topics.filter('command', 'd1'), { qos: 1 })
-    device.on('message', (topic) => {
-      const p = topics.parse(topic)
-      if (p?.channel !== 'command') return
-      // A stray reply for another request first, then the real one.
-      void device.publishAsync(topics.reply('d1', 'someone-else'), '{"ok":true}')
-      void device.publishAsync(topics.reply('d1', p.rid), JSON.stringify({ rid: p.rid, command: p.name, ok: true, status: 200, result: { echoed: p.name } }))
+    await device.subscribeAsync(topics.filter('command'), { qos: 1 })
+    const asked: Array<{ deviceId: string; name: string; rid: string }> = []
+    const bothAsked = new Promise<void>((resolve) => {
+      device.on('message', (topic) => {
+        const p = topics.parse(topic)
+        if (p?.channel !== 'command') return
+        asked.push(p)
+        if (asked.length === 2) resolve()
+      })
     })
     const ctl = td.client(await connectClient(broker.url!))
     const commander = td.add(new Commander(ctl, topics), (c) => { c.close() })
-    expect(await commander.send('d1', 'ping')).toMatchObject({ ok: true, result: { echoed: 'ping' } })
+    const first = commander.send('d1', 'first', {}, 20_000)
+    const second = commander.send('d1', 'second', {}, 20_000)
+    await bothAsked
+    const [a, b] = asked as [typeof asked[0], typeof asked[0]]
+    const reply = (rid: string, name: string): string => JSON.stringify({ rid, command: name, ok: true, status: 200, result: { echoed: name } })
+    // A stray: d2 answers with d1's pending rid and a result that would be wrong for it. Then the real replies,
+    // the second request's before the first's.
+    await device.publishAsync(topics.reply('d2', a.rid), reply(a.rid, 'stray'), { qos: 1 })
+    await device.publishAsync(topics.reply('d1', b.rid), reply(b.rid, b.name), { qos: 1 })
+    await device.publishAsync(topics.reply('d1', a.rid), reply(a.rid, a.name), { qos: 1 })
+    expect(await first).toMatchObject({ ok: true, result: { echoed: 'first' } })
+    expect(await second).toMatchObject({ ok: true, result: { echoed: 'second' } })
+    expect(commander.pendingCount).toBe(0)
+  })
+
+  it('rejects a reply that is not a reply object (not JSON, or no boolean ok) with FLEET_ERR_BAD_REPLY', async () => {
+    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
+    const device = td.client(await connectClient(broker.url!))
+    await device.subscribeAsync(topics.filter('command'), { qos: 1 })
+    const answers: Record<string, string> = { junk: 'not json', number: '42', noOk: '{"status":200}' }
+    device.on('message', (topic) => {
+      const p = topics.parse(topic)
+      if (p?.channel === 'command') void device.publishAsync(topics.reply(p.deviceId, p.rid), answers[p.name] ?? '', { qos: 1 })
+    })
+    const ctl = td.client(await connectClient(broker.url!))
+    const commander = td.add(new Commander(ctl, topics), (c) => { c.close() })
+    for (const name of Object.keys(answers)) {
+      await expect(commander.send('d1', name, {}, 20_000), name).rejects.toMatchObject({ code: 'FLEET_ERR_BAD_REPLY', message: expect.stringContaining('is not a JSON object with a boolean "ok"') as unknown })
+    }
+    expect(commander.pendingCount).toBe(0)
+  })
+
+  it('is bounded by its time-out from the call, even when the broker never acknowledges the command', async () => {
+    // A broker that accepts the connection and the subscription, then goes silent: no PUBACK, no reply.
+    const sockets = new Set<Socket>()
+    const server = createServer((socket) => {
+      sockets.add(socket)
+      socket.on('error', () => undefined)
+      const parser = mqttPacket.parser({ protocolVersion: 4 })
+      parser.on('packet', (packet) => {
+        if (packet.cmd === 'connect') socket.write(mqttPacket.generate({ cmd: 'connack', returnCode: 0, sessionPresent: false }))
+        if (packet.cmd === 'subscribe') socket.write(mqttPacket.generate({ cmd: 'suback', messageId: packet.messageId ?? 0, granted: packet.subscriptions.map(() => 1) }))
+      })
+      socket.on('data', (d: Buffer) => { parser.parse(d) })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    td.add(server, (s) => new Promise<void>((resolve) => { s.close(() => { resolve() }); for (const k of sockets) k.destroy() }))
+    const ctl = td.client(await connectClient(`mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`))
+    const commander = td.add(new Commander(ctl, topics), (c) => { c.close() })
+    const t0 = performance.now()
+    await expect(commander.send('d1', 'ping', {}, 300)).rejects.toMatchObject({
+      code: 'FLEET_ERR_COMMAND_TIMEOUT',
+      message: 'no reply from d1 to ping within 300 ms (the broker never acknowledged the command)'
+    })
+    expect(performance.now() - t0).toBeLessThan(5000)
+    expect(commander.pendingCount).toBe(0)
   })
 
   it('times out with FLEET_ERR_COMMAND_TIMEOUT when nobody answers', async () => {
@@ -65,9 +124,13 @@ describe('Commander', () => {
     const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
     const ctl = await connectClient(broker.url!)
     const commander = new Commander(ctl, topics)
-    await commander.send('nobody', 'warm-up', {}, 50).catch(() => undefined) // subscribed to replies
+    await commander.ready() // subscribed to replies
     await endClient(ctl)
-    await expect(commander.send('nobody', 'ping', {}, 50)).rejects.toMatchObject({ code: 'FLEET_ERR_BROKER_UNREACHABLE' })
+    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+    // A long time-out: were its timer left behind, it would still be pending (and counted) after the rejection.
+    await expect(commander.send('nobody', 'ping', {}, 60_000)).rejects.toMatchObject({ code: 'FLEET_ERR_BROKER_UNREACHABLE' })
+    expect(commander.pendingCount).toBe(0)
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(timersBefore)
     commander.close()
   })
 })

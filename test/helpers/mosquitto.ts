@@ -21,33 +21,78 @@ export function interopAvailable (needBroker: boolean): boolean {
   return ok
 }
 
-export interface Mosquitto { url: string; port: number; stop: () => Promise<void> }
+export interface Mosquitto {
+  url: string
+  port: number
+  /** Everything mosquitto logged so far (notices included: "Outgoing messages are being dropped…"). */
+  readonly log: string
+  /** SIGKILL, as a crash: no DISCONNECT, no clean close. Resolves once the process is gone. */
+  kill: () => Promise<void>
+  /** Start it again on the same port (after kill); resolves once it accepts connections. */
+  restart: () => Promise<void>
+  stop: () => Promise<void>
+}
+
+export interface MosquittoOptions {
+  /** Lines added to the configuration, e.g. `max_queued_messages 100`. */
+  config?: readonly string[]
+}
+
+/** How long mosquitto may take to open its listener. */
+const START_TIMEOUT_MS = 15_000
 
 /** Start a private mosquitto on a free loopback port; resolves once it accepts connections. */
-export async function startMosquitto (): Promise<Mosquitto> {
+export async function startMosquitto (options: MosquittoOptions = {}): Promise<Mosquitto> {
   if (mosquittoBin === undefined) throw new Error('mosquitto is not installed')
+  const bin = mosquittoBin
   const dir = mkdtempSync(join(tmpdir(), 'homefleet-mosq-'))
-  for (let attempt = 0; ; attempt++) {
-    const port = await closedPort()
-    const conf = join(dir, 'mosquitto.conf')
-    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n`)
-    const proc = spawn(mosquittoBin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
-    const ok = await new Promise<boolean>((resolve) => {
+  const conf = join(dir, 'mosquitto.conf')
+  let log = ''
+  const launch = (port: number): Promise<ChildProcess | undefined> => {
+    writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', 'log_type information', ...(options.config ?? [])].join('\n') + '\n')
+    const proc = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
+    return new Promise((resolve) => {
       let err = ''
+      const timer = setTimeout(() => { proc.kill('SIGKILL'); resolve(undefined) }, START_TIMEOUT_MS)
       proc.stderr?.on('data', (d: Buffer) => {
         err += d.toString()
-        if (/Opening ipv4 listen socket on port/.test(err) || / running/.test(err)) resolve(true)
+        log += d.toString()
+        if (/Opening ipv4 listen socket on port/.test(err) || / running/.test(err)) { clearTimeout(timer); resolve(proc) }
       })
-      proc.on('exit', () => { resolve(false) })
+      proc.on('exit', () => { clearTimeout(timer); resolve(undefined) })
     })
-    if (ok) {
+  }
+  for (let attempt = 0; ; attempt++) {
+    const port = await closedPort()
+    let proc = await launch(port)
+    if (proc !== undefined) {
       return {
         url: `mqtt://127.0.0.1:${port}`,
         port,
-        stop: () => stopProcess(proc).then(() => { rmSync(dir, { recursive: true, force: true }) })
+        get log () { return log },
+        kill: async () => {
+          const p = proc
+          if (p === undefined) return
+          await new Promise<void>((resolve) => {
+            if (p.exitCode !== null || p.signalCode !== null) { resolve(); return }
+            p.once('exit', () => { resolve() })
+            p.kill('SIGKILL')
+          })
+          proc = undefined
+        },
+        restart: async () => {
+          // The port was ours a moment ago; a few tries cover a listener still in TIME_WAIT.
+          for (let i = 0; i < 5 && proc === undefined; i++) proc = await launch(port)
+          if (proc === undefined) throw new Error(`mosquitto did not start again on port ${port}`)
+        },
+        stop: async () => {
+          if (proc !== undefined) await stopProcess(proc)
+          proc = undefined
+          rmSync(dir, { recursive: true, force: true })
+        }
       }
     }
-    if (attempt >= 3) throw new Error('mosquitto did not start')
+    if (attempt >= 3) throw new Error(`mosquitto did not start (within ${START_TIMEOUT_MS} ms, 4 tries)`)
   }
 }
 
@@ -72,12 +117,23 @@ export function runTool (cmd: string, args: string[], timeoutMs = 20_000): Promi
   })
 }
 
-/** Start a long-running tool (mosquitto_sub) and resolve when its stdout shows `ready` lines; caller kills it. */
-export function spawnTool (cmd: string, args: string[]): { proc: ChildProcess; lines: string[]; waitLines: (n: number) => Promise<string[]> } {
+/** Start a long-running tool (mosquitto_sub); `waitLines(n)` resolves once its stdout has n lines. Caller kills it. */
+export function spawnTool (cmd: string, args: string[]): { proc: ChildProcess; lines: string[]; waitLines: (n: number, timeoutMs?: number) => Promise<string[]> } {
   const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   const lines: string[] = []
   let buf = ''
   const waiters: Array<{ n: number; resolve: (l: string[]) => void }> = []
+  const wait = (n: number, timeoutMs = 20_000): Promise<string[]> => {
+    if (lines.length >= n) return Promise.resolve(lines.slice(0, n))
+    return new Promise((resolve, reject) => {
+      const w = { n, resolve: (l: string[]) => { clearTimeout(timer); resolve(l) } }
+      const timer = setTimeout(() => {
+        waiters.splice(waiters.indexOf(w), 1)
+        reject(new Error(`${cmd}: waited ${timeoutMs} ms for ${n} lines of output, got ${lines.length}: ${JSON.stringify(lines.slice(-3))}`))
+      }, timeoutMs)
+      waiters.push(w)
+    })
+  }
   proc.stdout?.on('data', (d: Buffer) => {
     buf += d.toString()
     let i
@@ -87,6 +143,6 @@ export function spawnTool (cmd: string, args: string[]): { proc: ChildProcess; l
   return {
     proc,
     lines,
-    waitLines: (n) => lines.length >= n ? Promise.resolve(lines.slice(0, n)) : new Promise((resolve) => waiters.push({ n, resolve }))
+    waitLines: wait
   }
 }

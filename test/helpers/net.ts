@@ -10,11 +10,15 @@ export async function closedPort (): Promise<number> {
   return port
 }
 
-/** Resolves when some client has subscribed to `topic` on the broker. */
-export function subscribedTo (broker: EmbeddedBroker, topic: string): Promise<void> {
-  return new Promise((resolve) => {
+/** Resolves when some client has subscribed to `topic` on the broker; rejects after `timeoutMs`, naming the topic. */
+export function subscribedTo (broker: EmbeddedBroker, topic: string, timeoutMs = 20_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      broker.off('subscribe', on)
+      reject(new Error(`subscribedTo: waited ${timeoutMs} ms for a subscription to ${topic}`))
+    }, timeoutMs)
     const on = (subs: Array<{ topic: string }>): void => {
-      if (subs.some((s) => s.topic === topic)) { broker.off('subscribe', on); resolve() }
+      if (subs.some((s) => s.topic === topic)) { clearTimeout(timer); broker.off('subscribe', on); resolve() }
     }
     broker.on('subscribe', on)
   })

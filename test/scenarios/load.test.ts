@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FleetError, formatError, formatIssue } from '../../core/errors.ts'
-import { BUILTIN_SCENARIOS, builtinScenarioPath, loadScenarioFile, loadScenarioText } from '../../scenarios/index.ts'
+import { BUILTIN_SCENARIOS, builtinScenarioPath, loadScenarioFile, loadScenarioText, targetMatcher } from '../../scenarios/index.ts'
+import { planFleet } from '../../devices/fleet.ts'
 
 /** The FleetError a broken file gives, with every issue formatted as `file:line:col: path: message`. */
 function problems (text: string, file = 'bad.yaml'): { err: FleetError; lines: string[] } {
@@ -230,6 +231,46 @@ describe('loadScenarioText: broken files name file, line and field', () => {
     expect(again[0]).toMatch(/^bad\.yaml:4:14: timeline\[0\]\.command: setVolum is not a speaker command \(did you mean "setVolume"\?\)/)
     // …unless the step expects exactly that error.
     expect(() => loadScenarioText('name: x\ntimeline:\n  - at: 1s\n    command: setVolum\n    target: { device: demo-kitchen-speaker }\n    expect: UNKNOWN_COMMAND\n', 'ok.yaml')).not.toThrow()
+  })
+
+  it('reports whole-file problems together with schema problems, in one pass', () => {
+    const text = [
+      'name: x', //                                         1
+      'timeline:', //                                       2
+      '  - at: 1s', //                                      3
+      '    command: setVolume', //                          4
+      '    target: { name: kitchen speakr }', //            5: selects nothing (a whole-file check)
+      '    args: { level: 3 }', //                          6
+      '  - at: soon', //                                    7: a schema problem
+      '    note: later'
+    ].join('\n')
+    const { err, lines } = problems(text)
+    expect(lines).toEqual([
+      expect.stringMatching(/^bad\.yaml:5:13: timeline\[0\]\.target: selects none of the fleet's 9 devices \(name "kitchen speakr": did you mean "kitchen speaker"\?\)/),
+      expect.stringMatching(/^bad\.yaml:7:9: timeline\[1\]\.at: /)
+    ])
+    expect(err.message).toBe('bad.yaml: 2 problems')
+  })
+
+  it('lists the first 50 problems of a junk file and counts the rest', () => {
+    const junk = Array.from({ length: 3000 }, (_, i) => `key${i}: [unclosed, {`).join('\n')
+    const { err, lines } = problems(junk)
+    expect(lines).toHaveLength(51)
+    expect(lines[50]).toMatch(/^bad\.yaml: …and \d+ more problems \(the first 50 are listed\)$/)
+    const total = Number(/^bad\.yaml: (\d+) problems$/.exec(err.message)?.[1])
+    expect(total).toBeGreaterThan(50)
+    expect(lines[50]).toContain(`and ${total - 50} more`)
+    const schema = Array.from({ length: 200 }, (_, i) => `bad${i}: 1`).join('\n')
+    expect(problems(`name: x\n${schema}`).lines).toHaveLength(51)
+  })
+
+  it('accepts a room by any of its English or French names', () => {
+    const s = loadScenarioText('name: x\ntimeline:\n  - { at: 1s, command: setVolume, target: { room: cuisine, kind: speaker }, args: { level: 3 } }\n', 'rooms.yaml')
+    const step = s.timeline[0] as { target: { room?: string } }
+    expect(step.target.room).toBe('cuisine')
+    const specs = planFleet({})
+    expect(specs.filter(targetMatcher(step.target)).map((d) => d.id)).toEqual(['demo-kitchen-speaker'])
+    expect(specs.filter(targetMatcher({ room: "l'entrée" })).map((d) => d.id)).toEqual(specs.filter((d) => d.room === 'front door').map((d) => d.id))
   })
 
   it('refuses a duration that ends before the timeline, duplicate ids and an empty file', () => {

@@ -60,10 +60,10 @@ describe('Observer', () => {
     ].join('\n'), 'x.yaml')
     const [telemetry, online] = scenario.expect.map((c) => evaluateCondition(c, { specs, observer }))
     expect(telemetry).toEqual({
-      ok: false,
+      verdict: 'failed',
       detail: '1 of 2 bands had sequence gaps: band-0001 (missing 3, 6); 1 of 2 bands sent duplicates: band-0001 (1); 1 of 2 bands had messages out of order: band-0001 (1)'
     })
-    expect(online).toEqual({ ok: false, detail: '1 of 2 bands not online: band-0002 (no status seen)' })
+    expect(online).toEqual({ verdict: 'failed', detail: '1 of 2 bands not online: band-0002 (no status seen)' })
   })
 
   it('keeps every gap exact past many ranges: a late duplicate cannot hide a lost message', async () => {
@@ -85,29 +85,30 @@ describe('Observer', () => {
     const specs = planFleet({ demoHome: false, groups: [{ kind: 'speaker', count: 1 }] })
     const scenario = loadScenarioText('name: x\nfleet: { demoHome: false, groups: [ { kind: speaker, count: 1 } ] }\nexpect:\n  state: { target: { kind: speaker }, reported: { volume: 30 } }\n', 'x.yaml')
     const [state] = scenario.expect.map((c) => evaluateCondition(c, { specs, observer }))
-    expect(state?.ok).toBe(false)
+    expect(state?.verdict).toBe('failed')
     expect(state?.detail).toMatch(/speaker-0001 \(reported state unreadable/)
   })
 
-  it('counts commands and replies per device, not per request id, and filters still count each one', async () => {
+  it('counts commands (the runner\'s own) and replies per device, not per request id, and filters still count each one', async () => {
     const { topics, observer, pub } = await observed()
     expect(observer.countMatching('home/+/commands/#')).toBe(0)
     for (let i = 1; i <= 5; i++) {
-      await pub.publishAsync(topics.command('spk-1', 'setVolume', `r-${i}`), '{}', { qos: 1 })
+      observer.countCommand('spk-1', 'setVolume', 2)
       await pub.publishAsync(topics.reply('spk-1', `r-${i}`), '{"ok":true}', { qos: 1 })
     }
-    await pub.publishAsync(topics.command('spk-1', 'mute', 'r-6'), '{}', { qos: 1 })
-    await vi.waitFor(() => { expect(observer.traffic.commands).toBe(6) })
+    observer.countCommand('spk-1', 'mute', 2)
+    expect(observer.traffic.commands).toBe(6)
     await vi.waitFor(() => { expect(observer.traffic.replies).toBe(5) })
     expect([...observer.topicCounts.keys()].sort()).toEqual(['home/spk-1/commands/mute/+', 'home/spk-1/commands/setVolume/+', 'home/spk-1/replies/+'])
     // Asked again after more traffic: the filter's earlier answer is not reused stale.
     expect(observer.countMatching('home/+/commands/setVolume/+')).toBe(5)
     expect(observer.countMatching('home/spk-1/replies/r-3')).toBe(0) // request ids are not kept
-    await pub.publishAsync(topics.command('spk-1', 'setVolume', 'r-7'), '{}', { qos: 1 })
-    await pub.publishAsync(topics.command('spk-2', 'setVolume', 'r-8'), '{}', { qos: 1 })
-    await vi.waitFor(() => { expect(observer.traffic.commands).toBe(8) })
+    observer.countCommand('spk-1', 'setVolume', 2)
+    observer.countCommand('spk-2', 'setVolume', 2)
     expect(observer.countMatching('home/+/commands/setVolume/+')).toBe(7)
     expect(observer.countMatching('home/+/commands/#')).toBe(8)
+    // A device's replies are its own messages; commands are not.
+    expect(observer.device('spk-1')?.messages).toBe(5)
   })
 
   it('collapses request ids only on the command and reply channels, even under a prefix named commands', async () => {
@@ -120,13 +121,16 @@ describe('Observer', () => {
     expect(observer.device('cam-1')?.status).toBe('online')
   })
 
-  it('uses retained status and state from before the run but does not count them as traffic', async () => {
+  it('never takes retained status and state from before the run for this run\'s, nor counts them as traffic', async () => {
     const { topics, observer, pub } = await observed('home', async (p, t) => {
       await p.publishAsync(t.status('spk-1'), 'online', { qos: 1, retain: true })
       await p.publishAsync(t.reported('spk-1'), '{"volume":12}', { qos: 1, retain: true })
     })
-    await vi.waitFor(() => { expect(observer.traffic.retainedAtStart).toBe(2) })
-    expect(observer.device('spk-1')).toMatchObject({ status: 'online', reported: { volume: 12 } })
+    // start() returned after the retained burst (its sync marker came after it).
+    expect(observer.traffic.retainedAtStart).toBe(2)
+    expect(observer.device('spk-1')).toBeUndefined()
+    expect(observer.retainedOnline).toEqual(new Set(['spk-1']))
+    expect(observer.retainedTopics).toEqual(new Set([topics.status('spk-1'), topics.reported('spk-1')]))
     expect(observer.traffic.messages).toBe(0)
     expect(observer.countMatching('home/#')).toBe(0)
     await pub.publishAsync(topics.status('spk-1'), 'offline', { qos: 1, retain: true })

@@ -96,7 +96,7 @@ describe('runScenario over the embedded broker', () => {
       ['passed', 'speaker-0003 reported volume 33'],
       ['passed', '0 messages on home/+/events/vibrated']
     ])
-    expect(report.expectations).toEqual({ passed: 9, failed: 0 })
+    expect(report.expectations).toEqual({ passed: 9, failed: 0, inconclusive: 0 })
     expect(report.traffic.telemetry).toBeGreaterThanOrEqual(30)
     expect(report.traffic.commands).toBe(6)
     expect(report.traffic.replies).toBe(6)
@@ -149,7 +149,7 @@ expect:
     expect(report.finalChecks.map((c) => c.status)).toEqual(['failed', 'failed'])
     expect(report.finalChecks[0]?.detail).toMatch(/^2 of 2 bands sent fewer than 1000 telemetry messages: band-0001 \(\d+\), band-0002 \(\d+\)$/)
     expect(report.finalChecks[1]?.detail).toBe('1 of 1 camera not offline: camera-0001 (online)')
-    expect(report.expectations).toEqual({ passed: 0, failed: 3 })
+    expect(report.expectations).toEqual({ passed: 0, failed: 3, inconclusive: 0 })
     expect(formatReport(report).split('\n').at(-1)).toMatch(/^FAILED — 3 of 3 steps run, 2 failed; 0 of 3 expectations passed/)
   })
 
@@ -213,7 +213,7 @@ timeline:
     expect(report.result).toBe('aborted')
     expect(report.steps.map((s) => s.status)).toEqual(['skipped', 'done'])
     expect(report.steps[0]?.conditions).toBeUndefined()
-    expect(report.expectations).toEqual({ passed: 0, failed: 0 })
+    expect(report.expectations).toEqual({ passed: 0, failed: 0, inconclusive: 0 })
     expect(formatReport(report)).not.toMatch(/✗/)
   })
 

@@ -8,6 +8,11 @@ export interface Template {
   readonly set?: Slots
   /** A room the phrasing implies when none is named (`who is at the door` → front door), if the home has it. */
   readonly impliedRoom?: string
+  /**
+   * A remark that implies the request (`too loud`, `on n'entend rien`): when words are left unexplained, it yields
+   * to an explicit request elsewhere in the utterance (`unmute the bedroom, I can't hear a thing`).
+   */
+  readonly remark?: true
 }
 
 /** A language's grammar: its templates (order breaks ties) and, per intent, words that may go unexplained. */
