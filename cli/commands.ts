@@ -236,6 +236,76 @@ const voiceCommand = defineCommand({
   }
 })
 
+// ---- fleet rollout -----------------------------------------------------------------------------------------------
+
+export const ROLLOUT_ACTIONS = ['import', 'deploy', 'status', 'pause', 'resume', 'cancel', 'retry', 'serve'] as const
+export type RolloutAction = typeof ROLLOUT_ACTIONS[number]
+
+export const ROLLOUT_OPTIONS = {
+  broker: urlOption({ short: 'b', defaultText: 'mqtt://127.0.0.1:1883; import and status without --broker but with --data-dir work on the data directory directly', description: 'Broker of the fleet whose rollout service to talk to' }),
+  prefix: stringOption({ valueName: 'PREFIX', default: DEFAULT_PREFIX, check: prefixCheck, description: 'Topic prefix of the fleet' }),
+  dataDir: stringOption({ valueName: 'DIR', check: notEmpty, defaultText: '.homefleet', description: 'Rollout data directory (its SQLite database): where serve keeps its state; import and status use it directly when no --broker is given' }),
+  json: flag({ description: 'Print the result as JSON' }),
+  id: stringOption({ valueName: 'ID', check: notEmpty, defaultText: 'generated', description: 'deploy: the new deployment\'s id' }),
+  group: stringOption({ short: 'g', valueName: 'GROUP', check: notEmpty, defaultText: '$default (devices without an ADUGroup tag)', description: 'deploy: the device group (ADUGroup tag)' }),
+  start: stringOption({ valueName: 'TIME', check: notEmpty, defaultText: 'now', description: 'deploy: scheduled start, an ISO time or +DURATION (+30m)' }),
+  condition: stringOption({ valueName: 'QUERY', check: notEmpty, description: "deploy: target condition over tags and reported properties, e.g. \"tags.room = 'kitchen' AND properties.reported.firmware < '2.1.0'\"" }),
+  waves: stringOption({ valueName: 'PERCENTS', check: (v) => /^\d+(\.\d+)?(,\d+(\.\d+)?)*$/.test(v) ? undefined : 'a comma-separated list of percentages such as 1,10,100', description: 'deploy: waves, each a percentage of the devices not yet in the deployment (1,10,100)' }),
+  soak: durationOption({ minMs: 0, maxMs: 31 * 86_400_000, description: 'deploy: time between a wave meeting its success threshold and the next wave' }),
+  success: numberOption({ min: 0, max: 100, description: 'deploy: % of a wave that must succeed to open the next (default 100)' }),
+  error: numberOption({ min: 0, max: 100, description: 'deploy: % of a wave that, once failed, halts the deployment (default 100: never)' }),
+  rate: integerOption({ min: 1, max: 100_000, description: 'deploy: constant rate limit, offers per minute' }),
+  rateBase: integerOption({ min: 1, max: 100_000, description: 'deploy: exponential rate limit: offers per minute to start with' }),
+  rateFactor: numberOption({ min: 1.1, max: 5, description: 'deploy: exponential rate limit: multiplier at each step up' }),
+  rateNotified: integerOption({ min: 1, max: 1_000_000, description: 'deploy: exponential rate limit: step up after this many more notified devices' }),
+  rateSucceeded: integerOption({ min: 1, max: 1_000_000, description: 'deploy: exponential rate limit: step up after this many more succeeded devices' }),
+  rateMax: integerOption({ min: 1, max: 100_000, description: 'deploy: exponential rate limit: maximum offers per minute' }),
+  abort: listOption({ valueName: 'TYPE:PCT:MIN', check: (v) => /^(FAILED|REJECTED|TIMED_OUT|ALL):\d+(\.\d+)?:\d+$/i.test(v) ? undefined : 'FAILED, REJECTED, TIMED_OUT or ALL, a percentage and a minimum count: FAILED:10:50', description: 'deploy: abort criterion: abort when TYPE failures reach PCT% of the notified devices, once MIN were notified (repeatable)' }),
+  inProgressTimeout: durationOption({ minMs: 1, maxMs: 31 * 86_400_000, description: 'deploy: a device in progress longer than this is TimedOut' }),
+  retries: integerOption({ min: 0, max: 10, description: 'deploy: automatic retries of a failed or timed-out device (0–10)' }),
+  rollback: stringOption({ valueName: 'UPDATE', check: notEmpty, description: 'deploy: cloud-initiated rollback: the update (provider/name/version) to deploy to the group when the failure thresholds are met' }),
+  rollbackFailedPercent: numberOption({ min: 0, max: 100, description: 'deploy: rollback when at least this % of the devices failed…' }),
+  rollbackFailedCount: integerOption({ min: 1, max: 1_000_000, description: '…and at least this many' }),
+  spec: stringOption({ valueName: 'FILE', check: notEmpty, description: 'deploy: the deployment as a JSON file (docs/rollouts.md); flags given override its fields' }),
+  devices: flag({ description: 'status: list every device\'s record (state, wave, attempts, result codes)' }),
+  watch: flag({ short: 'w', description: 'status: follow the deployment live until it completes, halts or ends; exit 1 unless it completed' }),
+  speed: numberOption({ min: 0.001, max: 1000, default: 1, description: 'serve: rollout clock speed (timeouts, soak, rate windows), to match a fleet run with --speed' }),
+  replyTimeout: durationOption({ minMs: 1, maxMs: 600_000, default: '10s', description: 'Give up (exit 3) when the rollout service has not answered within this time' })
+} as const satisfies OptionTable
+export type RolloutValues = OptionValues<typeof ROLLOUT_OPTIONS>
+
+const rolloutCommand = defineCommand({
+  name: 'rollout',
+  summary: 'Import ADU update manifests and deploy them in waves to a running fleet; watch and steer the rollout',
+  description: [
+    '`import FILE...` checks ADU import manifests (4.0 and 5.0) and stores them, all or nothing: every problem is printed with file:line, JSON path and rule, and nothing is stored (exit 2). `deploy UPDATE` starts a deployment of provider/name/version to a group: waves with soak and gates, rate limits, abort criteria, timeouts, retries and rollback come from the flags or --spec. `status [ID]` shows one deployment (waves, counts, halt reason) or all with group compliance; --watch follows it live. `pause`, `resume`, `cancel` and `retry ID` steer a deployment. `serve` runs the rollout service on its own against --broker until Ctrl-C.',
+    'Every action but serve talks to the rollout service of a running fleet over MQTT (request/reply on {prefix}/$bridge/rollout/…). import and status also work on a data directory directly: give --data-dir and no --broker. docs/rollouts.md explains each concept.'
+  ],
+  positionals: [
+    { name: 'action', required: true, description: `what to do: ${ROLLOUT_ACTIONS.join(', ')}` },
+    { name: 'args', required: false, variadic: true, description: 'manifest files (import), an update (deploy) or a deployment id' }
+  ],
+  options: ROLLOUT_OPTIONS,
+  examples: [
+    { command: 'fleet rollout import docs/examples/updates/*.importmanifest.json', description: 'Import the sample manifests into the running fleet\'s rollout service.' },
+    { command: 'fleet rollout deploy Xiaomi/speaker-l09a/1.5.0 --id spk-150 --waves 1,10,100 --soak 10m --error 5', description: 'A canary wave of 1%, then 10%, then the rest, 10 minutes apart; halt above 5% failures.' },
+    { command: 'fleet rollout deploy Xiaomi/band-8/2.1.0 --rollback Xiaomi/band-8/2.0.7 --rollback-failed-count 3', description: 'Roll the group back to 2.0.7 once 3 devices failed (2.0.7 must be imported).' },
+    { command: 'fleet rollout status spk-150 --watch', description: 'A live progress line until the deployment completes or halts.' },
+    { command: 'fleet rollout retry spk-150', description: 'Retry every failed and timed-out device.' },
+    { command: 'fleet rollout import my.importmanifest.json --data-dir ./rollouts --json', description: 'Check and store a manifest without a running fleet.' }
+  ],
+  exitCodes: [
+    { code: 0, meaning: 'done; status --watch: the deployment completed' },
+    { code: 1, meaning: 'status --watch: the deployment halted, was aborted, rolled back, superseded or cancelled; or the data directory is unusable' },
+    { code: 2, meaning: 'bad usage, a bad manifest (every problem listed), a bad deployment request, no such update or deployment, or a verb the deployment\'s state refuses (a cancelled deployment cannot be reactivated)' },
+    { code: 3, meaning: 'the broker is unreachable or refused the connection, or no rollout service answered within --reply-timeout' }
+  ],
+  async run (ctx) {
+    const { runRolloutCommand } = await import('./rollout.ts')
+    return runRolloutCommand(ctx)
+  }
+})
+
 // ---- fleet bridge ------------------------------------------------------------------------------------------------
 
 export const BRIDGE_OPTIONS = {
@@ -288,7 +358,7 @@ const helpCommand = defineCommand({
   }
 })
 
-export const COMMANDS: readonly Command[] = [runCommand, brokerCommand, logsCommand, voiceCommand, bridgeCommand, helpCommand]
+export const COMMANDS: readonly Command[] = [runCommand, brokerCommand, logsCommand, voiceCommand, bridgeCommand, rolloutCommand, helpCommand]
 
 export function findCommand (name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name)

@@ -61,7 +61,7 @@ function optionLines (table: OptionTable, indent = 2): string[] {
 }
 
 export function usageLine (command: Command): string {
-  const args = command.positionals.map((p) => p.required ? `<${p.name}>` : `[${p.name}]`).join(' ')
+  const args = command.positionals.map((p) => `${p.required ? `<${p.name}>` : `[${p.name}]`}${p.variadic === true ? '...' : ''}`).join(' ')
   const opts = Object.keys(command.options).length > 0 ? ' [options]' : ''
   return `fleet ${command.name}${args === '' ? '' : ` ${args}`}${opts}`
 }

@@ -191,6 +191,8 @@ export interface PositionalSpec {
   readonly name: string
   readonly description: string
   readonly required: boolean
+  /** The last positional only: takes every remaining argument (`fleet rollout import FILE...`). */
+  readonly variadic?: boolean
 }
 
 /**
@@ -274,7 +276,7 @@ export function parseCommandLine<O extends OptionTable> (command: string, table:
     const missing = positionals.slice(pos.length).filter((p) => p.required).map((p) => `<${p.name}>`)
     throw new UsageError(command, `missing ${missing.join(' ')}`)
   }
-  if (pos.length > positionals.length) {
+  if (pos.length > positionals.length && positionals[positionals.length - 1]?.variadic !== true) {
     const extra = pos.slice(positionals.length)
     const what = extra.length === 1 ? 'argument' : 'arguments'
     throw new UsageError(command, `unexpected ${what} ${extra.map((e) => JSON.stringify(e)).join(' ')}${positionals.length === 0 ? ` (fleet ${command} takes no arguments)` : ''}`)

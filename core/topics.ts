@@ -43,7 +43,9 @@ export const CHANNEL_TABLE = [
   { channel: 'rolloutReply', pattern: '$bridge/rollout/replies/{rid}', retained: false, payload: 'JSON reply' },
   { channel: 'rolloutDeployment', pattern: '$bridge/rollout/deployments/{deploymentId}', retained: true, payload: 'JSON deployment status' },
   { channel: 'rolloutGroup', pattern: '$bridge/rollout/groups/{groupId}', retained: true, payload: 'JSON group status and compliance' },
-  { channel: 'rolloutFile', pattern: '$bridge/rollout/files/{updateKey}/{filename}', retained: false, payload: 'the bytes of an update file' }
+  { channel: 'rolloutFile', pattern: '$bridge/rollout/files/{updateKey}/{filename}', retained: false, payload: 'the address of an update file' },
+  { channel: 'rolloutFetch', pattern: '$bridge/rollout/fetch/{agentId}/{rid}', retained: false, payload: 'JSON `{url}`: a device asks for a file' },
+  { channel: 'rolloutDelivery', pattern: '$bridge/rollout/deliveries/{agentId}/{rid}', retained: false, payload: 'the bytes of the file asked for' }
 ] as const
 
 export type AnyChannel = typeof CHANNEL_TABLE[number]['channel']
@@ -52,7 +54,7 @@ export type AnyChannel = typeof CHANNEL_TABLE[number]['channel']
 export const CHANNELS = ['status', 'info', 'telemetry', 'event', 'reported', 'desired', 'command', 'reply', 'log'] as const
 export type Channel = typeof CHANNELS[number]
 /** The bridge service channels, under `{p}/$bridge/`. */
-export const BRIDGE_CHANNELS = ['bridgeStatus', 'voiceRequest', 'voiceAnswer', 'rolloutCommand', 'rolloutReply', 'rolloutDeployment', 'rolloutGroup', 'rolloutFile'] as const
+export const BRIDGE_CHANNELS = ['bridgeStatus', 'voiceRequest', 'voiceAnswer', 'rolloutCommand', 'rolloutReply', 'rolloutDeployment', 'rolloutGroup', 'rolloutFile', 'rolloutFetch', 'rolloutDelivery'] as const
 export type BridgeChannel = typeof BRIDGE_CHANNELS[number]
 
 /** Each channel's index in {@link CHANNEL_TABLE}: what {@link TopicClassifier.classify} returns. */
@@ -75,6 +77,8 @@ export type BridgeTopic =
   | { channel: 'rolloutDeployment'; deploymentId: string }
   | { channel: 'rolloutGroup'; groupId: string }
   | { channel: 'rolloutFile'; updateKey: string; filename: string }
+  // `agentId`, not `deviceId`: these are the bridge's topics (isDeviceTopic is false), addressed to one device's update agent.
+  | { channel: 'rolloutFetch' | 'rolloutDelivery'; agentId: string; rid: string }
 
 export type ParsedTopic = DeviceTopic | BridgeTopic
 
@@ -116,7 +120,7 @@ const COMPILED: readonly Compiled[] = CHANNEL_TABLE.map((c, index) => {
 })
 
 /** How a variable is named in errors: `deviceId` → `device id`. */
-const VARIABLE_WHAT: Readonly<Record<string, string>> = { deviceId: 'device id', name: 'name', rid: 'request id', deploymentId: 'deployment id', groupId: 'group id', updateKey: 'update key', filename: 'file name' }
+const VARIABLE_WHAT: Readonly<Record<string, string>> = { deviceId: 'device id', name: 'name', rid: 'request id', deploymentId: 'deployment id', groupId: 'group id', updateKey: 'update key', filename: 'file name', agentId: 'device id' }
 
 /**
  * Classifies topic names without allocating: `classify(topic)` returns the channel's index in

@@ -616,8 +616,9 @@ export class RolloutEngine {
     d.phase = 'rolledBack'
     d.rolledBackBy = id
     d.halt ??= { wave: d.currentWave + 1, reason: 'rolled back', at: this.now(), failureRate: (failed / total) * 100 }
-    // The rollback's offers replace the work in progress on each device (a new workflow id).
-    this.cancelOpen(d, false)
+    // Work in progress is cancelled first (the same desired topic, so the device sees the cancel before any rollback
+    // offer). A device that still lands on the failed update reports it, and then joins the rollback late.
+    this.cancelOpen(d, true)
     this.touch(d)
     this.port.log('warn', 'cloud-initiated rollback', { deploymentId: d.spec.id, rollback: id, update: policy.update, failed, of: total })
     this.create({

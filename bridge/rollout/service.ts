@@ -1,0 +1,422 @@
+/**
+ * The rollout service: the deployment engine (engine.ts) and its store, on MQTT. It talks to devices only through
+ * topics (core/topics.ts), never through code:
+ *
+ * | direction | topic | what |
+ * | --- | --- | --- |
+ * | in | `{p}/+/info` (retained) | a device's tags (its `ADUGroup`) |
+ * | in | `{p}/+/state/reported` (retained) | its reported twin: `deviceUpdate.agent` and the properties target conditions read |
+ * | out | `{p}/{id}/state/desired` (retained) | `{deviceUpdate: {service: {workflow, updateManifest, fileUrls}}}`: an offer, a retry, a cancel |
+ * | in/out | `{p}/$bridge/rollout/fetch/{id}/{rid}` → `{p}/$bridge/rollout/deliveries/{id}/{rid}` | a device downloads a file |
+ * | in/out | `{p}/$bridge/rollout/commands/{name}/{rid}` → `{p}/$bridge/rollout/replies/{rid}` | the request/reply API (`fleet rollout`) |
+ * | out | `{p}/$bridge/rollout/deployments/{id}`, `{p}/$bridge/rollout/groups/{group}` (retained) | live status and compliance |
+ *
+ * Status topics are republished at most every `statusIntervalMs` of wall time while things change, and at once when
+ * a deployment's state or phase changes, so any MQTT client watches a rollout as it happens.
+ */
+import type { MqttClient } from 'mqtt'
+import { systemClock, type Clock } from '../../core/clock.ts'
+import { WorkflowAction, MQTT_FILE_URL_SCHEME, type ServiceRequest, type UpdateManifest, type UpdateManifestFile } from '../../core/device-update.ts'
+import { FleetError, isFleetError, type Issue } from '../../core/errors.ts'
+import { silentLogger, type Logger } from '../../core/logger.ts'
+import { createMqttClient, endClient, isSubscriptionRefused, waitConnected, type BrokerTarget } from '../../core/mqtt-connect.ts'
+import { createTopics, DEFAULT_PREFIX, type Topics } from '../../core/topics.ts'
+import { RolloutEngine, type RolloutPort } from './engine.ts'
+import { planImportTexts } from './manifest-import.ts'
+import { updateKey } from './manifest.ts'
+import type { Deployment, DeploymentInput, DeviceRecord } from './model.ts'
+import { generatePayload, payloadSeed } from './payload.ts'
+import { DEFAULT_DATA_DIR, RolloutStore, type StoredUpdate } from './store.ts'
+
+export interface RolloutServiceOptions {
+  readonly target: BrokerTarget
+  readonly prefix?: string
+  /** The data directory (default `.homefleet`); ignored when `store` is given. */
+  readonly dataDir?: string
+  readonly store?: RolloutStore
+  /** The rollout clock (timeouts, soak, rate windows, schedules). Default: real time. */
+  readonly clock?: Clock
+  readonly logger?: Logger
+  readonly clientId?: string
+  /**
+   * After subscribing, wait until no retained info or reported message arrived for this long (wall ms, at most
+   * 20× as long) before the engine starts: it must have heard the fleet before it opens waves or resumes.
+   */
+  readonly settleMs?: number
+  /** Republish changed status at most this often (wall ms). Default 100. */
+  readonly statusIntervalMs?: number
+  readonly connectTimeoutMs?: number
+}
+
+/** A reply on `{p}/$bridge/rollout/replies/{rid}`. */
+export type RolloutReply =
+  | { rid: string; command: string; ok: true; result: unknown }
+  | { rid: string; command: string; ok: false; error: { code: string; message: string; issues?: readonly Issue[] } }
+
+/** An update's key as one topic level: `provider_name_version` (`_` appears in none of the three). */
+export function topicKey (key: string): string {
+  return key.replaceAll('/', '_')
+}
+
+interface Offer { manifest: string; fileUrls: Record<string, string> }
+
+export class RolloutService {
+  readonly engine: RolloutEngine
+  readonly store: RolloutStore
+  readonly topics: Topics
+  private readonly client: MqttClient
+  private readonly clock: Clock
+  private readonly logger: Logger
+  private readonly ownStore: boolean
+  private readonly statusIntervalMs: number
+  private readonly views = new Map<string, { tags: Record<string, unknown>; reported: Record<string, unknown> }>()
+  private readonly offers = new Map<string, Offer>()
+  /** Topic of a file → how to make its bytes. */
+  private readonly files = new Map<string, () => Buffer>()
+  private readonly dirtyDeployments = new Set<string>()
+  private readonly dirtyGroups = new Set<string>()
+  private readonly published = new Map<string, string>()
+  private flushTimer: NodeJS.Timeout | undefined
+  private lastRetained = Date.now()
+  private stopped = false
+  /** Counters for benchmarks and tests. */
+  readonly stats = { received: 0, sent: 0, offers: 0, cancels: 0, deliveries: 0, badPayloads: 0 }
+
+  private constructor (options: RolloutServiceOptions, client: MqttClient, store: RolloutStore) {
+    this.client = client
+    this.store = store
+    this.ownStore = options.store === undefined
+    this.clock = options.clock ?? systemClock
+    this.logger = (options.logger ?? silentLogger).child({ component: 'rollout' })
+    this.topics = createTopics(options.prefix ?? DEFAULT_PREFIX)
+    this.statusIntervalMs = options.statusIntervalMs ?? 100
+    const port: RolloutPort = {
+      offer: (deviceId, d, r) => { this.sendOffer(deviceId, d, r) },
+      cancel: (deviceId, id) => { this.sendCancel(deviceId, id) },
+      changed: (d) => { this.markDeployment(d) },
+      groupChanged: (g) => { this.dirtyGroups.add(g); this.scheduleFlush(false) },
+      log: (level, msg, fields) => { this.logger[level](fields ?? {}, msg) }
+    }
+    this.engine = new RolloutEngine({ clock: this.clock, store, port })
+  }
+
+  /**
+   * Connect, subscribe, hear the fleet's retained state, then start the engine (which resumes what was active).
+   * Rejects with FLEET_ERR_BROKER_* when the broker cannot be reached, FLEET_ERR_ROLLOUT_STORE for the data directory.
+   */
+  static async start (options: RolloutServiceOptions): Promise<RolloutService> {
+    const store = options.store ?? RolloutStore.open(options.dataDir ?? DEFAULT_DATA_DIR)
+    const client = createMqttClient(options.target, {
+      clientId: options.clientId ?? `homefleet-rollout-${process.pid}-${Math.floor(Math.random() * 1e6)}`,
+      clean: true,
+      reconnectPeriod: 1000,
+      connectTimeout: options.connectTimeoutMs ?? 10_000
+    })
+    const service = new RolloutService(options, client, store)
+    try {
+      await waitConnected(client, options.target, options.connectTimeoutMs ?? 10_000)
+      client.on('message', (topic, payload) => { service.onMessage(topic, payload) })
+      const t = service.topics
+      const filters = [t.filter('info'), t.filter('reported'), t.filter('rolloutCommand'), t.filter('rolloutFetch')]
+      try {
+        await client.subscribeAsync(filters, { qos: 1 })
+      } catch (err) {
+        if (isSubscriptionRefused(err)) throw new FleetError('FLEET_ERR_BROKER_REFUSED', `the broker refused the rollout service's subscriptions (${filters.join(', ')})`, { cause: err })
+        throw err
+      }
+      await service.settle(options.settleMs ?? 300)
+      service.engine.start()
+      for (const d of service.engine.list()) service.markDeployment(d)
+      service.logger.info({ deployments: service.engine.list().length, devices: service.engine.knownDevices() }, 'rollout service started')
+      return service
+    } catch (err) {
+      await service.stop()
+      throw err
+    }
+  }
+
+  private async settle (quietMs: number): Promise<void> {
+    const start = Date.now()
+    for (;;) {
+      const quiet = Date.now() - this.lastRetained
+      if (quiet >= quietMs || Date.now() - start >= quietMs * 20) return
+      await new Promise((resolve) => setTimeout(resolve, Math.max(10, quietMs - quiet)))
+    }
+  }
+
+  // ---- the programmatic API (the CLI reaches it over MQTT, see handleCommand) ----
+
+  async importManifests (sources: readonly { file: string; text: string }[]): Promise<{ imported: string[]; unchanged: string[] }> {
+    const plan = await planImportTexts(sources, this.store)
+    this.store.saveImport(plan, this.clock.now())
+    this.engine.updatesChanged()
+    return { imported: plan.updates.map((u) => u.key), unchanged: [...plan.unchanged] }
+  }
+
+  deploy (input: DeploymentInput): ReturnType<RolloutEngine['status']> {
+    const d = this.engine.deploy(input)
+    return this.engine.status(d.spec.id)
+  }
+
+  /** Answer one request of the API; every failure is a FleetError with a code. */
+  async request (name: string, args: Record<string, unknown>): Promise<unknown> {
+    const id = (): string => {
+      if (typeof args.id !== 'string' || args.id === '') throw new FleetError('FLEET_ERR_ROLLOUT_INVALID', `${name} needs the deployment id: {"id": "..."}`)
+      return args.id
+    }
+    switch (name) {
+      case 'import': {
+        const list = args.manifests
+        if (!Array.isArray(list) || list.some((m) => typeof (m as { text?: unknown }).text !== 'string')) throw new FleetError('FLEET_ERR_ROLLOUT_INVALID', 'import needs {"manifests": [{"file", "text"}]}')
+        return this.importManifests((list as { file?: unknown; text: string }[]).map((m, i) => ({ file: typeof m.file === 'string' ? m.file : `manifest ${i + 1}`, text: m.text })))
+      }
+      case 'deploy': return this.deploy(args as unknown as DeploymentInput)
+      case 'pause': return this.engine.status(this.engine.pause(id()).spec.id)
+      case 'resume': return this.engine.status(this.engine.resume(id()).spec.id)
+      case 'cancel': return this.engine.status(this.engine.cancel(id()).spec.id)
+      case 'retry': return this.engine.status(this.engine.retry(id()).spec.id)
+      case 'status': {
+        if (typeof args.id === 'string') {
+          const status = this.engine.status(args.id)
+          return args.devices === true ? { ...status, devices: this.engine.deviceRecords(args.id) } : status
+        }
+        return {
+          deployments: this.engine.list().map((d) => summary(this.engine.status(d.spec.id))),
+          groups: this.engine.groups().map((g) => this.engine.compliance(g)),
+          updates: this.store.listUpdates().map((u) => ({ key: u.key, deployable: u.manifest.isDeployable, files: u.files.length, importedAt: u.importedAt }))
+        }
+      }
+      default:
+        throw new FleetError('FLEET_ERR_ROLLOUT_INVALID', `unknown rollout request ${JSON.stringify(name)} (import, deploy, pause, resume, cancel, retry, status)`)
+    }
+  }
+
+  // ---- MQTT in ----
+
+  private onMessage (topic: string, payload: Buffer): void {
+    this.stats.received++
+    const parsed = this.topics.parse(topic)
+    if (parsed === undefined) return
+    try {
+      switch (parsed.channel) {
+        case 'info': this.lastRetained = Date.now(); this.onInfo(parsed.deviceId, payload); break
+        case 'reported': this.lastRetained = Date.now(); this.onReported(parsed.deviceId, payload); break
+        case 'rolloutCommand': this.onCommand(parsed.name, parsed.rid, payload); break
+        case 'rolloutFetch': this.onFetch(parsed.agentId, parsed.rid, payload); break
+        default: break
+      }
+    } catch (err) {
+      // A bad payload or a bug on one message: logged, and the service keeps running.
+      this.logger.error({ topic, error: (err as Error).message }, 'rollout message failed')
+    }
+  }
+
+  private parseJson (topic: string, payload: Buffer): Record<string, unknown> | undefined {
+    if (payload.length === 0) return undefined
+    try {
+      const v: unknown = JSON.parse(payload.toString('utf8'))
+      if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>
+    } catch { /* reported below */ }
+    this.stats.badPayloads++
+    this.logger.warn({ topic }, 'payload is not a JSON object; ignored')
+    return undefined
+  }
+
+  private view (id: string): { tags: Record<string, unknown>; reported: Record<string, unknown> } {
+    let v = this.views.get(id)
+    if (v === undefined) { v = { tags: {}, reported: {} }; this.views.set(id, v) }
+    return v
+  }
+
+  private onInfo (id: string, payload: Buffer): void {
+    const info = this.parseJson(this.topics.info(id), payload)
+    if (info === undefined) return
+    const v = this.view(id)
+    v.tags = typeof info.tags === 'object' && info.tags !== null ? info.tags as Record<string, unknown> : {}
+    this.engine.upsertDevice({ id, tags: v.tags, reported: v.reported, online: true })
+  }
+
+  private onReported (id: string, payload: Buffer): void {
+    const reported = this.parseJson(this.topics.reported(id), payload)
+    if (reported === undefined) return
+    const v = this.view(id)
+    v.reported = reported
+    this.engine.upsertDevice({ id, tags: v.tags, reported, online: true })
+  }
+
+  private onCommand (name: string, rid: string, payload: Buffer): void {
+    const replyTopic = this.topics.rolloutReply(rid)
+    const answer = (reply: RolloutReply): void => { this.publish(replyTopic, JSON.stringify(reply), false) }
+    let args: Record<string, unknown>
+    try {
+      const v: unknown = payload.length === 0 ? {} : JSON.parse(payload.toString('utf8'))
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object')
+      args = v as Record<string, unknown>
+    } catch (err) {
+      this.stats.badPayloads++
+      this.logger.warn({ command: name, rid }, 'rollout request is not a JSON object')
+      answer({ rid, command: name, ok: false, error: { code: 'BAD_REQUEST', message: `payload is not a JSON object: ${(err as Error).message}` } })
+      return
+    }
+    this.request(name, args).then(
+      (result) => { answer({ rid, command: name, ok: true, result }) },
+      (err: unknown) => {
+        const e = isFleetError(err) ? err : new FleetError('FLEET_ERR_INTERNAL', (err as Error).message, { cause: err })
+        if (e.code === 'FLEET_ERR_INTERNAL') this.logger.error({ command: name, error: e.message }, 'rollout request failed')
+        else this.logger.info({ command: name, code: e.code, error: e.message }, 'rollout request refused')
+        answer({ rid, command: name, ok: false, error: { code: e.code, message: e.message, ...(e.issues.length === 0 ? {} : { issues: e.issues }) } })
+      }
+    ).finally(() => { this.scheduleFlush(true) })
+  }
+
+  private onFetch (deviceId: string, rid: string, payload: Buffer): void {
+    const req = this.parseJson(this.topics.build('rolloutFetch', deviceId, rid), payload)
+    const topic = typeof req?.url === 'string' ? req.url : ''
+    let bytes = this.fileBytes(topic)
+    if (bytes === undefined) {
+      this.logger.warn({ deviceId, url: topic }, 'a device asked for a file the service does not have')
+      bytes = Buffer.alloc(0)
+    }
+    this.stats.deliveries++
+    this.publish(this.topics.build('rolloutDelivery', deviceId, rid), bytes, false)
+  }
+
+  // ---- MQTT out: offers, cancels, files ----
+
+  private sendOffer (deviceId: string, d: Deployment, r: DeviceRecord): void {
+    const offer = this.offerFor(d.spec.update)
+    const service: ServiceRequest = {
+      workflow: { action: WorkflowAction.ProcessDeployment, id: d.spec.id, ...(r.retryTimestamp === undefined ? {} : { retryTimestamp: r.retryTimestamp }) },
+      updateManifest: offer.manifest,
+      updateManifestSignature: '',
+      fileUrls: offer.fileUrls
+    }
+    this.stats.offers++
+    this.writeDesired(deviceId, service)
+  }
+
+  private sendCancel (deviceId: string, id: string): void {
+    this.stats.cancels++
+    this.writeDesired(deviceId, { workflow: { action: WorkflowAction.Cancel, id } })
+  }
+
+  /**
+   * The desired twin is retained, so a device that is offline now gets its offer when it connects. No `$version`:
+   * other controllers write desired properties too, and a version from one writer would make the device ignore the
+   * others'; the agent tells a new offer from a replay by workflow id and retryTimestamp instead.
+   */
+  private writeDesired (deviceId: string, service: ServiceRequest): void {
+    this.publish(this.topics.desired(deviceId), JSON.stringify({ deviceUpdate: { service } }), true)
+  }
+
+  /** ADU's update manifest for devices (files keyed by id, children as detached manifests), built once per update. */
+  private offerFor (key: string): Offer {
+    const cached = this.offers.get(key)
+    if (cached !== undefined) return cached
+    const update = this.mustUpdate(key)
+    const fileUrls: Record<string, string> = {}
+    const build = (u: StoredUpdate, idPrefix: string, children: StoredUpdate[]): UpdateManifest => {
+      const m = u.manifest
+      const files: Record<string, UpdateManifestFile> = {}
+      const idOf = new Map<string, string>()
+      u.files.forEach((f, i) => {
+        const id = `${idPrefix}f${i}`
+        idOf.set(f.filename, id)
+        files[id] = { fileName: f.filename, sizeInBytes: f.sizeInBytes, hashes: { sha256: f.servedSha256 as string } }
+        const topic = this.topics.rolloutFile(topicKey(u.key), String(i))
+        fileUrls[id] = `${MQTT_FILE_URL_SCHEME}${topic}`
+        this.files.set(topic, () => this.store.fileContent(u.key, f.filename) ?? generatePayload(payloadSeed(u.key, f.filename), f.sizeInBytes))
+      })
+      let child = 0
+      const steps = m.instructions.steps.map((s) => {
+        if (s.type === 'inline') return { type: 'inline' as const, handler: s.handler, files: s.files.map((n) => idOf.get(n) as string), ...(s.handlerProperties === undefined ? {} : { handlerProperties: { ...s.handlerProperties } }) }
+        const c = children[child]
+        const cid = `c${child++}`
+        if (c !== undefined) {
+          const text = JSON.stringify(build(c, `${cid}`, []))
+          const topic = this.topics.rolloutFile(topicKey(c.key), 'manifest')
+          fileUrls[`${cid}m`] = `${MQTT_FILE_URL_SCHEME}${topic}`
+          this.files.set(topic, () => Buffer.from(text))
+        }
+        return { type: 'reference' as const, updateId: { ...s.updateId }, detachedManifestFileId: `${cid}m` }
+      })
+      return { manifestVersion: m.manifestVersion, updateId: { ...m.updateId }, compatibility: m.compatibility.map((c) => ({ ...c })), instructions: { steps }, files, createdDateTime: m.createdDateTime }
+    }
+    const children = update.manifest.instructions.steps.flatMap((s) => (s.type === 'reference' ? [this.mustUpdate(updateKey(s.updateId))] : []))
+    const offer = { manifest: JSON.stringify(build(update, '', children)), fileUrls }
+    this.offers.set(key, offer)
+    return offer
+  }
+
+  private mustUpdate (key: string): StoredUpdate {
+    const u = this.store.getUpdate(key)
+    if (u === undefined) throw new FleetError('FLEET_ERR_ROLLOUT_NOT_FOUND', `no update ${key}`)
+    return u
+  }
+
+  private fileBytes (topic: string): Buffer | undefined {
+    const make = this.files.get(topic)
+    if (make !== undefined) return make()
+    // After a restart the offers of live deployments are rebuilt on first use; a fetch may come first.
+    for (const d of this.engine.list()) this.offerFor(d.spec.update)
+    return this.files.get(topic)?.()
+  }
+
+  // ---- status topics ----
+
+  private markDeployment (d: Deployment): void {
+    this.dirtyDeployments.add(d.spec.id)
+    this.dirtyGroups.add(d.spec.groupId)
+    const key = `${d.state}/${d.phase}/${d.currentWave}`
+    // A change of state, phase or wave goes out at once; counts within a wave at the status interval.
+    this.scheduleFlush(this.published.get(d.spec.id) !== key)
+  }
+
+  private scheduleFlush (now: boolean): void {
+    if (this.stopped) return
+    if (now) {
+      if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
+      this.flushTimer = setTimeout(() => { this.flush() }, 0)
+      return
+    }
+    this.flushTimer ??= setTimeout(() => { this.flush() }, this.statusIntervalMs)
+  }
+
+  private flush (): void {
+    this.flushTimer = undefined
+    if (this.stopped) return
+    for (const id of this.dirtyDeployments) {
+      const status = this.engine.status(id)
+      this.published.set(id, `${status.state}/${status.phase}/${status.currentWave}`)
+      this.publish(this.topics.rolloutDeployment(id), JSON.stringify(status), true)
+    }
+    this.dirtyDeployments.clear()
+    for (const g of this.dirtyGroups) {
+      this.publish(this.topics.rolloutGroup(encodeURIComponent(g)), JSON.stringify(this.engine.compliance(g)), true)
+    }
+    this.dirtyGroups.clear()
+  }
+
+  private publish (topic: string, payload: string | Buffer, retain: boolean): void {
+    if (this.stopped) return
+    this.stats.sent++
+    this.client.publish(topic, payload, { qos: 1, retain }, (err) => {
+      if (err instanceof Error && !this.stopped) this.logger.warn({ topic, error: err.message }, 'publish failed')
+    })
+  }
+
+  /** Publish what is pending, stop timers, disconnect, close the store (if the service opened it). */
+  async stop (): Promise<void> {
+    if (this.stopped) return
+    if (this.flushTimer !== undefined) { clearTimeout(this.flushTimer); this.flush() }
+    this.engine.stop()
+    this.stopped = true
+    this.flushTimer = undefined
+    await endClient(this.client)
+    if (this.ownStore) this.store.close()
+  }
+}
+
+function summary (s: ReturnType<RolloutEngine['status']>): Record<string, unknown> {
+  return { id: s.id, groupId: s.groupId, update: s.update, state: s.state, phase: s.phase, currentWave: s.currentWave, counts: s.counts, failureRate: s.failureRate, ...(s.halt === undefined ? {} : { halt: s.halt }) }
+}
