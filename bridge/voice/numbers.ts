@@ -1,6 +1,7 @@
 /**
  * Numbers said as digits or words, in English and French: `fifty`, `twenty five`, `one hundred and ten`,
- * `cinquante`, `soixante-dix`, `quatre-vingts`, `quatre-vingt-dix-neuf`, `vingt et un`, `cent cinquante`, with an
+ * `cinquante`, `soixante-dix`, `quatre-vingts`, `quatre-vingt-dix-neuf`, `vingt et un`, `cent cinquante`, `ten
+ * thousand`, `dix mille`, `mille deux cents`, with an
  * optional percent (`80%`, `80 percent`, `quatre-vingts pour cent`).
  *
  * Articles are not numbers: `a`, `an`, `one`, `un` and `une` alone read as words (`prends une photo`), and only count
@@ -21,6 +22,7 @@ const TENS: Readonly<Record<string, number>> = {
   vingt: 20, trente: 30, quarante: 40, cinquante: 50, soixante: 60, septante: 70, huitante: 80, octante: 80, nonante: 90
 }
 const HUNDRED = new Set(['hundred', 'cent', 'cents'])
+const THOUSAND = new Set(['thousand', 'mille'])
 
 /** A number read from `words[i…]`: its value and how many words it used. */
 export interface NumberMatch { value: number; length: number; percent: boolean }
@@ -75,6 +77,9 @@ export function readNumber (words: readonly string[], i: number): NumberMatch | 
   if (/^\d+$/.test(w)) {
     value = Number.parseInt(w, 10)
     length = 1
+  } else if (THOUSAND.has(w)) {
+    value = 1
+    length = 0
   } else {
     // [a|one|un|deux…] hundred/cent [and] [0–99]
     const lead = HUNDRED.has(w) ? undefined : ((w === 'a' && words[i + 1] === 'hundred') || ONE.has(w) ? { value: 1, length: 1 } : below100(words, i))
@@ -91,6 +96,15 @@ export function readNumber (words: readonly string[], i: number): NumberMatch | 
     } else {
       return undefined
     }
+  }
+  // [n] thousand/mille [0–999]: `ten thousand`, `dix mille`, `mille cinq cents`.
+  if (THOUSAND.has(words[i + length] ?? '') && value < 1000) {
+    let j = i + length + 1
+    if ((words[j] === 'and' || words[j] === 'et') && below100(words, j + 1) !== undefined) j++
+    const rest = /^\d+$/.test(words[j] ?? '') ? undefined : readNumber(words, j)
+    const more = rest !== undefined && !rest.percent && rest.value < 1000 ? rest : undefined
+    value = value * 1000 + (more?.value ?? 0)
+    length = j - i + (more?.length ?? 0)
   }
   const after = i + length
   const a = words[after]

@@ -68,6 +68,8 @@ const DURATIONS: ReadonlySet<string> = new Set(['sec', 'second', 'seconds', 'min
 /** The tolerant pass refuses a candidate that leaves more than this share of the utterance unexplained. */
 const MAX_UNEXPLAINED_SHARE = 0.5
 
+const POLITE_END = new Set(['please', 'pls', 'plz', 'thanks', 'thank', 'you', 'now', 'again', 'then', 'ok', 'okay', 'cortana',
+  'merci', 'stp', 'svp', 's', 'il', 'te', 'vous', 'plait', 'maintenant', 'encore', 'alors', 'donc', 'voila'])
 const DEFINITE = new Set(['the', 'le', 'la', 'les', 'l'])
 /** Prepositions that introduce a target after the media: `play jazz in the kitchen`, `joue du jazz sur l'enceinte`. */
 const TARGET_PREPS = new Set(['in', 'on', 'at', 'to', 'from', 'through', 'dans', 'sur', 'au', 'a', 'en', 'chez', 'avec', 'with', 'via'])
@@ -137,7 +139,9 @@ export class Recognizer {
     const ood = new Set<number>()
     let oodWord: string | undefined
     for (const u of units) {
-      if (u.type === 'word' && !u.pad && OUT_OF_DOMAIN.has(u.norm)) { ood.add(u.clause); oodWord ??= u.norm }
+      // `four` is an oven in French (`le four est allumé ?`), not the number the tagger took it for.
+      const word = u.type === 'word' && !u.pad ? u.norm : u.type === 'num' && u.to - u.from === 1 && detected === 'fr' ? norms[u.from] ?? '' : ''
+      if (OUT_OF_DOMAIN.has(word)) { ood.add(u.clause); oodWord ??= word }
     }
     const outOfDomain = (): VoiceParse => none(`out of domain: "${oodWord ?? ''}" is not something this home can do`)
     if (ood.size > 0 && units.every((u) => ood.has(u.clause))) return outOfDomain()
@@ -248,7 +252,8 @@ export class Recognizer {
         if (k > head && !taken.has(k) && !u.wake && !(u.type === 'word' && (isPadding(u) || GLUE.has(u.norm)))) object = true
         continue
       }
-      if (k === head - 1) return false
+      // A quantity before a noun is not a compound: `ten thousand steps`, `dix mille pas`.
+      if (k === head - 1 && u.type !== 'num') return false
       if (NOUN_CUED.has(intent)) continue
       if (QUESTION_WORDS.has(u.norm)) return false
       if (k > head && (!object || isTarget(units[k - 1]))) return false
@@ -481,8 +486,8 @@ export class Recognizer {
       if (u.type === 'word' && TARGET_PREPS.has(u.norm) && to > from && introducesTarget(units, to)) break
       to++
     }
-    // Politeness at the end is not part of the title.
-    while (to > from && units[to - 1]?.type === 'word' && (FILLERS.has(units[to - 1]?.norm ?? '') || GLUE.has(units[to - 1]?.norm ?? ''))) to--
+    // Politeness at the end is not part of the title; other filler may be (`hip hop`).
+    while (to > from && units[to - 1]?.type === 'word' && (POLITE_END.has(units[to - 1]?.norm ?? '') || GLUE.has(units[to - 1]?.norm ?? ''))) to--
     let core = from
     while (core < to && units[core]?.type === 'word' && MEDIA_LEADS.has(units[core]?.norm ?? '')) {
       // A definite article right before a title is part of it: `La Vie en rose`, `the Beatles`.

@@ -15,7 +15,8 @@ describe('numbers', () => {
   it.each([
     ['fifty', 50], ['twenty five', 25], ['one hundred and ten', 110], ['a hundred', 100], ['80', 80],
     ['cinquante', 50], ['soixante-dix', 70], ['soixante et onze', 71], ['quatre-vingts', 80], ['quatre-vingt-dix-neuf', 99],
-    ['vingt et un', 21], ['dix-sept', 17], ['cent cinquante', 150], ['quarante-cinq', 45]
+    ['vingt et un', 21], ['dix-sept', 17], ['cent cinquante', 150], ['quarante-cinq', 45], ['ten thousand', 10000],
+    ['dix mille', 10000], ['mille deux cents', 1200], ['two thousand and five', 2005]
   ])('%s → %d', (text, value) => {
     const n = readNumber(words(text), 0)
     expect(n?.value).toBe(value)
