@@ -109,7 +109,8 @@ export const RUN_OPTIONS = {
   logFile: stringOption({ valueName: 'FILE', defaultText: 'no logs', description: 'Write structured pino logs (broker, devices, runner) as JSON lines to FILE; the terminal keeps progress and the report' }),
   logLevel: enumOption({ short: 'l', valueName: 'LEVEL', choices: LOG_LEVELS, default: 'info', requires: ['logFile'], description: 'Lowest level written to --log-file' }),
   json: flag({ description: 'Print the report as JSON on stdout instead of text' }),
-  quiet: flag({ short: 'q', description: 'No live progress on stderr; errors and the report are still printed' })
+  quiet: flag({ short: 'q', description: 'No live progress on stderr; errors and the report are still printed' }),
+  dataDir: stringOption({ valueName: 'DIR', check: notEmpty, defaultText: 'no rollouts', description: 'Run the rollout service with its state in DIR and give every device the update agent, so fleet rollout can deploy to this run (docs/rollouts.md)' })
 } as const satisfies OptionTable
 export type RunValues = OptionValues<typeof RUN_OPTIONS>
 

@@ -106,6 +106,7 @@ async function runChecked (ctx: CommandContext<RunValues>): Promise<number> {
   if (o.speed !== undefined) runOptions.speed = o.speed
   if (o.prefix !== undefined) runOptions.prefix = o.prefix
   if (o.clearRetained !== undefined) runOptions.clearRetained = o.clearRetained
+  if (o.dataDir !== undefined) runOptions.dataDir = o.dataDir
   runOptions.connectTimeoutMs = o.connectTimeout
   runOptions.brokerGraceMs = o.brokerGrace
 

@@ -2,6 +2,7 @@
  * The fleet: plans device specs from a description (pure, seedless: ids and rooms follow from the description),
  * spawns them on one broker target, connects them at a bounded rate, and stops them all.
  */
+import type { CapabilityFactory } from './capability.ts'
 import type { BrokerTarget } from '../core/mqtt-connect.ts'
 import { delay, fanOutSignal, systemClock, type Clock } from '../core/clock.ts'
 import { Random } from '../core/random.ts'
@@ -142,6 +143,8 @@ export interface FleetOptions {
   /** Connections in progress at once (default 200). */
   connectConcurrency?: number
   connectTimeoutMs?: number
+  /** Capabilities plugged into every device after its kind's own (e.g. the firmware-update agent). */
+  capabilities?: readonly CapabilityFactory[]
 }
 
 export interface FleetStartResult {
@@ -176,7 +179,8 @@ export class Fleet {
       random: new Random(options.seed ?? 1),
       logger: (options.logger ?? silentLogger).child({ part: 'devices' }),
       ...(options.publishLogLevel === undefined ? {} : { publishLogLevel: options.publishLogLevel }),
-      ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs })
+      ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+      ...(options.capabilities === undefined ? {} : { capabilities: options.capabilities })
     }
     this.devices = specs.map((s) => createDevice(s, runtime))
     this.byId = new Map(this.devices.map((d) => [d.id, d]))

@@ -40,6 +40,7 @@ import { runHear } from './steps/hear.ts'
 import { Observer, RUN_LEVEL } from './observer.ts'
 import { describeStep, observerNote, type ConditionReport, type ReplyTally, type ScenarioReport, type StepReport } from './report.ts'
 import { isBrokerUrl, type CheckStep, type CommandStep, type Condition, type DesiredStep, type Scenario, type Step } from './schema.ts'
+import { runRollouts, type RunRollouts } from './rollout.ts'
 import { deviceSelector } from './select.ts'
 
 export interface RunOptions {
@@ -74,6 +75,11 @@ export interface RunOptions {
   onProgress?: (event: ProgressEvent) => void
   /** Abort (Ctrl-C): stop the devices, close the broker, resolve with a report whose result is `aborted`. */
   signal?: AbortSignal
+  /**
+   * Run the rollout service with its state in this directory, and give every device the update agent
+   * (scenarios/rollout.ts; docs/rollouts.md). Default: no rollouts.
+   */
+  dataDir?: string
 }
 
 export type ProgressEvent =
@@ -137,6 +143,7 @@ interface Resources {
   fleet: Fleet | undefined
   /** The voice bridge, started next to the fleet when the timeline has `hear:` steps. */
   bridge: Bridge | undefined
+  rollouts: RunRollouts | undefined
   /** Commands this run sent to each device, to compare with the device's own count of commands it answered. */
   commandsSent: Map<string, number>
   /** Devices given a retained desired state on an external broker: cleared at the end. */
@@ -202,7 +209,7 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
   }
   const startedAt = new Date()
   const t0 = performance.now()
-  const res: Resources = { broker: undefined, clearAfter: false, announced: undefined, observer: undefined, controller: undefined, commander: undefined, fleet: undefined, bridge: undefined, commandsSent: new Map(), desiredTouched: new Set(), topics, gate: { open: true } }
+  const res: Resources = { broker: undefined, clearAfter: false, announced: undefined, observer: undefined, controller: undefined, commander: undefined, fleet: undefined, bridge: undefined, rollouts: undefined, commandsSent: new Map(), desiredTouched: new Set(), topics, gate: { open: true } }
   const steps: StepReport[] = scenario.timeline.map((s) => ({
     index: s.index, line: s.line, kind: s.kind, atMs: s.atMs, description: describeStep(s), status: 'skipped', detail: undefined,
     startedMs: undefined, tookMs: undefined, devices: undefined, replies: undefined, conditions: undefined
@@ -295,6 +302,13 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
       stop.abort(lost)
     })
 
+    // ---- rollouts (with --data-dir): the service on the run's broker and clock, the agent on every device
+    const fleetClock = scenario.startTime === 'now' ? new ScaledClock(speed) : new ScaledClock(speed, scenario.startTime)
+    if (options.dataDir !== undefined) {
+      res.rollouts = runRollouts({ dataDir: options.dataDir, prefix, clock: fleetClock, logger: logger.child({ part: 'rollout' }) })
+      await untilAborted(res.rollouts.start(target), signal)
+    }
+
     // ---- fleet
     const fleet = new Fleet(specs, {
       // On a shared broker the devices' client ids carry the prefix, so two runs with different prefixes never take
@@ -302,8 +316,9 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
       target: res.broker === undefined ? { ...target, clientIdPrefix: `${slugOf(prefix)}:` } : target,
       prefix,
       seed,
-      clock: scenario.startTime === 'now' ? new ScaledClock(speed) : new ScaledClock(speed, scenario.startTime),
+      clock: fleetClock,
       logger: options.logger ?? silentLogger,
+      ...(res.rollouts === undefined ? {} : { capabilities: res.rollouts.capabilities }),
       connectTimeoutMs: Math.max(100, connectTimeoutMs),
       ...(scenario.connectRate === undefined ? {} : { connectRate: scenario.connectRate })
     })
@@ -524,7 +539,8 @@ async function teardown (res: Resources, logger: Logger): Promise<void> {
   const step = async (what: string, fn: () => unknown): Promise<void> => {
     try { await withTimeout(Promise.resolve().then(fn), TEARDOWN_STEP_MS, `tear-down: ${what}`) } catch (err) { logger.warn({ err, what }, 'tear-down step failed') }
   }
-  const { commander, fleet, controller, observer, broker, bridge } = res
+  const { commander, fleet, controller, observer, broker, bridge, rollouts } = res
+  res.rollouts = undefined
   res.gate.open = false
   res.bridge = undefined
   if (bridge !== undefined) await step('bridge', () => bridge.stop())
@@ -534,6 +550,7 @@ async function teardown (res: Resources, logger: Logger): Promise<void> {
   res.observer = undefined
   res.broker = undefined
   if (commander !== undefined) await step('commander', () => { commander.close() })
+  if (rollouts !== undefined) await step('rollout service', () => rollouts.stop())
   if (fleet !== undefined) await step('fleet', () => fleet.stop())
   if (controller !== undefined) {
     if (broker === undefined && controller.connected) {
