@@ -113,7 +113,9 @@ if (c.broker !== 'url') {
 const sent0 = sent()
 const pub0 = published()
 const w0 = performance.now()
+const cpu0 = process.cpuUsage()
 await new Promise((resolve) => setTimeout(resolve, c.windowMs))
+const cpuWindow = process.cpuUsage(cpu0)
 const windowS = (performance.now() - w0) / 1000
 const result = {
   case: c.name,
@@ -126,6 +128,8 @@ const result = {
   msgsPerSecSent: Math.round((sent() - sent0) / windowS),
   msgsPerSecBroker: c.broker === 'url' ? null : Math.round((published() - pub0) / windowS),
   expectedMsgsPerSec: Math.round(specs.length * 1000 / c.telemetryMs),
+  // CPU of this process (devices, and the broker when embedded) during the window, % of one core.
+  cpuPctWindow: Math.round((cpuWindow.user + cpuWindow.system) / 1000 / (windowS * 1000) * 100),
   rssMbBefore: rssBefore,
   rssMbOnline: rssOnline,
   rssMbPeak: Math.round(process.resourceUsage().maxRSS / 1024)

@@ -30,7 +30,7 @@ async function runCase (c: BenchCase): Promise<Record<string, unknown>> {
   for (let i = 0; i < repeat; i++) runs.push(await runOnce(c))
   const sorted = [...runs].sort((a, b) => (a.onlineMs as number) - (b.onlineMs as number))
   const median = sorted[Math.floor((sorted.length - 1) / 2)] as Record<string, unknown>
-  return { ...median, runs: runs.length, onlineMsSamples: runs.map((r) => r.onlineMs), rssMbPeakMax: Math.max(...runs.map((r) => r.rssMbPeak as number)) }
+  return { ...median, runs: runs.length, onlineMsSamples: runs.map((r) => r.onlineMs), cpuPctSamples: runs.map((r) => r.cpuPctWindow), rssMbPeakMax: Math.max(...runs.map((r) => r.rssMbPeak as number)) }
 }
 
 function runOnce (c: BenchCase): Promise<Record<string, unknown>> {

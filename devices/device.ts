@@ -5,7 +5,7 @@
  * properties, merges reported state and telemetry, sends telemetry with a per-device sequence number, and emits
  * events. It simulates nothing itself.
  */
-import type { Clock, TimerHandle } from '../core/clock.ts'
+import type { Clock } from '../core/clock.ts'
 import type { Random } from '../core/random.ts'
 import type { Logger, LogLevel } from '../core/logger.ts'
 import { filterMatcher, isDeviceTopic, type Topics } from '../core/topics.ts'
@@ -14,6 +14,7 @@ import { FleetError } from '../core/errors.ts'
 import { CATALOGUE_VERSION, checkArgs, checkValue, commandSpec, kindSpec, type CommandArgsOf, type CommandName, type DesiredName, type DesiredValueOf, type DeviceKind, type PropertySpec } from '../core/catalogue.ts'
 import { CommandError, REPLY_OK_STATUS, REPLY_STATUS, type Reply, type ReplyError, type ReplyOk } from '../core/replies.ts'
 import type { Capability, CapabilityFactory, CommandArgs, CommandHandler, DeviceContext } from './capability.ts'
+import { schedulerFor, type ScheduledTask, type TelemetryScheduler } from './scheduler.ts'
 import { DeviceSession } from './session.ts'
 import type { DeviceSpec } from './spec.ts'
 
@@ -41,6 +42,11 @@ export interface DeviceRuntime {
    * after the kind's own. Each factory is called once per device.
    */
   capabilities?: readonly CapabilityFactory[]
+  /**
+   * The scenario run this fleet belongs to: stamped on what the devices retain (`runId` in `info`, `$run` in the
+   * reported state), so a run can tell its own retained state from what an earlier run left on the broker.
+   */
+  runId?: string
 }
 
 /** A kind's handlers, keyed by exactly the catalogue's command names for that kind. */
@@ -51,11 +57,20 @@ export type DesiredSetters<K extends DeviceKind> = { readonly [N in DesiredName<
 /** Every counter a device keeps, at zero: the one place a counter is declared (its type and the fleet's sums follow). */
 const ZERO_COUNTERS = {
   telemetrySent: 0,
+  /**
+   * Telemetry ticks not sent because the client's outgoing stream was backed up: dropped, not queued, so a slow
+   * broker cannot make a device's memory grow. Their `seq` numbers are used, so observers see them as gaps.
+   */
+  telemetryDropped: 0,
   eventsSent: 0,
   commandsHandled: 0,
   commandErrors: 0,
   badPayloads: 0,
   messagesOut: 0,
+  /** Connections made again after a loss (the session's backoff; a deliberate reboot is not counted). */
+  reconnects: 0,
+  /** Messages given up while offline: telemetry and log lines, and QoS 1 messages past the offline queue's bound. */
+  dropped: 0,
   /** Bugs caught in the simulation (a capability's step, sample or state threw); the device kept running. */
   internalErrors: 0
 }
@@ -89,8 +104,10 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
   private capabilitiesStarted = false
   private firmwareVersion: string
 
-  private telemetryTimer: TimerHandle | undefined
-  private firstTelemetryTimer: TimerHandle | undefined
+  /** This device's entry in the fleet-wide telemetry scheduler, while it runs. */
+  private telemetryTask: ScheduledTask | undefined
+  private readonly scheduler: TelemetryScheduler
+  private readonly tick = (): void => { this.sendTelemetry() }
   private reportQueued = false
   /** The reported state last published, serialized without its `ts`: an unchanged state is not published again. */
   private lastReported: string | undefined
@@ -106,6 +123,7 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
     this.runtime = runtime
     this.clock = runtime.clock
     this.rng = runtime.random.fork(spec.id)
+    this.scheduler = schedulerFor(runtime.clock)
     this.firmwareVersion = spec.firmware
     this.logger = runtime.logger.child({ deviceId: spec.id, kind: spec.kind, room: spec.room })
     const t = runtime.topics
@@ -114,7 +132,9 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
       connected: () => { this.onConnected() },
       filters: () => [t.filter('command', this.id), t.desired(this.id), ...this.routes.map((r) => r.filter)],
       message: (topic, payload) => { this.onMessage(topic, payload) },
-      published: () => { this.counters.messagesOut++ }
+      published: () => { this.counters.messagesOut++ },
+      reconnected: () => { this.counters.reconnects++ },
+      dropped: () => { this.counters.dropped++ }
     })
     this.context = this.makeContext()
   }
@@ -230,14 +250,10 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
     this.session.publish(this.topic.info, JSON.stringify(this.info()), 1, true)
     // Unconditional: whatever the broker holds retained may be from before a restart of this device.
     this.publishReported(true)
-    if (this.telemetryTimer === undefined && this.firstTelemetryTimer === undefined && !this.session.isStopped) {
+    if (this.telemetryTask === undefined && !this.session.isStopped) {
       // A random phase spreads a fleet's telemetry over the interval instead of a burst every period.
       const interval = this.spec.telemetryIntervalMs
-      this.firstTelemetryTimer = this.clock.setTimeout(() => {
-        this.firstTelemetryTimer = undefined
-        this.sendTelemetry()
-        this.telemetryTimer = this.clock.setInterval(() => { this.sendTelemetry() }, interval)
-      }, Math.floor(this.rng.next() * interval))
+      this.telemetryTask = this.scheduler.add(Math.floor(this.rng.next() * interval), interval, this.tick)
     }
     this.log('info', 'online', { firmware: this.firmwareVersion })
     for (const c of this.capabilities) {
@@ -251,10 +267,8 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
   }
 
   private clearTimers (): void {
-    this.clock.clearTimer(this.firstTelemetryTimer)
-    this.clock.clearTimer(this.telemetryTimer)
-    this.firstTelemetryTimer = undefined
-    this.telemetryTimer = undefined
+    this.scheduler.cancel(this.telemetryTask)
+    this.telemetryTask = undefined
   }
 
   // ---- firmware --------------------------------------------------------------------------------------------
@@ -299,6 +313,9 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
       this.step(this.spec.telemetryIntervalMs)
       if (!this.connected) return
       this.telemetrySeq++
+      // Backpressure: the stream has more queued than its high-water mark. Telemetry is a stream of samples, the
+      // next one supersedes this one: drop it (counted) instead of queueing without bound.
+      if (this.session.backedUp) { this.counters.telemetryDropped++; return }
       this.counters.telemetrySent++
       const body = { ts: this.clock.now(), seq: this.telemetrySeq, ...this.sample() }
       this.session.publish(this.topic.telemetry, JSON.stringify(body), 0, false)
@@ -311,7 +328,8 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
   /** Publish an event `{ts, seq, ...data}` on `{p}/{id}/events/{name}` (QoS 1: events matter more than telemetry). */
   protected emitEvent (name: string, data: Record<string, unknown> = {}): void {
     this.eventSeq++
-    if (this.connected) this.counters.eventsSent++
+    // Sent now, or held in the session's offline queue until the connection is back.
+    if (this.session.active) this.counters.eventsSent++
     this.session.publish(this.runtime.topics.event(this.id, name), JSON.stringify({ ts: this.clock.now(), seq: this.eventSeq, ...data }), 1, false)
     this.log('info', `event ${name}`, data)
   }
@@ -340,6 +358,7 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
     if (this.desiredVersion !== undefined) state.$desiredVersion = this.desiredVersion
     // Like an Azure twin's per-property ack: a controller can see which desired properties were refused and why.
     if (Object.keys(this.desiredErrors).length > 0) state.$desiredErrors = this.desiredErrors
+    if (this.runtime.runId !== undefined) state.$run = this.runtime.runId
     const key = JSON.stringify(state)
     if (!always && key === this.lastReported) return
     this.lastReported = key
@@ -354,7 +373,7 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
    */
   info (): Record<string, unknown> {
     const { id, kind, model, room, name, home, tags } = this.spec
-    return { id, kind, model, room, name, firmware: this.firmwareVersion, home, tags: tags ?? {}, catalogue: CATALOGUE_VERSION, commands: this.commandNames(), desired: this.desiredNames() }
+    return { id, kind, model, room, name, firmware: this.firmwareVersion, home, tags: tags ?? {}, catalogue: CATALOGUE_VERSION, commands: this.commandNames(), desired: this.desiredNames(), ...(this.runtime.runId === undefined ? {} : { runId: this.runtime.runId }) }
   }
 
   /** Log through pino and, at or above the publish level, on the device's log topic. */

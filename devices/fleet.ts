@@ -143,6 +143,8 @@ export interface FleetOptions {
   /** Connections in progress at once (default 200). */
   connectConcurrency?: number
   connectTimeoutMs?: number
+  /** The scenario run the fleet belongs to, stamped on what its devices retain (see DeviceRuntime.runId). */
+  runId?: string
   /** Capabilities plugged into every device after its kind's own (e.g. the firmware-update agent). */
   capabilities?: readonly CapabilityFactory[]
 }
@@ -180,6 +182,7 @@ export class Fleet {
       logger: (options.logger ?? silentLogger).child({ part: 'devices' }),
       ...(options.publishLogLevel === undefined ? {} : { publishLogLevel: options.publishLogLevel }),
       ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+      ...(options.runId === undefined ? {} : { runId: options.runId }),
       ...(options.capabilities === undefined ? {} : { capabilities: options.capabilities })
     }
     this.devices = specs.map((s) => createDevice(s, runtime))

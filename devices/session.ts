@@ -8,7 +8,7 @@ import type { MqttClient } from 'mqtt'
 import type { LogLevel, Logger } from '../core/logger.ts'
 import { LOG_LEVELS } from '../core/logger.ts'
 import { STATUS_OFFLINE, STATUS_ONLINE } from '../core/topics.ts'
-import { createMqttClient, describeTarget, endClient, isSubscriptionRefused, waitConnected } from '../core/mqtt-connect.ts'
+import { createMqttClient, describeTarget, endClient, isSubscriptionRefused, reconnectWithBackoff, waitConnected } from '../core/mqtt-connect.ts'
 import { FleetError } from '../core/errors.ts'
 import type { DeviceRuntime } from './device.ts'
 
@@ -22,7 +22,23 @@ export interface SessionHooks {
   message: (topic: string, payload: Buffer) => void
   /** Counted for each message handed to the client. */
   published: () => void
+  /** A lost connection made again (not a deliberate reboot). */
+  reconnected: () => void
+  /** A message given up while offline. */
+  dropped: () => void
 }
+
+const MQTTJS_DEBUG = /mqttjs/.test(process.env.DEBUG ?? '')
+function noop (): void {}
+/**
+ * QoS 1 messages (events, replies) a device keeps while its connection is down and sends when it is back; past this
+ * the oldest is dropped and counted. MQTT.js's own offline queue has no bound: a device offline for an hour would
+ * hold an hour of messages.
+ */
+export const OFFLINE_QUEUE_LIMIT = 100
+
+/** Reconnect pacing: 0.5 s doubling to 10 s, ±30 % jitter from the device's seeded stream (a fleet does not return in lock-step). */
+const RECONNECT_BACKOFF = { initialMs: 500, maxMs: 10_000, jitter: 0.3 } as const
 
 const LEVEL_INDEX: Record<string, number> = Object.fromEntries(LOG_LEVELS.map((l, i) => [l, i]))
 
@@ -42,6 +58,10 @@ export class DeviceSession {
   private settleSubscribed: ((err?: Error) => void) | undefined
   /** Aborts the offline wait of a reboot when the device is stopped meanwhile. */
   private rebooting: AbortController | undefined
+  /** QoS 1 messages waiting for the connection to come back (bounded by OFFLINE_QUEUE_LIMIT). */
+  private readonly offline: Array<{ topic: string; payload: string | Buffer }> = []
+  /** Jitter for reconnects, from the fleet's seed: the same run reconnects the same way. */
+  private readonly jitter: () => number
 
   constructor (id: string, runtime: DeviceRuntime, logger: Logger, hooks: SessionHooks) {
     this.id = id
@@ -52,9 +72,16 @@ export class DeviceSession {
     this.logTopic = runtime.topics.log(id)
     const pl = runtime.publishLogLevel ?? 'info'
     this.publishLevel = pl === 'silent' ? Infinity : LEVEL_INDEX[pl] ?? 2
+    const rng = runtime.random.fork(`${id}/reconnect`)
+    this.jitter = () => rng.next()
   }
 
   get connected (): boolean { return this.client?.connected === true }
+  /**
+   * The client's stream holds more than its high-water mark (a `write()` returned false and `drain` has not come):
+   * the broker or the network is not keeping up. MQTT.js would queue whatever is published meanwhile.
+   */
+  get backedUp (): boolean { return this.client?.stream.writableNeedDrain === true }
   /** Started and not stopped (connected or not). */
   get active (): boolean { return this.client !== undefined }
   /** Stopped on purpose: publish errors are expected, not worth a log line. */
@@ -71,10 +98,18 @@ export class DeviceSession {
       reconnectPeriod: 1000,
       connectTimeout: this.runtime.connectTimeoutMs ?? 30_000,
       resubscribe: true,
+      // MQTT.js logs every packet through `debug`; even disabled, those calls cost CPU on every publish of every
+      // device (docs/benchmarks.md). Off unless DEBUG asks for MQTT.js.
+      ...(MQTTJS_DEBUG ? {} : { log: noop }),
+      // Nothing is handed to MQTT.js while offline (see publish), so its unbounded queue stays empty.
+      queueQoSZero: false,
       // The broker publishes this if we vanish without DISCONNECT [MQTT-3.1.2-8]; retained so late subscribers see it.
       will: { topic: this.statusTopic, payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true }
     })
     this.client = client
+    reconnectWithBackoff(client, { ...RECONNECT_BACKOFF, random: this.jitter })
+    let connects = 0
+    client.on('connect', () => { if (connects++ > 0) this.hooks.reconnected() })
     client.on('message', (topic, payload) => { this.hooks.message(topic, payload) })
     // start() resolves only once the subscriptions are acknowledged, so a command sent right after start() cannot
     // be lost [MQTT-3.8.4-1]: the broker must SUBACK before a publish to the new subscription is routed to us.
@@ -106,7 +141,9 @@ export class DeviceSession {
 
   private onConnect (client: MqttClient): void {
     this.publish(this.statusTopic, STATUS_ONLINE, 1, true)
+    // Current state first (info, reported: republished whole, so nothing retained is queued), then what waited.
     this.hooks.connected()
+    for (const m of this.offline.splice(0)) this.publish(m.topic, m.payload, 1, false)
     const filters = this.hooks.filters()
     client.subscribe(filters, { qos: 1 }, (err) => {
       let problem: FleetError | undefined
@@ -185,10 +222,24 @@ export class DeviceSession {
     }
   }
 
-  /** Publish if connected (MQTT.js would queue otherwise, and a device's telemetry is worthless late). */
+  /**
+   * Publish now if connected. Offline (the connection lost, reconnecting): a retained message is left out (the state
+   * is republished whole on connect), QoS 0 (telemetry, logs: worthless late) is dropped, QoS 1 (events, replies)
+   * waits in a queue of at most OFFLINE_QUEUE_LIMIT, the oldest dropped past it. Drops are counted.
+   */
   publish (topic: string, payload: string | Buffer, qos: 0 | 1, retain: boolean): void {
     const client = this.client
-    if (client === undefined || !client.connected) return
+    if (client === undefined) return
+    if (!client.connected) {
+      if (retain || this.stopped) return
+      if (qos === 1) {
+        this.offline.push({ topic, payload })
+        if (this.offline.length <= OFFLINE_QUEUE_LIMIT) return
+        this.offline.shift()
+      }
+      this.hooks.dropped()
+      return
+    }
     this.hooks.published()
     client.publish(topic, payload, { qos, retain }, (err) => {
       if (err !== undefined && err !== null && !this.stopped) this.logger.debug({ err: err.message, topic }, 'publish failed')

@@ -261,7 +261,7 @@ function checkEvents (c: Extract<Condition, { type: 'events' }>, ctx: ConditionC
     if (truth === undefined) continue
     let seen = 0
     for (const k of d?.events?.values() ?? []) seen += k
-    if (truth.eventsSent > seen) short.push(`${s.id} (${seen} of ${truth.eventsSent} events seen)`)
+    if (truth.eventsSent - truth.dropped > seen) short.push(`${s.id} (${seen} of ${truth.eventsSent} events seen)`)
   }
   const ok = total >= c.min && (c.max === undefined || total <= c.max)
   const src = from.length === 0 ? `from ${specs.length} ${noun(specs, specs.length)}` : `from ${list(from)}`

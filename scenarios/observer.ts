@@ -120,6 +120,8 @@ export interface ObserverOptions {
   connectTimeoutMs?: number
   /** How long start() waits for the retained state from before the run to be delivered (default 3000 ms). */
   syncTimeoutMs?: number
+  /** This run's id: a retained reported state stamped with it (`"$run":"…"`) is this run's, whoever sent it when. */
+  runId?: string
 }
 
 /** The channels the state connection carries, at QoS 1 (the stream connection ignores them). */
@@ -162,6 +164,8 @@ export class Observer {
   private readonly runPrefix: string
   /** The one reading of the topic layout, shared with every other part (core/topics.ts). */
   private readonly classifier: TopicClassifier
+  /** `"$run":"<runId>"` as bytes, looked for in retained reported states; undefined without a run id. */
+  private readonly runStamp: Buffer | undefined
   private readonly clientId: string
   private state: MqttClient | undefined
   private stream: MqttClient | undefined
@@ -178,6 +182,7 @@ export class Observer {
     this.syncTopic = `${this.prefixSlash}${SYNC_LEVEL}/${this.clientId}`
     this.runPrefix = `${this.prefixSlash}${RUN_LEVEL}/`
     this.classifier = options.topics.classifier()
+    this.runStamp = options.runId === undefined ? undefined : Buffer.from(`"$run":${JSON.stringify(options.runId)}`)
   }
 
   /** Where the observer connects, for messages. */
@@ -362,7 +367,12 @@ export class Observer {
     }
     if (!fromState) return undefined
     if (retained) {
-      // State from before this run, unless the device is already live in it (a redelivery after a reconnect).
+      // State from before this run, unless the device is already live in it (a redelivery after a reconnect), or it
+      // is a reported state stamped with this run's id.
+      if (ch === REPORTED && this.runStamp !== undefined && payload.includes(this.runStamp)) {
+        this.onReported(this.device$(id), payload)
+        return undefined
+      }
       const d = this.devices.get(id)
       if (d?.live !== true) {
         t.retainedAtStart++

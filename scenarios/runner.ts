@@ -263,7 +263,7 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
 
     // ---- observer and controller: connected before the fleet, so they see every device's first message
     const clientStem = `homefleet-${slugOf(prefix)}-${runId}`
-    const observer = new Observer({ target, topics, clientId: `${clientStem}-observer`, connectTimeoutMs })
+    const observer = new Observer({ target, topics, clientId: `${clientStem}-observer`, connectTimeoutMs, runId })
     res.observer = observer // the teardown stops it, even half-started
     await untilAborted(observer.start(), signal)
     checkAbort()
@@ -320,6 +320,7 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
       logger: options.logger ?? silentLogger,
       ...(res.rollouts === undefined ? {} : { capabilities: res.rollouts.capabilities }),
       connectTimeoutMs: Math.max(100, connectTimeoutMs),
+      runId,
       ...(scenario.connectRate === undefined ? {} : { connectRate: scenario.connectRate })
     })
     res.fleet = fleet
@@ -432,8 +433,8 @@ function slugOf (prefix: string): string {
 /** What a device says about itself, for the verdicts (scenarios/conditions.ts). */
 function truthOf (d: Device | undefined): DeviceTruth | undefined {
   if (d === undefined) return undefined
-  const c = d.counters as Device['counters'] & { dropped?: number }
-  return { connected: d.connected, sent: c.messagesOut, telemetrySent: c.telemetrySent, eventsSent: c.eventsSent, dropped: c.dropped ?? 0, reported: () => d.reportedState() }
+  const c = d.counters
+  return { connected: d.connected, sent: c.messagesOut, telemetrySent: c.telemetrySent, eventsSent: c.eventsSent, dropped: c.dropped, reported: () => d.reportedState() }
 }
 
 /** The longest a single step may take: a command's time-out, a check's `within`. */

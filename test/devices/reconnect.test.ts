@@ -1,0 +1,96 @@
+/**
+ * Devices on a flaky link: a lost connection is made again with backoff, the device subscribes again and republishes
+ * its state, QoS 1 messages wait in a bounded offline queue, and reconnects and drops are counted.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { createBroker } from '../../broker/index.ts'
+import { refusedStream } from '../../core/mqtt-connect.ts'
+import { createTopics } from '../../core/topics.ts'
+import { Fleet, planFleet } from '../../devices/fleet.ts'
+import { OFFLINE_QUEUE_LIMIT } from '../../devices/session.ts'
+import { collectMessages, connectClient, nextMessage } from '../helpers/mqtt.ts'
+import { Teardown } from '../helpers/teardown.ts'
+
+const td = new Teardown()
+afterEach(async () => { await td.run() })
+const topics = createTopics()
+
+/** Polls `check` every 20 ms until it holds; rejects after `timeoutMs`, naming `what`. */
+async function until (check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const t0 = performance.now()
+  while (!check()) {
+    if (performance.now() - t0 > timeoutMs) throw new Error(`until: waited ${timeoutMs} ms for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+describe('a device that loses its connection', () => {
+  it('reconnects, republishes its state, sends what it queued (bounded: the oldest dropped and counted) and counts the reconnect', async () => {
+    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
+    // The link: while `up` is false every connection attempt is refused, as by a broker that is down.
+    let up = true
+    const fleet = td.add(new Fleet(planFleet({ demoHome: false, groups: [{ kind: 'band', count: 1 }] }), {
+      target: { stream: () => (up ? broker.connectInProcess() : refusedStream('link down')) },
+      seed: 5
+    }), (f) => f.stop())
+    await fleet.start()
+    const band = fleet.get('band-0001')!
+    const watcher = td.client(await connectClient(broker.url!))
+    await watcher.subscribeAsync(['home/band-0001/#'], { qos: 1 })
+
+    up = false
+    expect(broker.disconnect('band-0001')).toBe(true)
+    await until(() => !band.connected, 'the band to see its connection gone')
+    const extra = 30
+    for (let i = 0; i < OFFLINE_QUEUE_LIMIT + extra; i++) band.execute('findDevice', { durationMs: 1000 + i })
+    expect(band.counters.dropped).toBeGreaterThanOrEqual(extra)
+
+    const events = collectMessages(watcher, (t) => t === topics.event('band-0001', 'vibrated'), (l) => l.length === OFFLINE_QUEUE_LIMIT, `${OFFLINE_QUEUE_LIMIT} queued vibrated events`)
+    const online = nextMessage(watcher, (t, p) => t === topics.status('band-0001') && p.toString() === 'online', 'the band online again')
+    const reported = nextMessage(watcher, (t) => t === topics.reported('band-0001'), 'the band\'s reported state republished')
+    up = true
+    await Promise.all([online, reported])
+    const got = await events
+    // The newest OFFLINE_QUEUE_LIMIT waited, in order; the first `extra` were dropped.
+    expect(got.map((m) => (JSON.parse(m.payload.toString()) as { durationMs: number }).durationMs)).toEqual(Array.from({ length: OFFLINE_QUEUE_LIMIT }, (_, i) => 1000 + extra + i))
+    expect(band.counters.reconnects).toBe(1)
+    expect(fleet.counters()).toMatchObject({ reconnects: 1, online: 1 })
+    // Subscribed again: it answers commands.
+    const reply = nextMessage(watcher, (t) => t.startsWith('home/band-0001/replies/'), 'a reply after the reconnect')
+    await watcher.publishAsync(topics.command('band-0001', 'getBattery', 'r1'), '{}', { qos: 1 })
+    expect(JSON.parse((await reply).payload.toString())).toMatchObject({ ok: true })
+  })
+})
+
+describe('a fleet and its devices, beyond the happy path', () => {
+  it('paces connections: n devices at connectRate r take at least (n - 1) / r seconds to come online', async () => {
+    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
+    const n = 20
+    const rate = 10
+    const fleet = td.add(new Fleet(planFleet({ demoHome: false, groups: [{ kind: 'camera', count: n }] }), { target: { stream: () => broker.connectInProcess() }, connectRate: rate }), (f) => f.stop())
+    // A lower bound only: a slow machine takes longer, never shorter.
+    const { ms } = await fleet.start()
+    expect(ms).toBeGreaterThanOrEqual(((n - 1) / rate) * 1000 - 5)
+  })
+
+  it('ignores a desired state whose $version is not newer than the last applied one', async () => {
+    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
+    const fleet = td.add(new Fleet(planFleet({ demoHome: false, groups: [{ kind: 'speaker', count: 1 }] }), { target: { stream: () => broker.connectInProcess() } }), (f) => f.stop())
+    await fleet.start()
+    const ctl = td.client(await connectClient(broker.url!))
+    await ctl.subscribeAsync(topics.reported('speaker-0001'), { qos: 1 })
+    const seen: Array<Record<string, unknown>> = []
+    ctl.on('message', (t, p) => { if (t === topics.reported('speaker-0001')) seen.push(JSON.parse(p.toString()) as Record<string, unknown>) })
+    const at = (v: number): Promise<unknown> => nextMessage(ctl, (t, p) => t === topics.reported('speaker-0001') && p.toString().includes(`"$desiredVersion":${v}`), `reported $desiredVersion ${v}`)
+    const five = at(5)
+    await ctl.publishAsync(topics.desired('speaker-0001'), JSON.stringify({ power: true, volume: 40, $version: 5 }), { qos: 1 })
+    await five
+    // A stale one (an older controller, a retained state from before), then a newer one.
+    const six = at(6)
+    await ctl.publishAsync(topics.desired('speaker-0001'), JSON.stringify({ volume: 10, $version: 4 }), { qos: 1 })
+    await ctl.publishAsync(topics.desired('speaker-0001'), JSON.stringify({ volume: 41, $version: 6 }), { qos: 1 })
+    await six
+    expect(seen.some((r) => r.volume === 10)).toBe(false)
+    expect(fleet.get('speaker-0001')!.reportedState()).toMatchObject({ volume: 41 })
+  })
+})
