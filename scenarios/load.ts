@@ -7,6 +7,7 @@
  * the nearest map that exists. Then what needs the whole file is checked: the fleet plans (no duplicate ids, not
  * too large), every target selects at least one device, and the duration covers the timeline.
  */
+import { hearStep } from './steps/hear.ts'
 import { readFile } from 'node:fs/promises'
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml'
 import type { z } from 'zod'
@@ -296,6 +297,8 @@ function step (s: ParsedStep, index: number, raw: unknown, loc: Locator): Step {
         withinMs: s.step.within ?? 0,
         conditions: conditions(s.step.expect, (raw as Record<string, unknown> | undefined)?.expect, ['timeline', index, 'expect'], loc)
       }
+    case 'hear':
+      return hearStep(s.step, base)
   }
 }
 

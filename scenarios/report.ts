@@ -3,6 +3,7 @@
  * {@link formatReport}, its terminal form, ending with one PASSED / FAILED / INCONCLUSIVE / ABORTED / BROKER LOST
  * line.
  */
+import { describeHear } from './steps/hear.ts'
 import type { FleetCounters } from '../devices/fleet.ts'
 import { formatDuration } from '../core/duration.ts'
 import type { TrafficCounts } from './observer.ts'
@@ -140,6 +141,8 @@ export function describeStep (step: Step): string {
       return `desired ${JSON.stringify(step.desired)} → ${describeTarget(step.target)}`
     case 'note':
       return step.note
+    case 'hear':
+      return describeHear(step)
     case 'check': {
       // Several conditions are listed when that stays readable on one line, counted otherwise.
       const all = step.conditions.map(describeCondition).join('; ')

@@ -35,6 +35,8 @@ import type { Device } from '../devices/device.ts'
 import { Fleet, planFleet } from '../devices/fleet.ts'
 import { evaluateCondition, describeCondition, list, observerMissed, type ConditionContext, type DeviceTruth } from './conditions.ts'
 import { formatDuration } from '../core/duration.ts'
+import { Bridge } from '../bridge/bridge.ts'
+import { runHear } from './steps/hear.ts'
 import { Observer, RUN_LEVEL } from './observer.ts'
 import { describeStep, observerNote, type ConditionReport, type ReplyTally, type ScenarioReport, type StepReport } from './report.ts'
 import { isBrokerUrl, type CheckStep, type CommandStep, type Condition, type DesiredStep, type Scenario, type Step } from './schema.ts'
@@ -139,6 +141,8 @@ interface Resources {
   controller: MqttClient | undefined
   commander: Commander | undefined
   fleet: Fleet | undefined
+  /** The voice bridge, started next to the fleet when the timeline has `hear:` steps. */
+  bridge: Bridge | undefined
   rollouts: RunRollouts | undefined
   /** Commands this run sent to each device, to compare with the device's own count of commands it answered. */
   commandsSent: Map<string, number>
@@ -205,7 +209,7 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
   }
   const startedAt = new Date()
   const t0 = performance.now()
-  const res: Resources = { broker: undefined, clearAfter: false, announced: undefined, observer: undefined, controller: undefined, commander: undefined, fleet: undefined, rollouts: undefined, commandsSent: new Map(), desiredTouched: new Set(), topics, gate: { open: true } }
+  const res: Resources = { broker: undefined, clearAfter: false, announced: undefined, observer: undefined, controller: undefined, commander: undefined, fleet: undefined, bridge: undefined, rollouts: undefined, commandsSent: new Map(), desiredTouched: new Set(), topics, gate: { open: true } }
   const steps: StepReport[] = scenario.timeline.map((s) => ({
     index: s.index, line: s.line, kind: s.kind, atMs: s.atMs, description: describeStep(s), status: 'skipped', detail: undefined,
     startedMs: undefined, tookMs: undefined, devices: undefined, replies: undefined, conditions: undefined
@@ -326,6 +330,14 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
     emit({ type: 'online', devices: started.devices, ms: Math.round(started.ms) })
     logger.info({ devices: started.devices, ms: Math.round(started.ms) }, 'fleet online')
     checkAbort()
+    if (scenario.timeline.some((st) => st.kind === 'hear')) {
+      // The voice bridge, as `fleet bridge` would run it: it learns the home from the bus like any other client.
+      const starting = Bridge.start({ target, prefix: scenario.prefix, logger: options.logger ?? silentLogger })
+      // Aborted while it starts: stop it once it has (the tear-down no longer knows it).
+      starting.then((b) => { if (signal?.aborted === true) void b.stop() }, () => undefined)
+      res.bridge = await untilAborted(starting, signal)
+      checkAbort()
+    }
 
     // ---- timeline, under a watchdog: its steps are bounded, and this bounds the whole
     const truth = (id: string): DeviceTruth | undefined => truthOf(fleet.get(id))
@@ -528,9 +540,11 @@ async function teardown (res: Resources, logger: Logger): Promise<void> {
   const step = async (what: string, fn: () => unknown): Promise<void> => {
     try { await withTimeout(Promise.resolve().then(fn), TEARDOWN_STEP_MS, `tear-down: ${what}`) } catch (err) { logger.warn({ err, what }, 'tear-down step failed') }
   }
-  const { commander, fleet, controller, observer, broker, rollouts } = res
+  const { commander, fleet, controller, observer, broker, bridge, rollouts } = res
   res.rollouts = undefined
   res.gate.open = false
+  res.bridge = undefined
+  if (bridge !== undefined) await step('bridge', () => bridge.stop())
   res.commander = undefined
   res.fleet = undefined
   res.controller = undefined
@@ -615,6 +629,7 @@ async function runStep (step: Step, t: TimelineContext): Promise<void> {
       case 'desired': await runDesired(step, r, t); break
       case 'note': r.status = 'done'; break
       case 'check': await runCheck(step, r, t); break
+      case 'hear': await runHear(step, t.res.bridge, r); break
     }
   } catch (err) {
     // A step's own failure (a publish refused, a closed client) fails the step, not the run.

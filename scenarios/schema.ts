@@ -14,6 +14,8 @@ import { DEVICE_KINDS, type DeviceKind } from '../devices/device.ts'
 import type { FleetDescription } from '../devices/fleet.ts'
 import { DURATION_HINT, parseDuration } from '../core/duration.ts'
 import { didYouMean, suggest } from '../core/suggest.ts'
+import { VOICE_ERRORS, type VoiceErrorCode } from '../bridge/voice/errors.ts'
+import { INTENTS, LANGS, type IntentName, type Lang } from '../bridge/voice/intents.ts'
 
 // ---- the checked scenario ------------------------------------------------------------------------------------
 
@@ -72,7 +74,30 @@ export interface CheckStep extends StepBase {
   withinMs: number
 }
 
-export type Step = CommandStep | DesiredStep | NoteStep | CheckStep
+/** A speaker hears an utterance; the voice bridge carries it out (scenarios/steps/hear.ts runs it). */
+export interface HearStep extends StepBase {
+  kind: 'hear'
+  utterance: string
+  /** The id of the device that heard it (its room is the context; it speaks the answer). */
+  from: string | undefined
+  lang: Lang | undefined
+  expect: HearExpectation
+  /** How long the bridge waits for each device's reply. */
+  timeoutMs: number
+}
+
+/** What the answer must be; `outcome` defaults to `done`. */
+export interface HearExpectation {
+  intent?: IntentName
+  lang?: Lang
+  outcome?: VoiceOutcomeName
+  /** A regular expression (case-insensitive) the spoken answer must match. */
+  text?: string
+  /** Per device id: `ok`, or the error of the voice vocabulary it must end in. */
+  devices?: Record<string, 'ok' | VoiceErrorCode>
+}
+
+export type Step = CommandStep | DesiredStep | NoteStep | CheckStep | HearStep
 
 interface ConditionBase {
   /** Dotted path in the file, e.g. `timeline[4].expect.state` or `expect.telemetry[1]`. */
@@ -335,6 +360,27 @@ const desiredStep = strict({
 
 const noteStep = strict({ at, note: nonEmpty })
 
+function isRegExp (text: string): boolean {
+  try { RegExp(text, 'i'); return true } catch { return false }
+}
+
+const VOICE_OUTCOMES = ['done', 'partial', 'failed', 'reprompt', 'notUnderstood'] as const
+export type VoiceOutcomeName = typeof VOICE_OUTCOMES[number]
+const hearStep = strict({
+  at,
+  hear: nonEmpty,
+  from: topicLevel.optional(),
+  lang: z.enum(LANGS).optional(),
+  expect: strict({
+    intent: z.enum(INTENTS).optional(),
+    lang: z.enum(LANGS).optional(),
+    outcome: z.enum(VOICE_OUTCOMES).optional(),
+    text: nonEmpty.refine(isRegExp, { message: 'must be a valid regular expression' }).optional(),
+    devices: z.record(z.string(), z.enum(['ok', ...Object.keys(VOICE_ERRORS)] as [string, ...string[]])).optional()
+  }).optional(),
+  timeout: duration({ min: 10, max: MAX_DURATION_MS }).optional()
+})
+
 const checkStep = strict({
   at,
   expect: conditionsField,
@@ -345,13 +391,15 @@ export type ParsedCommandStep = z.output<typeof commandStep>
 export type ParsedDesiredStep = z.output<typeof desiredStep>
 export type ParsedNoteStep = z.output<typeof noteStep>
 export type ParsedCheckStep = z.output<typeof checkStep>
+export type ParsedHearStep = z.output<typeof hearStep>
 export type ParsedStep =
   | { kind: 'command'; step: ParsedCommandStep }
   | { kind: 'desired'; step: ParsedDesiredStep }
   | { kind: 'note'; step: ParsedNoteStep }
   | { kind: 'check'; step: ParsedCheckStep }
+  | { kind: 'hear'; step: ParsedHearStep }
 
-const ACTIONS = ['command', 'desired', 'note'] as const
+const ACTIONS = ['command', 'desired', 'note', 'hear'] as const
 
 /** One timeline entry: its kind follows from its keys (`command`, `desired`, `note`, or only `expect`). */
 const stepSchema: z.ZodType<ParsedStep, unknown> = z.unknown().transform((raw, ctx): ParsedStep => {
@@ -362,7 +410,7 @@ const stepSchema: z.ZodType<ParsedStep, unknown> = z.unknown().transform((raw, c
   let reject = false
   const input: Record<string, unknown> = { ...raw }
   if ('say' in input) {
-    ctx.issues.push({ code: 'custom', path: ['say'], message: 'say: is kept for voice utterances to the bridge; use note: for a line in the progress and the report', input: input.say })
+    ctx.issues.push({ code: 'custom', path: ['say'], message: "say: is the speaker's text-to-speech command; to make a speaker hear an utterance use hear: (with from:), for a line in the progress and the report use note:", input: input.say })
     delete input.say
     reject = true
   }
@@ -389,7 +437,7 @@ const stepSchema: z.ZodType<ParsedStep, unknown> = z.unknown().transform((raw, c
     ctx.issues.push({ code: 'custom', path: ['payload'], message: 'give args (a map, sent as JSON) or payload (raw text), not both', input: input.payload })
     reject = true
   }
-  const schema = kind === 'command' ? commandStep : kind === 'desired' ? desiredStep : kind === 'note' ? noteStep : checkStep
+  const schema = kind === 'command' ? commandStep : kind === 'desired' ? desiredStep : kind === 'note' ? noteStep : kind === 'hear' ? hearStep : checkStep
   const r = schema.safeParse(input, { error: issueMessage })
   if (!r.success) {
     forward(ctx, r.error.issues)
@@ -401,6 +449,7 @@ const stepSchema: z.ZodType<ParsedStep, unknown> = z.unknown().transform((raw, c
     case 'desired': return { kind, step: r.data as ParsedDesiredStep }
     case 'note': return { kind, step: r.data as ParsedNoteStep }
     case 'check': return { kind, step: r.data as ParsedCheckStep }
+    case 'hear': return { kind, step: r.data as ParsedHearStep }
   }
 })
 

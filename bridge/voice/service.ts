@@ -44,7 +44,13 @@ export interface VoiceAnswer {
   spoken?: boolean
 }
 
-export interface AskOptions { from?: string | undefined; lang?: Lang | undefined; rid?: string | undefined }
+export interface AskOptions {
+  from?: string | undefined
+  lang?: Lang | undefined
+  rid?: string | undefined
+  /** Wait this long for each device's reply (default: the service's). */
+  timeoutMs?: number | undefined
+}
 
 /** Longest text a speaker's `say` takes (core/catalogue.ts). */
 const SAY_MAX = 500
@@ -140,7 +146,8 @@ export class VoiceService {
           candidates: r.candidates.map((d) => ({ deviceId: d.id, name: d.name, room: d.room }))
         }
       } else {
-        const results = await Promise.all(r.devices.map((d) => this.carryOut(parsed.intent, parsed.slots, d)))
+        const timeoutMs = options.timeoutMs ?? this.o.commandTimeoutMs
+        const results = await Promise.all(r.devices.map((d) => this.carryOut(parsed.intent, parsed.slots, d, timeoutMs)))
         const ok = results.filter((x) => x.ok).length
         answer = { ...base, outcome: ok === results.length ? 'done' : ok > 0 ? 'partial' : 'failed', speech: resultsSpeech(parsed.intent, results, parsed.slots, lang), results }
       }
@@ -151,7 +158,7 @@ export class VoiceService {
   }
 
   /** One device's part: from what it already told us, or by a command. */
-  private async carryOut (intent: IntentName, slots: Slots, d: KnownDevice): Promise<DeviceResult> {
+  private async carryOut (intent: IntentName, slots: Slots, d: KnownDevice, timeoutMs: number): Promise<DeviceResult> {
     const base = { deviceId: d.id, name: d.name, kind: d.kind, room: d.room }
     if (INFO_INTENTS.has(intent)) return { ...base, ok: true, result: { firmware: d.firmware ?? null } }
     const action = actionFor(intent, d)
@@ -167,18 +174,18 @@ export class VoiceService {
     if (intent === 'GetBattery' && typeof d.reported.battery === 'number') {
       return { ...base, ok: true, result: { battery: d.reported.battery, charging: d.reported.charging ?? null, from: 'reported' } }
     }
-    const sent = await this.send(d, action.command, action.args(slots))
+    const sent = await this.send(d, action.command, action.args(slots), timeoutMs)
     // No track matching what was asked: play anyway, and say what is playing.
     if (intent === 'MediaPlay' && !sent.ok && sent.replyCode === 'INVALID_VALUE' && slots.media !== undefined) {
-      const again = await this.send(d, action.command, {})
+      const again = await this.send(d, action.command, {}, timeoutMs)
       return { ...base, ...again, ...(again.ok ? { message: `no track matching "${slots.media}"` } : {}) }
     }
     return { ...base, ...sent }
   }
 
-  private async send (d: KnownDevice, command: string, args: Record<string, unknown>): Promise<Omit<DeviceResult, 'deviceId' | 'name' | 'kind' | 'room'>> {
+  private async send (d: KnownDevice, command: string, args: Record<string, unknown>, timeoutMs: number): Promise<Omit<DeviceResult, 'deviceId' | 'name' | 'kind' | 'room'>> {
     try {
-      const reply = await this.o.commander.send(d.id, command, args, this.o.commandTimeoutMs)
+      const reply = await this.o.commander.send(d.id, command, args, timeoutMs)
       if (reply.ok) return { command, ok: true, result: reply.result }
       return { command, ok: false, error: fromReplyCode(reply.error.code), replyCode: reply.error.code, message: reply.error.message }
     } catch (err) {

@@ -69,18 +69,29 @@ export class StandInDevice {
     if (service.workflow.action !== 3) {
       if (this.agent.workflow?.id === service.workflow.id && this.agent.state === AgentState.DeploymentInProgress) {
         this.agent = { ...this.agent, state: AgentState.Failed, lastInstallResult: { resultCode: ResultCode.Cancelled, extendedResultCode: 0, resultDetails: 'cancelled' } }
-        void this.publishReported()
+        this.background(this.publishReported())
       }
       return
     }
-    void this.process(service)
+    this.background(this.process(service))
+  }
+
+  /**
+   * Work the stand-in does on its own (an offer in progress, a fetch): teardown closes its client while such work may
+   * still be pending, which is not a failure; any other rejection stays unhandled, so the test run reports it.
+   */
+  private background (work: Promise<unknown>): void {
+    void work.catch((err: unknown) => {
+      if (this.client.disconnecting || !this.client.connected) return
+      throw err
+    })
   }
 
   private fetch (url: string): Promise<Buffer> {
     const rid = `r${++this.seq}`
     return new Promise((resolve) => {
       this.deliveries.set(rid, resolve)
-      void this.client.publishAsync(this.topics.build('rolloutFetch', this.id, rid), JSON.stringify({ url: url.slice('mqtt:'.length) }), { qos: 1 })
+      this.background(this.client.publishAsync(this.topics.build('rolloutFetch', this.id, rid), JSON.stringify({ url: url.slice('mqtt:'.length) }), { qos: 1 }))
     })
   }
 

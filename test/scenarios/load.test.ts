@@ -202,7 +202,7 @@ describe('loadScenarioText: broken files name file, line and field', () => {
     expect(joined).toContain('bad.yaml:7:29: fleet.groups[0].count: must be a whole number, got 2.5')
     expect(joined).toMatch(/bad\.yaml:11:13: timeline\[0\]\.target: choose devices with device, name, kind/)
     expect(joined).toMatch(/bad\.yaml:12:13: timeline\[0\]\.expect: must be ok, any, or a reply error code .* \(did you mean "VALUE_OUT_OF_RANGE"\?\)/)
-    expect(joined).toMatch(/bad\.yaml:14:10: timeline\[1\]\.say: say: is kept for voice utterances .* use note:/)
+    expect(joined).toMatch(/bad\.yaml:14:10: timeline\[1\]\.say: say: is the speaker's text-to-speech command; .*use hear: .*use note:/)
     expect(joined).toMatch(/bad\.yaml:16:\d+: timeline\[2\]\.expect\.state\.reported: is required/)
     expect(lines.map((l) => Number(l.split(':')[1]))).toEqual([...lines.map((l) => Number(l.split(':')[1]))].sort((a, b) => a - b))
     // The whole error, as the CLI prints it.
