@@ -13,7 +13,7 @@ import { FleetError } from '../core/errors.ts'
 import { IssueCollector } from '../core/options.ts'
 import { DEVICE_COUNTER_NAMES, DEVICE_KINDS, zeroCounters, type Device, type DeviceCounters, type DeviceKind, type DeviceRuntime, type DeviceSpec } from './device.ts'
 import { createDevice } from './kinds.ts'
-import { DEFAULT_FIRMWARE, DEFAULT_MODELS, DEFAULT_TELEMETRY_MS, DEMO_ROOMS, planHome, roomKey, slug } from './home.ts'
+import { DEFAULT_FIRMWARE, DEFAULT_MODELS, DEFAULT_TELEMETRY_MS, DEMO_ROOMS, planHome, resolveRoom, roomKey, slug } from './home.ts'
 
 /** A block of generated devices of one kind. */
 export interface DeviceGroupDescription {
@@ -102,7 +102,7 @@ export interface DeviceSelector {
   /** Device ids or globs (`home-00*-speaker`). */
   id?: string | readonly string[] | undefined
   kind?: DeviceKind | undefined
-  /** Room name, compared case- and accent-insensitively (`Living Room` = `living room`, see {@link roomKey}). */
+  /** Room id or any of its names in English or French (`cuisine` = `kitchen`), compared case- and accent-insensitively (`Living Room` = `living room`, see {@link roomKey}). */
   room?: string | undefined
   home?: string | undefined
   /** Device names or globs (`kitchen speaker`, `* speaker`). */
@@ -113,7 +113,8 @@ export function selectorMatches (selector: DeviceSelector): (spec: DeviceSpec) =
   const id = selector.id === undefined ? undefined : globMatcher(selector.id)
   const name = selector.name === undefined ? undefined : globMatcher(selector.name)
   const { kind, home } = selector
-  const room = selector.room === undefined ? undefined : roomKey(selector.room)
+  // A room in either language (`cuisine`, `l'entrée`) names the same room as its English id, as in scenarios.
+  const room = selector.room === undefined ? undefined : roomKey(resolveRoom(selector.room) ?? selector.room)
   // A fleet has few distinct room names: normalise each once, not once per device per call.
   const keys = new Map<string, string>()
   const keyOf = (r: string): string => {

@@ -25,4 +25,12 @@ describe('rooms', () => {
     expect(ids('Living Room')).toContain('demo-living-room-speaker')
     expect(ids('FRONT DOOR')).toEqual(['demo-front-door-camera'])
   })
+
+  it('selects devices by a room named in French through the API too (cuisine, salon, l\'entrée)', () => {
+    const specs = planFleet({})
+    const ids = (room: string): string[] => specs.filter(selectorMatches({ room, home: 'demo' })).map((s) => s.id)
+    expect(ids('cuisine')).toEqual(['demo-kitchen-speaker'])
+    expect(ids('Salon')).toEqual(ids('living room'))
+    expect(ids("l'entrée")).toEqual(['demo-front-door-camera'])
+  })
 })
