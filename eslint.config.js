@@ -1,5 +1,5 @@
 // Lint: typescript-eslint with type information, so that floating and misused promises are errors
-// (STYLE.md: "No floating promises"), plus an import-boundary rule that keeps the parts apart
+// (every async boundary must catch and report), plus an import-boundary rule that keeps the parts apart
 // (docs/ARCHITECTURE.md lists which folder may import which).
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'

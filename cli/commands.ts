@@ -424,7 +424,7 @@ export function findCommand (name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name)
 }
 
-/** Exit codes shared by every command (the brief's contract). */
+/** Exit codes shared by every command: the contract CI scripts rely on. */
 export const EXIT_CODES: readonly ExitCodeDoc[] = [
   { code: 0, meaning: 'success: the run passed; broker or logs stopped by Ctrl-C/SIGTERM; logs printed --count lines, reached --timeout or lost its reader' },
   { code: 1, meaning: 'a step, expectation or threshold failed; a run was aborted (Ctrl-C); logs --timeout ran out before --count lines; an unexpected error' },

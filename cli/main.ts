@@ -3,7 +3,7 @@
  * it parses flags from the typed tables in commands.ts, runs one command, and turns its outcome into an exit code.
  * It never calls `process.exit` (bin/fleet.js sets `process.exitCode`), so tests call {@link main} in-process.
  *
- * Exit codes (the brief's contract): 0 ok, 1 an expectation failed (or a run was aborted, or an unexpected error),
+ * Exit codes (the contract CI scripts rely on; docs/cli.md has the full table): 0 ok, 1 an expectation failed (or a run was aborted, or an unexpected error),
  * 2 bad usage or bad input file, 3 broker unreachable or refused (or cannot listen).
  */
 import { formatError, isFleetError } from '../core/errors.ts'

@@ -1,5 +1,5 @@
 /**
- * One injectable clock (STYLE.md: "Injectable clock"). Devices, fleets and scenarios read time and set timers
+ * One injectable clock. Devices, fleets and scenarios read time and set timers
  * only through a {@link Clock}, so tests can use {@link VirtualClock} and scenarios can run faster than real time
  * with {@link ScaledClock}. Never mix a VirtualClock with real sockets in one test.
  */

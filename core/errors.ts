@@ -1,6 +1,6 @@
 /**
- * One base error with a stable `code`, made from one table (STYLE.md: "Errors are values with codes").
- * Every code here is listed in docs/errors.md; exit codes follow the brief: 0 ok, 1 expectation failed,
+ * One base error with a stable `code`, made from one table, so errors are values a caller can branch on.
+ * Every code here is listed in docs/errors.md; exit codes are the CLI's contract (docs/cli.md): 0 ok, 1 expectation failed,
  * 2 bad usage or bad input file, 3 broker unreachable or refused.
  */
 

@@ -1,7 +1,7 @@
 /**
  * MQTT as RxJS streams. A subscription to the observable is an MQTT subscription: it SUBSCRIBEs when subscribed
  * and UNSUBSCRIBEs (and removes its listener) on teardown, so `take(n)`, `takeUntil(stop$)` or an unsubscribe end
- * both the stream and the broker-side subscription (STYLE.md: "Streams end").
+ * both the stream and the broker-side subscription (every stream ends: nothing is left subscribed).
  */
 import { Observable } from 'rxjs'
 import type { ClientSubscribeCallback, ISubscriptionGrant, MqttClient } from 'mqtt'

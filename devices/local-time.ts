@@ -2,7 +2,7 @@
  * Local time of day for devices whose behaviour follows the day (a band's activity and midnight step reset, a
  * camera's day/night motion rate and infrared).
  *
- * Why not the host's time zone: the brief wants the same seed to give the same behaviour on every machine, and a
+ * Why not the host's time zone: the same seed must give the same behaviour on every machine, and a
  * CI runner in UTC would otherwise simulate a different day from a laptop in Paris. So a device's local time is
  * its clock's time plus a fixed UTC offset, taken from the spec's `utcOffset` tag (`+02:00`, `-05:30`), and UTC
  * when the tag is absent.
