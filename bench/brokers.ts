@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
+import { connect, createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -38,22 +38,56 @@ export function rssKiB (pid: number): number {
   return m === null ? 0 : Number(m[1])
 }
 
-export async function startBroker (kind: BrokerKind): Promise<RunningBroker> {
-  if (kind === 'mosquitto') {
-    if (MOSQUITTO === undefined) throw new Error('mosquitto is not installed (apt-get install mosquitto)')
-    const dir = mkdtempSync(join(tmpdir(), 'homefleet-bench-'))
-    const port = await freePort()
-    const conf = join(dir, 'mosquitto.conf')
-    // Minimal: one loopback listener, anonymous clients; limits are mosquitto's defaults.
-    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlog_type information\n`)
-    const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
-    await new Promise<void>((resolve, reject) => {
-      let err = ''
-      const timer = setTimeout(() => { reject(new Error(`mosquitto did not start: ${err}`)) }, 10_000)
-      proc.stderr?.on('data', (d: Buffer) => { err += d.toString(); if (/listen socket on port|running/.test(err)) { clearTimeout(timer); resolve() } })
-      proc.once('exit', () => { clearTimeout(timer); reject(new Error(`mosquitto exited: ${err}`)) })
+/** Resolve once a TCP connection to 127.0.0.1:port opens, retrying every 50 ms; reject after `ms`. */
+async function untilListening (port: number, ms: number, what: string, exited: () => string | undefined): Promise<void> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const why = exited()
+    if (why !== undefined) throw new Error(why)
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port })
+      s.once('connect', () => { s.destroy(); resolve(true) })
+      s.once('error', () => { s.destroy(); resolve(false) })
     })
-    return { kind, url: `mqtt://127.0.0.1:${port}`, pid: proc.pid as number, stop: stopper(proc, () => { rmSync(dir, { recursive: true, force: true }) }) }
+    if (ok) return
+    if (Date.now() > deadline) throw new Error(`${what} is not accepting connections on 127.0.0.1:${port} after ${ms} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+async function startMosquitto (extraConfig: readonly string[]): Promise<RunningBroker> {
+  if (MOSQUITTO === undefined) throw new Error('mosquitto is not installed (apt-get install mosquitto)')
+  const dir = mkdtempSync(join(tmpdir(), 'homefleet-bench-'))
+  const port = await freePort()
+  const conf = join(dir, 'mosquitto.conf')
+  // Minimal: one loopback listener, anonymous clients; limits are mosquitto's defaults.
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlog_type information\n${extraConfig.map((l) => l + '\n').join('')}`)
+  const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let err = ''
+  proc.stderr?.on('data', (d: Buffer) => { err += d.toString() })
+  const exited = (): string | undefined => proc.exitCode !== null || proc.signalCode !== null ? `mosquitto exited: ${err.trim()}` : undefined
+  try {
+    // mosquitto logs "Opening … listen socket" before it listens; only a connection that opens says it is ready.
+    await untilListening(port, 10_000, 'mosquitto', exited)
+  } catch (e) {
+    proc.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+    throw e
+  }
+  return { kind: 'mosquitto', url: `mqtt://127.0.0.1:${port}`, pid: proc.pid as number, stop: stopper(proc, () => { rmSync(dir, { recursive: true, force: true }) }) }
+}
+
+/** Start a broker of `kind`; `mosquittoConfig` adds lines to mosquitto's configuration (e.g. `max_connections -1`). */
+export async function startBroker (kind: BrokerKind, mosquittoConfig: readonly string[] = []): Promise<RunningBroker> {
+  if (kind === 'mosquitto') {
+    // The free port is chosen before mosquitto binds it; should another process take it meanwhile, try another.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await startMosquitto(mosquittoConfig)
+      } catch (e) {
+        if (attempt >= 3 || !/in use/i.test(String(e))) throw e
+      }
+    }
   }
   const script = fileURLToPath(new URL('./broker-process.ts', import.meta.url))
   const proc = spawn(process.execPath, ['--import', 'tsx', script, kind], { stdio: ['ignore', 'pipe', 'inherit'] })

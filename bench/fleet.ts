@@ -8,11 +8,9 @@
  * object with ratios; `--quick` runs smaller cases once.
  * Every case is bounded: fixed device counts, a 5 s measurement window, a 5-minute time-out per run.
  */
-import { spawn, spawnSync } from 'node:child_process'
-import { createServer, type AddressInfo } from 'node:net'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { spawn } from 'node:child_process'
 import { join } from 'node:path'
+import { MOSQUITTO, startBroker } from './brokers.ts'
 import type { BenchCase } from './fleet-case.ts'
 
 const quick = process.argv.includes('--quick')
@@ -48,32 +46,13 @@ function runOnce (c: BenchCase): Promise<Record<string, unknown>> {
   })
 }
 
-async function freePort (): Promise<number> {
-  const srv = createServer()
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
-  const port = (srv.address() as AddressInfo).port
-  await new Promise<void>((resolve) => srv.close(() => { resolve() }))
-  return port
-}
-
 async function withMosquitto<T> (fn: (url: string) => Promise<T>): Promise<T | undefined> {
-  const bin = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => spawnSync('test', ['-x', p]).status === 0)
-  if (bin === undefined) { process.stderr.write('mosquitto not installed: skipping the mosquitto case\n'); return undefined }
-  const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'homefleet-bench-'))
-  const conf = join(dir, 'mosquitto.conf')
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_connections -1\npersistence false\n`)
-  const proc = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
-  await new Promise<void>((resolve, reject) => {
-    let err = ''
-    proc.stderr.on('data', (d: Buffer) => { err += d.toString(); if (err.includes('running')) resolve() })
-    proc.on('exit', (code) => { reject(new Error(`mosquitto exited ${code}: ${err}`)) })
-  })
+  if (MOSQUITTO === undefined) { process.stderr.write('mosquitto not installed: skipping the mosquitto case\n'); return undefined }
+  const b = await startBroker('mosquitto', ['max_connections -1'])
   try {
-    return await fn(`mqtt://127.0.0.1:${port}`)
+    return await fn(b.url)
   } finally {
-    proc.kill('SIGTERM')
-    rmSync(dir, { recursive: true, force: true })
+    await b.stop()
   }
 }
 

@@ -57,7 +57,8 @@ export async function startMosquitto (options: MosquittoOptions = {}): Promise<M
       proc.stderr?.on('data', (d: Buffer) => {
         err += d.toString()
         log += d.toString()
-        if (/Opening ipv4 listen socket on port/.test(err) || / running/.test(err)) { clearTimeout(timer); resolve(proc) }
+        // "Opening … listen socket" comes before the listener is open; " running" once every listener is.
+        if (/ running/.test(err)) { clearTimeout(timer); resolve(proc) }
       })
       proc.on('exit', () => { clearTimeout(timer); resolve(undefined) })
     })
