@@ -152,6 +152,18 @@ if (c.ramp === true) {
     }
   }, 250)
 }
+/**
+ * Devices online at 10, 20, … s: the first sample at or after each mark (a busy event loop samples late, so the
+ * mark's sample may be a second or two after it: `sampledAt` says when).
+ */
+function rampMarks (): Array<{ s: number; online: number; sampledAt: number }> {
+  const out: Array<{ s: number; online: number; sampledAt: number }> = []
+  for (let mark = 10; ramp.length > 0 && mark <= (ramp[ramp.length - 1] as { s: number }).s; mark += 10) {
+    const r = ramp.find((x) => x.s >= mark)
+    if (r !== undefined) out.push({ s: mark, online: r.online, sampledAt: r.s })
+  }
+  return out
+}
 /** The partial result of a case that did not get its fleet online before its deadline; the process then exits. */
 function gaveUp (): never {
   clearInterval(rampTimer)
@@ -162,8 +174,8 @@ function gaveUp (): never {
     gaveUpAfterMs: c.connectDeadlineMs,
     onlineAtDeadline: onlineNow,
     rssMbPeak: Math.round(process.resourceUsage().maxRSS / 1024),
-    ramp: ramp.filter((r) => r.s % 10 === 0),
-    rampPerSecond: ramp.map((r) => r.online)
+    ramp: rampMarks(),
+    rampSamples: ramp.map((r) => [r.s, r.online])
   }) + '\n')
   process.exit(0)
 }
@@ -251,7 +263,7 @@ const result = {
   rssKbPerDevice: Math.round((rssPeakMb - rssBefore) * 1024 / specs.length * 10) / 10,
   ...(brokerRssMb === undefined ? {} : { brokerRssMb, brokerRssKbPerDevice: Math.round(brokerRssMb * 1024 / specs.length * 10) / 10 }),
   heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576),
-  ...(c.ramp === true ? { ramp: ramp.filter((r) => r.s % 10 === 0), rampPerSecond: ramp.map((r) => r.online) } : {}),
+  ...(c.ramp === true ? { ramp: rampMarks(), rampSamples: ramp.map((r) => [r.s, r.online]) } : {}),
   ...(counters === undefined ? {} : { telemetryDroppedWindow: dropped() - dropped0, reconnects: counters().reconnects }),
   ...(check === undefined
     ? {}

@@ -74,8 +74,9 @@ if (process.argv.includes('--scale')) {
   const scale = { telemetryMs: 10_000, windowMs: 25_000, connectRate: 0, observe: true, ramp: true, stopTimeoutMs: 120_000, connectDeadlineMs: 180_000 }
   const load = (): number[] => loadavg().map((l) => Math.round(l * 100) / 100)
   const loadBefore = load()
-  // The heap of 100,000 devices is near V8's default old-space limit (about 4 GB here), where it would collect
-  // garbage almost continuously: give it room. RSS, not the limit, is what the target bounds.
+  // The heap of 100,000 devices (~2.7 GB live) is near V8's default old-space limit (about 4 GB here), where it would
+  // collect garbage almost continuously: give it room (RSS, not the limit, is what the target bounds). Larger
+  // semi-spaces promote less of the connect storm's short-lived garbage (docs/performance.md, "Fleet scale").
   const inproc = await runOnce({ ...scale, name: `homefleet-inproc-${n}`, clients: 'homefleet', broker: 'embedded', transport: 'inproc', devices: n, connectConcurrency: 1000 }, ['--max-old-space-size=8192', '--max-semi-space-size=32'], 8 * 60_000)
   record(inproc)
   // 10,000 TCP connections in one process would need 20,000 descriptors (both ends): the broker runs in its own
