@@ -79,8 +79,15 @@ export class RolloutService {
   private flushTimer: NodeJS.Timeout | undefined
   private lastRetained = Date.now()
   private stopped = false
-  /** Counters for benchmarks and tests. */
-  readonly stats = { received: 0, sent: 0, offers: 0, cancels: 0, deliveries: 0, badPayloads: 0 }
+  /**
+   * Counters for benchmarks and tests: messages received and sent, and the same split by kind (in: info, reported,
+   * command, fetch; out: desired (offers and cancels), delivery, reply, status).
+   */
+  readonly stats = {
+    received: 0, sent: 0, offers: 0, cancels: 0, deliveries: 0, badPayloads: 0,
+    receivedBy: { info: 0, reported: 0, command: 0, fetch: 0 },
+    sentBy: { desired: 0, delivery: 0, reply: 0, status: 0 }
+  }
 
   private constructor (options: RolloutServiceOptions, client: MqttClient, store: RolloutStore) {
     this.client = client
@@ -199,10 +206,10 @@ export class RolloutService {
     if (parsed === undefined) return
     try {
       switch (parsed.channel) {
-        case 'info': this.lastRetained = Date.now(); this.onInfo(parsed.deviceId, payload); break
-        case 'reported': this.lastRetained = Date.now(); this.onReported(parsed.deviceId, payload); break
-        case 'rolloutCommand': this.onCommand(parsed.name, parsed.rid, payload); break
-        case 'rolloutFetch': this.onFetch(parsed.agentId, parsed.rid, payload); break
+        case 'info': this.stats.receivedBy.info++; this.lastRetained = Date.now(); this.onInfo(parsed.deviceId, payload); break
+        case 'reported': this.stats.receivedBy.reported++; this.lastRetained = Date.now(); this.onReported(parsed.deviceId, payload); break
+        case 'rolloutCommand': this.stats.receivedBy.command++; this.onCommand(parsed.name, parsed.rid, payload); break
+        case 'rolloutFetch': this.stats.receivedBy.fetch++; this.onFetch(parsed.agentId, parsed.rid, payload); break
         default: break
       }
     } catch (err) {
@@ -246,7 +253,7 @@ export class RolloutService {
 
   private onCommand (name: string, rid: string, payload: Buffer): void {
     const replyTopic = this.topics.rolloutReply(rid)
-    const answer = (reply: RolloutReply): void => { this.publish(replyTopic, JSON.stringify(reply), false) }
+    const answer = (reply: RolloutReply): void => { this.publish(replyTopic, JSON.stringify(reply), false, 'reply') }
     let args: Record<string, unknown>
     try {
       const v: unknown = payload.length === 0 ? {} : JSON.parse(payload.toString('utf8'))
@@ -278,7 +285,7 @@ export class RolloutService {
       bytes = Buffer.alloc(0)
     }
     this.stats.deliveries++
-    this.publish(this.topics.build('rolloutDelivery', deviceId, rid), bytes, false)
+    this.publish(this.topics.build('rolloutDelivery', deviceId, rid), bytes, false, 'delivery')
   }
 
   // ---- MQTT out: offers, cancels, files ----
@@ -306,7 +313,7 @@ export class RolloutService {
    * others'; the agent tells a new offer from a replay by workflow id and retryTimestamp instead.
    */
   private writeDesired (deviceId: string, service: ServiceRequest): void {
-    this.publish(this.topics.desired(deviceId), JSON.stringify({ deviceUpdate: { service } }), true)
+    this.publish(this.topics.desired(deviceId), JSON.stringify({ deviceUpdate: { service } }), true, 'desired')
   }
 
   /** ADU's update manifest for devices (files keyed by id, children as detached manifests), built once per update. */
@@ -388,18 +395,19 @@ export class RolloutService {
     for (const id of this.dirtyDeployments) {
       const status = this.engine.status(id)
       this.published.set(id, `${status.state}/${status.phase}/${status.currentWave}`)
-      this.publish(this.topics.rolloutDeployment(id), JSON.stringify(status), true)
+      this.publish(this.topics.rolloutDeployment(id), JSON.stringify(status), true, 'status')
     }
     this.dirtyDeployments.clear()
     for (const g of this.dirtyGroups) {
-      this.publish(this.topics.rolloutGroup(encodeURIComponent(g)), JSON.stringify(this.engine.compliance(g)), true)
+      this.publish(this.topics.rolloutGroup(encodeURIComponent(g)), JSON.stringify(this.engine.compliance(g)), true, 'status')
     }
     this.dirtyGroups.clear()
   }
 
-  private publish (topic: string, payload: string | Buffer, retain: boolean): void {
+  private publish (topic: string, payload: string | Buffer, retain: boolean, kind: keyof RolloutService['stats']['sentBy']): void {
     if (this.stopped) return
     this.stats.sent++
+    this.stats.sentBy[kind]++
     this.client.publish(topic, payload, { qos: 1, retain }, (err) => {
       if (err instanceof Error && !this.stopped) this.logger.warn({ topic, error: err.message }, 'publish failed')
     })
