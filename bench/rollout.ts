@@ -22,6 +22,8 @@
 import { spawn } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
+import { RolloutClient } from '../bridge/rollout/client.ts'
+import type { DeploymentStatus } from '../bridge/rollout/engine.ts'
 import { startBroker, type BrokerKind } from './brokers.ts'
 import type { RolloutCase } from './rollout-case.ts'
 
@@ -87,16 +89,37 @@ const results = new Map<string, Record<string, unknown>>()
 let failed = false
 for (const kind of cases as ('service' | 'baseline')[]) {
   // A fresh broker per case: no case inherits another's retained twins or connections.
-  const b = await startBroker(broker, broker === 'mosquitto' ? ['max_connections -1'] : [])
+  // mosquitto queues at most 1,000 QoS 1 messages per client by default (max_queued_messages) and drops the rest,
+  // retained ones on subscribe included: a controller subscribing to 10,000 retained reports would hear 1,020.
+  const b = await startBroker(broker, broker === 'mosquitto' ? ['max_connections -1', 'max_queued_messages 0'] : [])
+  // This process is idle while a case runs: it watches the deployment's retained status topic as any MQTT client
+  // would, to see how fresh the live status is (the fleet's process is too busy to time it fairly).
+  const watcher = kind === 'service' ? await watchStatus(b.url) : undefined
   try {
     const { code, result } = await runCase({ ...common, name: `${kind}-${devices}`, controller: kind, url: b.url, deployment })
     if (result === undefined) { process.stdout.write(JSON.stringify({ case: `${kind}-${devices}`, error: `exited ${code} without a result` }) + '\n'); failed = true; continue }
-    process.stdout.write(JSON.stringify({ ...result, broker }) + '\n')
+    const status = watcher === undefined ? {} : { statusUpdates: watcher.updates, maxStatusGapWhileRunningMs: Math.round(watcher.maxGapMs) }
+    process.stdout.write(JSON.stringify({ ...result, ...status, broker }) + '\n')
     results.set(kind, result)
     if (code !== 0) failed = true
   } finally {
+    await watcher?.close()
     await b.stop()
   }
+}
+
+/** Watch the benchmark deployment's status topic: how many updates arrived and the longest gap between two while it ran. */
+async function watchStatus (url: string): Promise<{ updates: number; maxGapMs: number; close: () => Promise<void> }> {
+  const client = await RolloutClient.connect({ target: { url } })
+  const w = { updates: 0, maxGapMs: 0, close: () => client.close() }
+  let last: number | undefined
+  await client.watchDeployment(deployment.id, (s: DeploymentStatus) => {
+    const now = performance.now()
+    w.updates++
+    if (last !== undefined && s.phase === 'running') w.maxGapMs = Math.max(w.maxGapMs, now - last)
+    last = now
+  })
+  return w
 }
 
 const s = results.get('service')
