@@ -126,6 +126,7 @@ export class RolloutEngine {
   private readonly wakeTimers = new Map<string, { at: number; handle: TimerHandle }>()
   private readonly timeoutTimers = new Map<string, TimerHandle>()
   private readonly dirtyDeployments = new Set<Deployment>()
+  private readonly countedDeployments = new Set<Deployment>()
   private readonly dirtyRecords = new Set<DeviceRecord>()
   private readonly dirtyGroups = new Set<string>()
   /** Memos of {@link know}: compatPropertyNames → names, names and values → class, installedUpdateId → update key. */
@@ -516,6 +517,7 @@ export class RolloutEngine {
     if (d.spec.rateLimit === undefined) return
     d.rate.sentInWindow++
     d.rate.notifiedSinceStep++
+    this.touch(d)
     this.stepUpRate(d)
   }
 
@@ -567,7 +569,7 @@ export class RolloutEngine {
       return
     }
     this.setState(d, r, type === 'TIMED_OUT' ? 'TimedOut' : 'Failed', type)
-    this.touch(d)
+    this.counted(d)
     if (type === 'TIMED_OUT') this.port.cancel(r.deviceId, d.spec.id)
     if (this.checkRollback(d)) return
     this.pump(d)
@@ -581,9 +583,10 @@ export class RolloutEngine {
     r.resultDetails = result.resultDetails
     r.updatedAt = this.now()
     this.dirtyRecords.add(r)
-    this.touch(d)
+    this.counted(d)
     if (state === 'Succeeded' && d.spec.rateLimit !== undefined) {
       d.rate.succeededSinceStep++
+      this.touch(d)
       this.stepUpRate(d)
     }
     this.pump(d)
@@ -711,21 +714,31 @@ export class RolloutEngine {
   }
 
   private commit (): void {
-    if (this.dirtyDeployments.size === 0 && this.dirtyRecords.size === 0 && this.dirtyGroups.size === 0) return
-    const deps = [...this.dirtyDeployments]
+    if (this.dirtyDeployments.size === 0 && this.countedDeployments.size === 0 && this.dirtyRecords.size === 0 && this.dirtyGroups.size === 0) return
+    const deps = new Set(this.dirtyDeployments)
+    const counted = [...this.countedDeployments]
     const recs = [...this.dirtyRecords]
     const groups = [...this.dirtyGroups]
     this.dirtyDeployments.clear()
+    this.countedDeployments.clear()
     this.dirtyRecords.clear()
     this.dirtyGroups.clear()
+    // A device's result changes only the counts, which are not stored with the deployment (they come from the
+    // records); its state (ActiveWithSubgroupFailures) follows from them, and is stored when it changes.
+    for (const d of counted) {
+      const before = d.state
+      this.refreshState(d)
+      if (d.state !== before) deps.add(d)
+      groups.push(d.spec.groupId)
+    }
     for (const d of deps) { this.refreshState(d); groups.push(d.spec.groupId) }
-    if (deps.length > 0 || recs.length > 0) {
+    if (deps.size > 0 || recs.length > 0) {
       this.store.transaction(() => {
         for (const d of deps) this.store.saveDeployment(d)
         for (const r of recs) this.store.saveRecord(r)
       })
     }
-    for (const d of deps) this.port.changed(d)
+    for (const d of new Set([...deps, ...counted])) this.port.changed(d)
     for (const g of new Set(groups)) this.port.groupChanged(g)
   }
 
@@ -742,7 +755,11 @@ export class RolloutEngine {
     }
   }
 
+  /** The deployment itself changed: it is stored, and its status published, at the end of the step. */
   private touch (d: Deployment): void { this.dirtyDeployments.add(d) }
+
+  /** Only its counts changed (a device's result): its status is published, the deployment is not stored again. */
+  private counted (d: Deployment): void { this.countedDeployments.add(d) }
 
   private now (): number { return this.clock.now() }
 

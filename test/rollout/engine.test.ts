@@ -480,3 +480,27 @@ describe('status', () => {
     }
   })
 })
+
+describe('store writes', () => {
+  it('a device\'s result writes its record, not the whole deployment again, unless the deployment\'s state changes with it', async () => {
+    const w = await World.create()
+    w.addDevices(10)
+    w.engine.start()
+    w.engine.deploy({ id: 'd', update: NEW, waves: [{ percent: 100, errorThreshold: 100 }] })
+    const offered = w.inProgress('d')
+    const before = { ...w.store.writes }
+    w.succeed(offered[0] as string)
+    expect(w.store.writes.records).toBe(before.records + 1)
+    expect(w.store.writes.deployments).toBe(before.deployments)
+    // The first failure makes it ActiveWithSubgroupFailures: that is stored.
+    w.fail(offered[1] as string)
+    expect(w.store.writes.deployments).toBe(before.deployments + 1)
+    expect(w.store.loadDeployments().find((d) => d.spec.id === 'd')?.state).toBe('ActiveWithSubgroupFailures')
+    // The last result completes it: stored too, with the records that say so.
+    for (const id of offered.slice(2)) w.succeed(id)
+    const stored = w.store.loadDeployments().find((d) => d.spec.id === 'd')
+    expect(stored?.phase).toBe('completed')
+    expect(w.store.loadRecords('d').filter((r) => r.state === 'Succeeded')).toHaveLength(9)
+    expect(w.port.changes).toBeGreaterThan(10) // every result still announced a status change
+  })
+})
