@@ -24,6 +24,8 @@ import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { RolloutClient } from '../bridge/rollout/client.ts'
 import type { DeploymentStatus } from '../bridge/rollout/engine.ts'
+import { createMqttClient, endClient, waitConnected } from '../core/mqtt-connect.ts'
+import { createTopics } from '../core/topics.ts'
 import { startBroker, type BrokerKind } from './brokers.ts'
 import type { RolloutCase } from './rollout-case.ts'
 
@@ -98,7 +100,7 @@ for (const kind of cases as ('service' | 'baseline')[]) {
   try {
     const { code, result } = await runCase({ ...common, name: `${kind}-${devices}`, controller: kind, url: b.url, deployment })
     if (result === undefined) { process.stdout.write(JSON.stringify({ case: `${kind}-${devices}`, error: `exited ${code} without a result` }) + '\n'); failed = true; continue }
-    const status = watcher === undefined ? {} : { statusUpdates: watcher.updates, maxStatusGapWhileRunningMs: Math.round(watcher.maxGapMs) }
+    const status = watcher === undefined ? {} : { statusUpdates: watcher.updates, statusLagAtEndMs: watcher.lagAtEndMs() }
     process.stdout.write(JSON.stringify({ ...result, ...status, broker }) + '\n')
     results.set(kind, result)
     if (code !== 0) failed = true
@@ -108,16 +110,35 @@ for (const kind of cases as ('service' | 'baseline')[]) {
   }
 }
 
-/** Watch the benchmark deployment's status topic: how many updates arrived and the longest gap between two while it ran. */
-async function watchStatus (url: string): Promise<{ updates: number; maxGapMs: number; close: () => Promise<void> }> {
+/**
+ * Watch the benchmark deployment's status topic and the devices' reported twins, as any MQTT client could: how many
+ * status updates arrived, and how long after the last device reported the end of its update the status said the
+ * deployment had completed (its lag behind the fleet at the end).
+ */
+async function watchStatus (url: string): Promise<{ updates: number; lagAtEndMs: () => number | null; close: () => Promise<void> }> {
   const client = await RolloutClient.connect({ target: { url } })
-  const w = { updates: 0, maxGapMs: 0, close: () => client.close() }
-  let last: number | undefined
+  const observer = createMqttClient({ url }, { clean: true, reconnectPeriod: 0 })
+  await waitConnected(observer, { url }, 10_000)
+  let lastDeviceEnd: number | undefined
+  let completedAt: number | undefined
+  observer.on('message', (_topic, payload) => {
+    // Only a device's last report of the rollout names the new version with state 0 (Idle) or 255 (Failed) and a result.
+    const text = payload.toString('utf8')
+    if (!text.includes('lastInstallResult')) return
+    try {
+      const agent = (JSON.parse(text) as { deviceUpdate?: { agent?: { state?: number } } }).deviceUpdate?.agent
+      if (agent?.state === 0 || agent?.state === 255) lastDeviceEnd = performance.now()
+    } catch { /* not a twin: not a device's end */ }
+  })
+  await observer.subscribeAsync(createTopics().filter('reported'), { qos: 0 })
+  const w = {
+    updates: 0,
+    lagAtEndMs: () => completedAt === undefined || lastDeviceEnd === undefined ? null : Math.round(completedAt - lastDeviceEnd),
+    close: async () => { await endClient(observer); await client.close() }
+  }
   await client.watchDeployment(deployment.id, (s: DeploymentStatus) => {
-    const now = performance.now()
     w.updates++
-    if (last !== undefined && s.phase === 'running') w.maxGapMs = Math.max(w.maxGapMs, now - last)
-    last = now
+    if (s.phase === 'completed') completedAt ??= performance.now()
   })
   return w
 }
