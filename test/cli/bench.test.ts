@@ -5,7 +5,7 @@ import { parseThresholds, defaultSubTopic } from '../../bench/load/run.ts'
 import { LatencyHistogram } from '../../bench/load/histogram.ts'
 import type { BenchReport } from '../../bench/load/run.ts'
 import { testIo } from './helpers.ts'
-import { connectClient } from '../helpers/mqtt.ts'
+import { collectMessages, connectClient } from '../helpers/mqtt.ts'
 import { closedPort, subscribedTo } from '../helpers/net.ts'
 import { Teardown } from '../helpers/teardown.ts'
 
@@ -54,6 +54,36 @@ describe('fleet bench', () => {
     expect([...topics].filter((t) => t !== 'ph/end').sort()).toEqual(['ph/5/tst-5', 'ph/6/tst-6'])
   })
 
+  it('-I is an interval per publisher (emqtt-bench): each publisher sends once per interval, however the publishers are split over workers', async () => {
+    const b = await broker()
+    const watcher = td.client(await connectClient(b.url))
+    const arrived: Array<{ topic: string; payload: Buffer }> = []
+    watcher.on('message', (topic, payload) => { arrived.push({ topic, payload }) })
+    await watcher.subscribeAsync('iv/#')
+    // Three publishers on two workers: one worker has two, the other one. A total rate split per worker would make
+    // the lone publisher send 1.5 times as often as the interval says.
+    const r = await bench(['pub', '-b', b.url, '-c', '3', '-w', '2', '-I', '300ms', '--duration', '1200ms', '-t', 'iv/%i', '--json', '--quiet'])
+    expect(r.code).toBe(0)
+    const sent = r.report!.sent
+    expect(sent).toBeGreaterThan(0)
+    // The watcher's own listener (older) fills `arrived`; wait until everything sent is there.
+    if (arrived.length < sent) await collectMessages(watcher, (t) => t.startsWith('iv/'), () => arrived.length >= sent, `${sent} messages on iv/#`)
+    const sendTimes = new Map<string, number[]>()
+    for (const m of arrived) {
+      const times = sendTimes.get(m.topic) ?? []
+      times.push(m.payload.readDoubleBE(8)) // the send time the publisher wrote into the payload
+      sendTimes.set(m.topic, times)
+    }
+    expect([...sendTimes.keys()].sort()).toEqual(['iv/0', 'iv/1', 'iv/2'])
+    for (const [topic, times] of sendTimes) {
+      // Never more often than once per interval: at most 1.2 s / 300 ms = 4 intervals, so 5 messages counting the
+      // first; and consecutive messages of one publisher at least about an interval apart (timers never fire early;
+      // the margin covers the event loop's millisecond clock).
+      expect(times.length, topic).toBeLessThanOrEqual(5)
+      for (let i = 1; i < times.length; i++) expect((times[i] as number) - (times[i - 1] as number), `${topic} message ${i}`).toBeGreaterThan(250)
+    }
+  })
+
   it('a --fail-if condition that holds exits 1 and says which; text output names it', async () => {
     const r = await bench(['pubsub', '-c', '1', '-L', '50', '--duration', '30s', '--quiet', '--fail-if', 'received>0,loss>0'])
     expect(r.code).toBe(1)
@@ -69,6 +99,25 @@ describe('fleet bench', () => {
     expect(ok.report!.connectLatencyMs.count).toBe(20)
     const refused = await bench(['conn', '-b', b.url, '-c', '3', '-u', 'bench', '-P', 'wrong', '--duration', '300ms', '--json', '--quiet'])
     expect(refused.report).toMatchObject({ connected: 0, connectFailures: 3, errors: { 'connack 5': 3 } })
+  })
+
+  it('--connect-concurrency bounds the connects in progress: the broker never has more CONNECTs awaiting their CONNACK', async () => {
+    let pending = 0
+    let most = 0
+    const b = await broker({
+      // Each CONNECT waits 20 ms for its answer, so unbounded connects pile up here.
+      authenticate: async () => {
+        most = Math.max(most, ++pending)
+        await new Promise((resolve) => { setTimeout(resolve, 20) })
+        pending--
+        return true
+      }
+    })
+    const r = await bench(['conn', '-b', b.url, '-c', '30', '-w', '2', '-R', '0', '--connect-concurrency', '4', '--duration', '200ms', '--json', '--quiet'])
+    expect(r.code).toBe(0)
+    expect(r.report).toMatchObject({ connected: 30, connectFailures: 0 })
+    expect(most).toBeGreaterThan(0)
+    expect(most).toBeLessThanOrEqual(4)
   })
 
   it('sub mode counts what it receives on its filter', async () => {
