@@ -3,7 +3,7 @@
  * mosquitto (the Debian package, a minimal configuration), plain aedes with its defaults, and HomeFleet's broker.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,7 +11,17 @@ import { fileURLToPath } from 'node:url'
 
 export type BrokerKind = 'mosquitto' | 'aedes' | 'homefleet'
 
-export interface RunningBroker { kind: BrokerKind; url: string; pid: number; stop: () => Promise<void> }
+/** A Node broker's `process.memoryUsage()`, in bytes, after a full garbage collection. */
+export interface NodeMemory { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; rss: number }
+
+export interface RunningBroker {
+  kind: BrokerKind
+  url: string
+  pid: number
+  /** The Node brokers' heap figures (undefined for mosquitto). Rejects after 10 s without an answer. */
+  memory: (() => Promise<NodeMemory>) | undefined
+  stop: () => Promise<void>
+}
 
 export const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p))
 
@@ -36,6 +46,15 @@ function stopper (proc: ChildProcess, cleanup: () => void): () => Promise<void> 
 export function rssKiB (pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m === null ? 0 : Number(m[1])
+}
+
+/** Open sockets of a process (its file descriptors that are sockets), from /proc. */
+export function socketCount (pid: number): number {
+  let n = 0
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try { if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++ } catch { /* closed meanwhile */ }
+  }
+  return n
 }
 
 /** Resolve once a TCP connection to 127.0.0.1:port opens, retrying every 50 ms; reject after `ms`. */
@@ -74,7 +93,7 @@ async function startMosquitto (extraConfig: readonly string[]): Promise<RunningB
     rmSync(dir, { recursive: true, force: true })
     throw e
   }
-  return { kind: 'mosquitto', url: `mqtt://127.0.0.1:${port}`, pid: proc.pid as number, stop: stopper(proc, () => { rmSync(dir, { recursive: true, force: true }) }) }
+  return { kind: 'mosquitto', url: `mqtt://127.0.0.1:${port}`, pid: proc.pid as number, memory: undefined, stop: stopper(proc, () => { rmSync(dir, { recursive: true, force: true }) }) }
 }
 
 /** Start a broker of `kind`; `mosquittoConfig` adds lines to mosquitto's configuration (e.g. `max_connections -1`). */
@@ -90,12 +109,45 @@ export async function startBroker (kind: BrokerKind, mosquittoConfig: readonly s
     }
   }
   const script = fileURLToPath(new URL('./broker-process.ts', import.meta.url))
-  const proc = spawn(process.execPath, ['--import', 'tsx', script, kind], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = ''
-    const timer = setTimeout(() => { reject(new Error(`${kind} did not start`)) }, 30_000)
-    proc.stdout?.on('data', (d: Buffer) => { out += d.toString(); const m = /port (\d+)/.exec(out); if (m !== null) { clearTimeout(timer); resolve(Number(m[1])) } })
-    proc.once('exit', () => { clearTimeout(timer); reject(new Error(`${kind} exited before listening`)) })
+  // --expose-gc: the memory figures read the heap after a full collection.
+  const proc = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', script, kind], { stdio: ['pipe', 'pipe', 'inherit'] })
+  // stdout carries `port N` once, then one `memory {…}` line per `memory` request.
+  const lines: string[] = []
+  const waiting: Array<(line: string) => void> = []
+  let out = ''
+  proc.stdout?.on('data', (d: Buffer) => {
+    out += d.toString()
+    for (let i = out.indexOf('\n'); i !== -1; i = out.indexOf('\n')) {
+      const line = out.slice(0, i)
+      out = out.slice(i + 1)
+      const w = waiting.shift()
+      if (w !== undefined) w(line)
+      else lines.push(line)
+    }
   })
-  return { kind, url: `mqtt://127.0.0.1:${port}`, pid: proc.pid as number, stop: stopper(proc, () => undefined) }
+  const nextLine = (what: string, ms: number): Promise<string> => new Promise((resolve, reject) => {
+    const early = lines.shift()
+    if (early !== undefined) { resolve(early); return }
+    const give = (line: string): void => { clearTimeout(timer); proc.off('exit', onExit); resolve(line) }
+    const fail = (why: string): void => {
+      const at = waiting.indexOf(give)
+      if (at !== -1) waiting.splice(at, 1)
+      reject(new Error(why))
+    }
+    const onExit = (): void => { clearTimeout(timer); fail(`${kind} exited while waiting for ${what}`) }
+    const timer = setTimeout(() => { proc.off('exit', onExit); fail(`${kind} did not answer ${what} within ${ms} ms`) }, ms)
+    proc.once('exit', onExit)
+    waiting.push(give)
+  })
+  const first = await nextLine('its port', 30_000)
+  const m = /^port (\d+)$/.exec(first)
+  if (m === null) { proc.kill('SIGKILL'); throw new Error(`${kind} printed ${JSON.stringify(first)} instead of its port`) }
+  const port = Number(m[1])
+  const memory = async (): Promise<NodeMemory> => {
+    proc.stdin?.write('memory\n')
+    const line = await nextLine('a memory request', 10_000)
+    if (!line.startsWith('memory ')) throw new Error(`${kind} answered ${JSON.stringify(line)} to a memory request`)
+    return JSON.parse(line.slice('memory '.length)) as NodeMemory
+  }
+  return { kind, url: `mqtt://127.0.0.1:${port}`, pid: proc.pid as number, memory, stop: stopper(proc, () => undefined) }
 }

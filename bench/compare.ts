@@ -3,7 +3,7 @@
  * turn, run each figure against each with the same generator, and print one JSON line per figure and broker, with the
  * ratio to mosquitto's figure measured in the same run. Usage: compare.ts [figure,…] [--duration 5s] [--brokers a,b]
  */
-import { FIGURES, type FigureContext } from './figures.ts'
+import { FIGURES, valueOf, type FigureContext } from './figures.ts'
 import { startBroker, type BrokerKind } from './brokers.ts'
 
 const args = process.argv.slice(2)
@@ -15,21 +15,29 @@ const figures = FIGURES.filter((f) => wanted === undefined || wanted.includes(f.
 if (figures.length === 0) { process.stderr.write(`no such figure; figures: ${FIGURES.map((f) => f.name).join(', ')}\n`); process.exit(2) }
 
 const ctx: FigureContext = { durationMs, peak: new Map() }
+let failed = 0
 const results = new Map<string, Map<BrokerKind, number>>()
 for (const kind of brokers) {
   for (const figure of figures) {
     // A fresh broker per figure: no figure inherits another's connections or memory.
     const b = await startBroker(kind)
     try {
-      const value = await figure.measure(b, ctx)
+      const measured = await figure.measure(b, ctx)
+      const value = valueOf(measured)
       if (!results.has(figure.name)) results.set(figure.name, new Map())
       results.get(figure.name)?.set(kind, value)
       const base = results.get(figure.name)?.get('mosquitto')
-      process.stdout.write(JSON.stringify({ figure: figure.name, broker: kind, value, unit: figure.unit, better: figure.better, ratioToMosquitto: base === undefined || base === 0 ? null : Math.round((value / base) * 1000) / 1000 }) + '\n')
+      process.stdout.write(JSON.stringify({ figure: figure.name, broker: kind, value, unit: figure.unit, better: figure.better, ratioToMosquitto: base === undefined || base === 0 ? null : Math.round((value / base) * 1000) / 1000, ...(typeof measured === 'number' ? {} : { detail: measured.detail }) }) + '\n')
     } catch (err) {
+      // A figure that could not be measured is an error line and a failed run, never a number.
+      failed++
       process.stdout.write(JSON.stringify({ figure: figure.name, broker: kind, error: err instanceof Error ? err.message : String(err) }) + '\n')
     } finally {
       await b.stop()
     }
   }
+}
+if (failed > 0) {
+  process.stderr.write(`bench: ${failed} figure(s) could not be measured (see the error lines)\n`)
+  process.exitCode = 1
 }

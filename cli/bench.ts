@@ -43,14 +43,14 @@ export async function runBenchCommand (ctx: CommandContext<BenchValues>): Promis
   if (o.connectInterval !== undefined && o.connectRate !== 2000) throw new UsageError('bench', 'fleet bench: give --connect-interval (-i) or --connect-rate (-R), not both')
   if (o.interval !== undefined && o.rate !== 0) throw new UsageError('bench', 'fleet bench: give --interval (-I) or --rate, not both')
   const connectRate = o.connectInterval === undefined ? o.connectRate : o.connectInterval === 0 ? 0 : 1000 / o.connectInterval
-  const rate = o.interval === undefined ? o.rate : o.clients * 1000 / o.interval
   const report = await runBench({
     mode: mode as BenchMode,
     broker: o.broker === 'embedded' ? undefined : o.broker,
     clients: o.clients,
     subscribers: o.subscribers,
     connectRate,
-    rate,
+    rate: o.rate,
+    interval: o.interval ?? 0,
     topic: o.topic,
     subTopic: o.subTopic,
     qos: o.qos === '1' ? 1 : 0,

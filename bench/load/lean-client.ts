@@ -11,6 +11,8 @@ export interface LeanHandlers {
   suback (granted: number[]): void
   publish (topic: string, payload: Buffer, qos: number): void
   puback (messageId: number): void
+  /** PINGRESP: the broker answered a {@link LeanClient.ping}. */
+  pingresp?: () => void
   error (reason: string): void
   close (): void
 }
@@ -79,6 +81,7 @@ export function encodePublish (topic: string, payload: Buffer, qos: number, mess
 }
 
 const PUBACK = Buffer.from([0x40, 0x02, 0, 0])
+const PINGREQ = Buffer.from([0xc0, 0x00])
 const DISCONNECT = Buffer.from([0xe0, 0x00])
 
 export class LeanClient {
@@ -94,6 +97,11 @@ export class LeanClient {
 
   write (buf: Buffer): boolean {
     return this.socket.write(buf)
+  }
+
+  /** PINGREQ [MQTT-3.12]: the broker answers PINGRESP on a connection it holds. */
+  ping (): boolean {
+    return this.socket.write(PINGREQ)
   }
 
   disconnect (): void {
@@ -156,7 +164,7 @@ export class LeanClient {
         break
       }
       case 4: this.handlers.puback(buf.readUInt16BE(start)); break
-      case 13: break // PINGRESP
+      case 13: this.handlers.pingresp?.(); break
       default: this.handlers.error(`unexpected packet type ${first >> 4}`)
     }
   }

@@ -21,8 +21,15 @@ export interface WorkerPlan {
   size: number
   /** Milliseconds between this worker's connects (0: all at once). */
   connectEveryMs: number
-  /** Messages per second for this worker, 0 for as fast as the sockets take them. */
+  /** Messages per second for this worker, 0 for as fast as the sockets take them (or per-publisher intervals). */
   rate: number
+  /**
+   * Milliseconds between two messages of each publisher (emqtt-bench -I), 0 for none. Publishers are spread evenly
+   * over the interval by global index, so the run's total is publishers ÷ interval, smoothly.
+   */
+  intervalMs: number
+  /** Publishers of the whole run (all workers), for spreading the intervals. */
+  publishersTotal: number
   /** Most messages this worker sends (0: no limit). */
   limit: number
   /** Sent and not yet received, at most (closed loop; 0: open loop). Needs publishers and subscribers in one worker. */

@@ -25,8 +25,10 @@ export interface BenchOptions {
   subscribers: number
   /** Connects per second over the whole run (0: as fast as possible). */
   connectRate: number
-  /** Messages per second over all publishers (0: as fast as the sockets take them). */
+  /** Messages per second over all publishers (0: as fast as the sockets take them, or `interval`). */
   rate: number
+  /** Each publisher publishes once per this many ms (emqtt-bench -I); 0 for none. Not with `rate`. */
+  interval: number
   topic: string
   /** The subscribers' filter; default: the topic with each placeholder level made `+`. */
   subTopic: string | undefined
@@ -57,6 +59,7 @@ export const defaultBenchOptions: Readonly<BenchOptions> = Object.freeze({
   subscribers: 1,
   connectRate: 2000,
   rate: 0,
+  interval: 0,
   topic: 'bench/%i',
   subTopic: undefined,
   qos: 0,
@@ -189,6 +192,8 @@ function validate (given: BenchInput): BenchOptions {
   if (!['conn', 'pub', 'sub', 'pubsub'].includes(o.mode)) problems.push(`mode must be conn, pub, sub or pubsub, got ${String(o.mode)}`)
   if (o.size < 16) problems.push(`size must be at least 16 bytes (sequence number, publisher and timestamp), got ${o.size}`)
   if (o.maxOutstanding > 0 && (o.mode !== 'pubsub' || o.workers !== 1)) problems.push('--max-outstanding (a closed loop) needs pubsub mode and --workers 1')
+  if (o.interval > 0 && o.rate > 0) problems.push('give an interval per publisher or a total rate, not both')
+  if (o.interval > 0 && o.maxOutstanding > 0) problems.push('--max-outstanding (a closed loop) does not go with an interval per publisher')
   if (o.topic.includes('#') || o.topic.includes('+')) problems.push(`topic must be a topic name, without + or #: ${o.topic}`)
   if (problems.length > 0) throw new FleetError('FLEET_ERR_USAGE', `fleet bench: ${problems.join('; ')}`)
   return o
@@ -260,7 +265,7 @@ export async function runBench (given: BenchInput, hooks: { onTick?: ((t: BenchT
       plans.push({
         worker: k, mode: o.mode, host, port, pubStart, pubEnd, subStart: s0 + subOffset, subEnd: s1 + subOffset,
         clientIdPrefix: o.clientIdPrefix, startIndex: o.startIndex, topic: o.topic, subTopic, qos: o.qos, size: o.size,
-        connectEveryMs, rate: o.rate / workers, limit: o.limit === 0 ? 0 : l1 - l0, maxOutstanding: o.maxOutstanding,
+        connectEveryMs, rate: o.rate / workers, intervalMs: o.interval, publishersTotal, limit: o.limit === 0 ? 0 : l1 - l0, maxOutstanding: o.maxOutstanding,
         inflight: o.inflight, username: o.username, password: o.password, warmupMs: o.warmupMs, durationMs: o.durationMs, drainMs: o.drainMs
       })
     }

@@ -165,6 +165,8 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
   let rr = 0
   let pumping = false
   function canSend (): boolean {
+    // With an interval per publisher, each publisher's own timer sends (sendOnIntervals), never the pump.
+    if (plan.intervalMs > 0) return false
     if (stopped || Date.now() >= sendUntil) return false
     if (plan.limit > 0 && totals.sentTotal >= plan.limit) return false
     if (plan.maxOutstanding > 0) {
@@ -210,6 +212,34 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
     }
   }
 
+  /**
+   * emqtt-bench's -I: every publisher sends one message per interval on a timer of its own, whatever the others do.
+   * Publishers are spread over the interval by global index. A QoS 1 publisher whose --inflight window is full skips
+   * that tick and counts it, rather than send in a burst later.
+   */
+  function sendOnIntervals (): Promise<void> {
+    return new Promise((resolve) => {
+      const timers: NodeJS.Timeout[] = []
+      const step = plan.intervalMs / Math.max(1, plan.publishersTotal)
+      const finished = (): boolean => stopSending || stopped || Date.now() >= sendUntil || (plan.limit > 0 && totals.sentTotal >= plan.limit)
+      const tick = (p: Publisher): void => {
+        if (finished()) return
+        if (plan.qos > 0 && p.unacked >= plan.inflight) { error('publish skipped: --inflight window full'); return }
+        sendOne(p)
+      }
+      for (const p of publishers) {
+        const offset = ((p.index - plan.startIndex) * step) % plan.intervalMs
+        timers.push(setTimeout(() => { tick(p); timers.push(setInterval(tick, plan.intervalMs, p)) }, offset))
+      }
+      const check = setInterval(() => {
+        if (!finished()) return
+        clearInterval(check)
+        for (const t of timers) clearTimeout(t)
+        resolve()
+      }, 10)
+    })
+  }
+
   await Promise.all([...subscribed, ...pubReady])
   const startMeasuring = (): void => {
     measuring = true
@@ -227,7 +257,9 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
   control.onStopSending(() => { stopSending = true })
   if (plan.mode !== 'conn' && plan.pubEnd > plan.pubStart) {
     // A timer drives open-loop sending; the closed loop is also driven by arrivals.
-    if (publishers.length > 0) {
+    if (publishers.length > 0 && plan.intervalMs > 0) {
+      await sendOnIntervals()
+    } else if (publishers.length > 0) {
       await new Promise<void>((resolve) => {
         const loop = setInterval(() => {
           pump()

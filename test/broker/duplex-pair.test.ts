@@ -24,6 +24,22 @@ describe('duplexPair (the in-process transport)', () => {
     b.destroy()
   })
 
+  it('never delivers a held write inside the reader\'s read() call (aedes re-enters read() from a packet handler)', async () => {
+    const [a, b] = duplexPair()
+    const chunk = Buffer.alloc(20 * 1024, 1)
+    a.write(chunk)
+    a.write(Buffer.alloc(100, 2)) // held behind the first: the peer's buffer is full
+    await new Promise((resolve) => setImmediate(resolve))
+    // read() returns what was there when it was called; the held write arrives on a later tick, as from a socket.
+    const first = b.read() as Buffer
+    expect(first.length).toBe(chunk.length)
+    expect(b.readableLength).toBe(0)
+    const second = await new Promise<Buffer>((resolve) => b.once('readable', () => { resolve(b.read() as Buffer) }))
+    expect(second).toEqual(Buffer.alloc(100, 2))
+    a.destroy()
+    b.destroy()
+  })
+
   it('passes bytes both ways and ends the peer when one side ends', async () => {
     const [a, b] = duplexPair()
     const got: string[] = []

@@ -5,7 +5,7 @@ import { parseThresholds, defaultSubTopic } from '../../bench/load/run.ts'
 import { LatencyHistogram } from '../../bench/load/histogram.ts'
 import type { BenchReport } from '../../bench/load/run.ts'
 import { testIo } from './helpers.ts'
-import { connectClient } from '../helpers/mqtt.ts'
+import { collectMessages, connectClient } from '../helpers/mqtt.ts'
 import { closedPort, subscribedTo } from '../helpers/net.ts'
 import { Teardown } from '../helpers/teardown.ts'
 
@@ -52,6 +52,36 @@ describe('fleet bench', () => {
     await b.publish({ topic: 'ph/end', payload: 'x' })
     await new Promise<void>((resolve) => { if (topics.has('ph/end')) resolve(); else watcher.on('message', (t) => { if (t === 'ph/end') resolve() }) })
     expect([...topics].filter((t) => t !== 'ph/end').sort()).toEqual(['ph/5/tst-5', 'ph/6/tst-6'])
+  })
+
+  it('-I is an interval per publisher (emqtt-bench): each publisher sends once per interval, however the publishers are split over workers', async () => {
+    const b = await broker()
+    const watcher = td.client(await connectClient(b.url))
+    const arrived: Array<{ topic: string; payload: Buffer }> = []
+    watcher.on('message', (topic, payload) => { arrived.push({ topic, payload }) })
+    await watcher.subscribeAsync('iv/#')
+    // Three publishers on two workers: one worker has two, the other one. A total rate split per worker would make
+    // the lone publisher send 1.5 times as often as the interval says.
+    const r = await bench(['pub', '-b', b.url, '-c', '3', '-w', '2', '-I', '300ms', '--duration', '1200ms', '-t', 'iv/%i', '--json', '--quiet'])
+    expect(r.code).toBe(0)
+    const sent = r.report!.sent
+    expect(sent).toBeGreaterThan(0)
+    // The watcher's own listener (older) fills `arrived`; wait until everything sent is there.
+    if (arrived.length < sent) await collectMessages(watcher, (t) => t.startsWith('iv/'), () => arrived.length >= sent, `${sent} messages on iv/#`)
+    const sendTimes = new Map<string, number[]>()
+    for (const m of arrived) {
+      const times = sendTimes.get(m.topic) ?? []
+      times.push(m.payload.readDoubleBE(8)) // the send time the publisher wrote into the payload
+      sendTimes.set(m.topic, times)
+    }
+    expect([...sendTimes.keys()].sort()).toEqual(['iv/0', 'iv/1', 'iv/2'])
+    for (const [topic, times] of sendTimes) {
+      // Never more often than once per interval: at most 1.2 s / 300 ms = 4 intervals, so 5 messages counting the
+      // first; and consecutive messages of one publisher at least about an interval apart (timers never fire early;
+      // the margin covers the event loop's millisecond clock).
+      expect(times.length, topic).toBeLessThanOrEqual(5)
+      for (let i = 1; i < times.length; i++) expect((times[i] as number) - (times[i - 1] as number), `${topic} message ${i}`).toBeGreaterThan(250)
+    }
   })
 
   it('a --fail-if condition that holds exits 1 and says which; text output names it', async () => {
