@@ -107,6 +107,8 @@ const PUBLISH_BATCH_MS = 10_000
 const SETTLE_MS = 3000
 /** How long the runner waits to see its own announcement come back (another run's would have come before it). */
 const PROBE_MS = 3000
+/** How long a run whose announcement is found has to answer a probe before the announcement is taken as stale. */
+const LIVENESS_MS = 5000
 /** Slack on top of the timeline's bound (its duration, or its steps' time-outs and withins added up per `at`). */
 const WATCHDOG_SLACK_MS = 5000
 
@@ -288,7 +290,8 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
     if (external) {
       // ---- isolation on a shared broker: another live run under this prefix, and retained state from before
       res.announced = runTopic(prefix, runId)
-      await untilAborted(refuseLiveRun(observer, controller, announcement, prefix, describeTarget(target)), signal)
+      await untilAborted(answerProbes(controller, announcement, prefix), signal)
+      await untilAborted(refuseLiveRun(observer, controller, announcement, prefix, describeTarget(target), logger), signal)
       if (options.clearRetained === 'before' || options.clearRetained === 'both') {
         const cleared = await untilAborted(clearRetained(controller, observer.retainedTopics), signal)
         logger.info({ topics: cleared }, 'cleared retained topics from before the run')
@@ -472,29 +475,81 @@ async function settle (ctx: ConditionContext, signal: AbortSignal): Promise<void
 interface RunAnnouncement { runId: string; scenario: string; host: string; pid: number; startedAt: string }
 
 /**
- * Refuse to start when another run is live under this prefix: its announcement (`{p}/.run/{runId}`, retained, cleared
- * by its end or by its runner's last will) is on the broker. Two runs starting at the same moment both announce
- * themselves and then look again: the later one (by start time, then run id) gives way.
+ * Answer liveness probes for this run: a message on `{p}/.run/{runId}/ping` gets the announcement back on
+ * `{p}/.run/{runId}/pong`. A run that finds another's announcement asks it this way before refusing to start, so an
+ * announcement that outlived its run (a broker with persistence that crashed, so no last will was sent) is told from
+ * a live run. It answers for as long as the controller is connected.
  */
-async function refuseLiveRun (observer: Observer, controller: MqttClient, own: RunAnnouncement, prefix: string, where: string): Promise<void> {
+async function answerProbes (controller: MqttClient, own: RunAnnouncement, prefix: string): Promise<void> {
+  const ping = `${runTopic(prefix, own.runId)}/ping`
+  const pong = `${runTopic(prefix, own.runId)}/pong`
+  const onMessage = (topic: string): void => {
+    if (topic === ping) controller.publish(pong, JSON.stringify(own), { qos: 0 })
+  }
+  controller.on('message', onMessage)
+  await withTimeout(controller.subscribeAsync(ping, { qos: 0 }), PUBLISH_BATCH_MS, `subscribing to ${ping}`)
+}
+
+/** Is the run behind this announcement still there? A process on this host is looked up; any other is probed. */
+async function runIsLive (controller: MqttClient, other: RunAnnouncement, prefix: string): Promise<boolean> {
+  if (other.host === hostname() && other.pid > 0 && other.pid !== process.pid) {
+    try {
+      process.kill(other.pid, 0)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false
+    }
+  }
+  const ping = `${runTopic(prefix, other.runId)}/ping`
+  const pong = `${runTopic(prefix, other.runId)}/pong`
+  let answered!: () => void
+  const answer = new Promise<void>((resolve) => { answered = resolve })
+  const onMessage = (topic: string): void => { if (topic === pong) answered() }
+  controller.on('message', onMessage)
+  try {
+    await withTimeout(controller.subscribeAsync(pong, { qos: 0 }), PUBLISH_BATCH_MS, `subscribing to ${pong}`)
+    controller.publish(ping, '', { qos: 0 })
+    return await withTimeout(answer.then(() => true), LIVENESS_MS, `run ${other.runId} answering on ${pong}`).catch(() => false)
+  } finally {
+    controller.off('message', onMessage)
+    await controller.unsubscribeAsync(pong).catch(() => undefined)
+  }
+}
+
+/**
+ * Refuse to start when another run is live under this prefix: its announcement (`{p}/.run/{runId}`, retained, cleared
+ * by its end or by its runner's last will) is on the broker and it answers a probe. An announcement nobody answers
+ * for is stale (its run and its broker died together); it is withdrawn and logged. Two runs starting at the same
+ * moment both announce themselves and then look again: the later one (by start time, then run id) gives way.
+ */
+async function refuseLiveRun (observer: Observer, controller: MqttClient, own: RunAnnouncement, prefix: string, where: string, logger: Logger): Promise<void> {
+  const stale = new Set<string>()
   const conflict = (): RunAnnouncement | undefined => {
     for (const [id, text] of observer.runs) {
-      if (id === own.runId) continue
+      if (id === own.runId || stale.has(id)) continue
       let other: RunAnnouncement
       try { other = JSON.parse(text) as RunAnnouncement } catch { other = { runId: id, scenario: '?', host: '?', pid: 0, startedAt: '' } }
       if (other.startedAt === '' || other.startedAt < own.startedAt || (other.startedAt === own.startedAt && id < own.runId)) return other
     }
     return undefined
   }
+  const live = async (): Promise<RunAnnouncement | undefined> => {
+    for (let other = conflict(); other !== undefined; other = conflict()) {
+      if (await runIsLive(controller, other, prefix)) return other
+      stale.add(other.runId)
+      logger.warn({ run: other.runId, scenario: other.scenario, host: other.host, pid: other.pid, since: other.startedAt }, 'withdrawing a stale run announcement: its run does not answer')
+      await clearRetained(controller, [runTopic(prefix, other.runId)])
+    }
+    return undefined
+  }
   const refuse = (other: RunAnnouncement): FleetError => new FleetError('FLEET_ERR_RUN_CONFLICT', `another run is live under the topic prefix "${prefix}" on ${where}: run ${other.runId} of "${other.scenario}" (${other.host}, pid ${other.pid}, since ${other.startedAt}). Run beside it with its own prefix, e.g. --prefix ${prefix}-2, or wait for it to end`)
-  const before = conflict()
+  const before = await live()
   if (before !== undefined) throw refuse(before)
   const topic = runTopic(prefix, own.runId)
   await withTimeout(controller.publishAsync(topic, JSON.stringify(own), { qos: 1, retain: true }), PUBLISH_BATCH_MS, `announcing the run on ${topic}`)
   // Our own announcement coming back means every earlier one has come too (one connection, in order).
   const until = performance.now() + PROBE_MS
   while (!observer.runs.has(own.runId) && performance.now() < until) await delay(POLL_MS / 2)
-  const after = conflict()
+  const after = await live()
   if (after !== undefined) {
     await withTimeout(controller.publishAsync(topic, '', { qos: 1, retain: true }), PUBLISH_BATCH_MS, `withdrawing the run from ${topic}`).catch(() => undefined)
     throw refuse(after)

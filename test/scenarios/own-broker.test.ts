@@ -6,6 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { builtinScenarioPath, exitCodeOf, formatReport, loadScenarioFile, loadScenarioText, runScenario, type ProgressEvent, type ScenarioReport } from '../../scenarios/index.ts'
 import { interopAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts'
 import { Teardown } from '../helpers/teardown.ts'
+import { connectClient } from '../helpers/mqtt.ts'
+import { spawnSync } from 'node:child_process'
+import { hostname } from 'node:os'
 
 const td = new Teardown()
 afterEach(async () => { await td.run() })
@@ -82,6 +85,34 @@ describe.runIf(interopAvailable(true))('runs on a stock mosquitto', () => {
     })
     // Client ids carry the prefix: no run took another's sessions over.
     expect(broker.log).not.toMatch(/already connected, closing old connection/)
+  }, 120_000)
+
+  it('an announcement whose run is gone (its broker died with it, so no last will) is withdrawn, and the run goes ahead', async () => {
+    const broker = await mosquitto()
+    // Two leftovers: a run of another host that does not answer a probe, and one of this host whose process is gone.
+    const gonePid = spawnSync(process.execPath, ['-e', '0']).pid
+    const leftovers = {
+      'remote-1': { runId: 'remote-1', scenario: 'old', host: 'elsewhere.example', pid: 4242, startedAt: '2026-01-01T00:00:00.000Z' },
+      'local-1': { runId: 'local-1', scenario: 'old', host: hostname(), pid: gonePid, startedAt: '2026-01-01T00:00:00.000Z' }
+    }
+    const client = td.add(await connectClient(broker.url), (c) => c.endAsync())
+    for (const [id, a] of Object.entries(leftovers)) await client.publishAsync(`home/.run/${id}`, JSON.stringify(a), { qos: 1, retain: true })
+    const report = await runScenario(loadScenarioText(SMALL, 'small.yaml'), { broker: broker.url })
+    expect(failures(report)).toEqual([])
+    expect(report.result).toBe('passed')
+    // Both retained announcements are gone from the broker: a fresh subscription gets none of them (retained messages
+    // come before a message published after the SUBACK, on one connection).
+    const seen: string[] = []
+    const synced = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error('waited 10 s for the sync message after the retained ones')) }, 10_000)
+      client.on('message', (topic, payload) => {
+        if (topic === 'home/.sync-end') { clearTimeout(timer); resolve() } else if (payload.length > 0) seen.push(topic)
+      })
+    })
+    await client.subscribeAsync(['home/.run/+', 'home/.sync-end'], { qos: 1 })
+    await client.publishAsync('home/.sync-end', 'x', { qos: 1 })
+    await synced
+    expect(seen).toEqual([])
   }, 120_000)
 
   it('with max_queued_messages 100 a run passes or ends inconclusive with the observer\'s loss in plain words, never failing devices', async () => {
