@@ -102,6 +102,8 @@ interface Tally {
   failureTypes: { FAILED: number; REJECTED: number; TIMED_OUT: number }
   /** Pending records per wave, in the order they were chosen. */
   pending: Set<DeviceRecord>[]
+  /** Counts per device class (ADU's subgroups; `unknown` for a record without one). */
+  classes: Map<string, StateCounts>
 }
 const MINUTE = 60_000
 
@@ -124,8 +126,13 @@ export class RolloutEngine {
   private readonly wakeTimers = new Map<string, { at: number; handle: TimerHandle }>()
   private readonly timeoutTimers = new Map<string, TimerHandle>()
   private readonly dirtyDeployments = new Set<Deployment>()
+  private readonly countedDeployments = new Set<Deployment>()
   private readonly dirtyRecords = new Set<DeviceRecord>()
   private readonly dirtyGroups = new Set<string>()
+  /** Memos of {@link know}: compatPropertyNames → names, names and values → class, installedUpdateId → update key. */
+  private readonly propertyNames = new Map<string, string[]>()
+  private readonly classes = new Map<string, { properties: Readonly<Record<string, string>>; key: string }>()
+  private readonly installedKeys = new Map<string, string | undefined>()
   private depth = 0
   private ready = false
   private stopped = false
@@ -198,15 +205,21 @@ export class RolloutEngine {
     let deviceClass = ''
     let installed: string | undefined
     if (agent !== undefined) {
-      const names = typeof agent.compatPropertyNames === 'string' && agent.compatPropertyNames !== '' ? agent.compatPropertyNames.split(',').map((n) => n.trim()) : ['manufacturer', 'model']
+      // Every report of every device carries these; a fleet has few distinct ones, so each is worked out once.
+      const namesText = typeof agent.compatPropertyNames === 'string' && agent.compatPropertyNames !== '' ? agent.compatPropertyNames : 'manufacturer,model'
+      const names = this.propertyNames.get(namesText) ?? memo(this.propertyNames, namesText, namesText.split(',').map((n) => n.trim()))
       const props = typeof agent.deviceProperties === 'object' && agent.deviceProperties !== null ? agent.deviceProperties : {}
-      properties = Object.fromEntries(names.flatMap((n) => (typeof props[n] === 'string' ? [[n, props[n]]] : [])))
-      deviceClass = compatibilityKey(properties)
+      let classOf = namesText
+      for (const n of names) classOf += typeof props[n] === 'string' ? `\u0000${props[n]}` : '\u0001'
+      let cls = this.classes.get(classOf)
+      if (cls === undefined) {
+        const p = Object.freeze(Object.fromEntries(names.flatMap((n) => (typeof props[n] === 'string' ? [[n, props[n]]] : []))) as Record<string, string>)
+        cls = memo(this.classes, classOf, { properties: p, key: compatibilityKey(p) })
+      }
+      properties = cls.properties
+      deviceClass = cls.key
       if (typeof agent.installedUpdateId === 'string') {
-        try {
-          const id = JSON.parse(agent.installedUpdateId) as { provider?: unknown; name?: unknown; version?: unknown }
-          if (typeof id.provider === 'string' && typeof id.name === 'string' && typeof id.version === 'string') installed = updateKey({ provider: id.provider, name: id.name, version: id.version })
-        } catch { /* a bad installedUpdateId is an unknown one */ }
+        installed = this.installedKeys.has(agent.installedUpdateId) ? this.installedKeys.get(agent.installedUpdateId) : memo(this.installedKeys, agent.installedUpdateId, installedKey(agent.installedUpdateId))
       }
     }
     return { ...view, groupId, agent, deviceClass, properties, installed }
@@ -504,6 +517,7 @@ export class RolloutEngine {
     if (d.spec.rateLimit === undefined) return
     d.rate.sentInWindow++
     d.rate.notifiedSinceStep++
+    this.touch(d)
     this.stepUpRate(d)
   }
 
@@ -555,7 +569,7 @@ export class RolloutEngine {
       return
     }
     this.setState(d, r, type === 'TIMED_OUT' ? 'TimedOut' : 'Failed', type)
-    this.touch(d)
+    this.counted(d)
     if (type === 'TIMED_OUT') this.port.cancel(r.deviceId, d.spec.id)
     if (this.checkRollback(d)) return
     this.pump(d)
@@ -569,9 +583,10 @@ export class RolloutEngine {
     r.resultDetails = result.resultDetails
     r.updatedAt = this.now()
     this.dirtyRecords.add(r)
-    this.touch(d)
+    this.counted(d)
     if (state === 'Succeeded' && d.spec.rateLimit !== undefined) {
       d.rate.succeededSinceStep++
+      this.touch(d)
       this.stepUpRate(d)
     }
     this.pump(d)
@@ -699,21 +714,31 @@ export class RolloutEngine {
   }
 
   private commit (): void {
-    if (this.dirtyDeployments.size === 0 && this.dirtyRecords.size === 0 && this.dirtyGroups.size === 0) return
-    const deps = [...this.dirtyDeployments]
+    if (this.dirtyDeployments.size === 0 && this.countedDeployments.size === 0 && this.dirtyRecords.size === 0 && this.dirtyGroups.size === 0) return
+    const deps = new Set(this.dirtyDeployments)
+    const counted = [...this.countedDeployments]
     const recs = [...this.dirtyRecords]
     const groups = [...this.dirtyGroups]
     this.dirtyDeployments.clear()
+    this.countedDeployments.clear()
     this.dirtyRecords.clear()
     this.dirtyGroups.clear()
+    // A device's result changes only the counts, which are not stored with the deployment (they come from the
+    // records); its state (ActiveWithSubgroupFailures) follows from them, and is stored when it changes.
+    for (const d of counted) {
+      const before = d.state
+      this.refreshState(d)
+      if (d.state !== before) deps.add(d)
+      groups.push(d.spec.groupId)
+    }
     for (const d of deps) { this.refreshState(d); groups.push(d.spec.groupId) }
-    if (deps.length > 0 || recs.length > 0) {
+    if (deps.size > 0 || recs.length > 0) {
       this.store.transaction(() => {
         for (const d of deps) this.store.saveDeployment(d)
         for (const r of recs) this.store.saveRecord(r)
       })
     }
-    for (const d of deps) this.port.changed(d)
+    for (const d of new Set([...deps, ...counted])) this.port.changed(d)
     for (const g of new Set(groups)) this.port.groupChanged(g)
   }
 
@@ -730,7 +755,11 @@ export class RolloutEngine {
     }
   }
 
+  /** The deployment itself changed: it is stored, and its status published, at the end of the step. */
   private touch (d: Deployment): void { this.dirtyDeployments.add(d) }
+
+  /** Only its counts changed (a device's result): its status is published, the deployment is not stored again. */
+  private counted (d: Deployment): void { this.countedDeployments.add(d) }
 
   private now (): number { return this.clock.now() }
 
@@ -801,7 +830,7 @@ export class RolloutEngine {
   private tallyOf (d: Deployment): Tally {
     let t = this.tallies.get(d.spec.id)
     if (t === undefined) {
-      t = { total: emptyCounts(), waves: d.spec.waves.map(emptyCounts), notified: 0, failureTypes: { FAILED: 0, REJECTED: 0, TIMED_OUT: 0 }, pending: d.spec.waves.map(() => new Set()) }
+      t = { total: emptyCounts(), waves: d.spec.waves.map(emptyCounts), notified: 0, failureTypes: { FAILED: 0, REJECTED: 0, TIMED_OUT: 0 }, pending: d.spec.waves.map(() => new Set()), classes: new Map() }
       this.tallies.set(d.spec.id, t)
     }
     return t
@@ -810,6 +839,10 @@ export class RolloutEngine {
   /** Add (+1) or remove (−1) a record's contribution to the counts. */
   private count (t: Tally, r: DeviceRecord, n: 1 | -1): void {
     t.total[r.state] += n
+    const clsKey = r.deviceClass || 'unknown'
+    let cls = t.classes.get(clsKey)
+    if (cls === undefined) { cls = emptyCounts(); t.classes.set(clsKey, cls) }
+    cls[r.state] += n
     const w = t.waves[r.wave]
     if (w !== undefined) w[r.state] += n
     if (r.failureType !== undefined && (r.state === 'Failed' || r.state === 'TimedOut')) t.failureTypes[r.failureType] += n
@@ -843,18 +876,13 @@ export class RolloutEngine {
   status (id: string): DeploymentStatus {
     const d = this.deployments.get(id)
     if (d === undefined) throw new FleetError('FLEET_ERR_ROLLOUT_NOT_FOUND', `no deployment ${JSON.stringify(id)}`)
-    const counts = emptyCounts()
+    // From the tallies, not the records: the service publishes this on every change, so it must not cost O(devices).
+    const t = this.tallyOf(d)
+    const counts = { ...t.total }
     const classes: Record<string, StateCounts> = {}
-    const waves = d.waves.map((w) => ({ ...w, counts: emptyCounts() }))
-    let notified = 0
-    for (const r of this.recordsOf(id).values()) {
-      counts[r.state]++
-      const cls = (classes[r.deviceClass || 'unknown'] ??= emptyCounts())
-      cls[r.state]++
-      const w = waves[r.wave]
-      if (w !== undefined) w.counts[r.state]++
-      if (r.attempts > 0) notified++
-    }
+    for (const [cls, c] of t.classes) classes[cls] = { ...c }
+    const waves = d.waves.map((w, i) => ({ ...w, counts: { ...(t.waves[i] ?? emptyCounts()) } }))
+    const notified = t.notified
     const failed = counts.Failed + counts.TimedOut
     return {
       id, groupId: d.spec.groupId, update: d.spec.update, state: d.state, phase: d.phase, createdAt: d.createdAt,
@@ -908,6 +936,22 @@ export class RolloutEngine {
     for (const d of this.deployments.values()) g.add(d.spec.groupId)
     return [...g].sort()
   }
+}
+
+/** The update key of an agent's `installedUpdateId` (a JSON string of the updateId); undefined when it is not one. */
+function installedKey (text: string): string | undefined {
+  try {
+    const id = JSON.parse(text) as { provider?: unknown; name?: unknown; version?: unknown }
+    if (typeof id.provider === 'string' && typeof id.name === 'string' && typeof id.version === 'string') return updateKey({ provider: id.provider, name: id.name, version: id.version })
+  } catch { /* a bad installedUpdateId is an unknown one */ }
+  return undefined
+}
+
+/** Remember `value` under `key` (forgetting everything past 1,000 entries: a memo, not a store) and return it. */
+function memo<V> (map: Map<string, V>, key: string, value: V): V {
+  if (map.size >= 1000) map.clear()
+  map.set(key, value)
+  return value
 }
 
 function pct (n: number, of: number): number {

@@ -11,8 +11,11 @@
  * | in/out | `{p}/$bridge/rollout/commands/{name}/{rid}` → `{p}/$bridge/rollout/replies/{rid}` | the request/reply API (`fleet rollout`) |
  * | out | `{p}/$bridge/rollout/deployments/{id}`, `{p}/$bridge/rollout/groups/{group}` (retained) | live status and compliance |
  *
- * Status topics are republished at most every `statusIntervalMs` of wall time while things change, and at once when
- * a deployment's state or phase changes, so any MQTT client watches a rollout as it happens.
+ * Status topics are republished as things change, so any MQTT client watches a rollout as it happens: a deployment's
+ * at most every `statusIntervalMs` (100 ms) of wall time, a group's compliance (which counts every device of the
+ * group) at most every `complianceIntervalMs` (1 s), and both at once when a deployment's state, phase or wave changes
+ * or an operator's request was handled. A change after a quiet spell goes out at once; the interval only coalesces
+ * a burst of changes into one message per topic.
  */
 import type { MqttClient } from 'mqtt'
 import { systemClock, type Clock } from '../../core/clock.ts'
@@ -43,8 +46,10 @@ export interface RolloutServiceOptions {
    * 20× as long) before the engine starts: it must have heard the fleet before it opens waves or resumes.
    */
   readonly settleMs?: number
-  /** Republish changed status at most this often (wall ms). Default 100. */
+  /** Republish a changed deployment status at most this often (wall ms). Default 100. */
   readonly statusIntervalMs?: number
+  /** Republish a changed group compliance at most this often (wall ms). Default 1000. */
+  readonly complianceIntervalMs?: number
   readonly connectTimeoutMs?: number
 }
 
@@ -60,6 +65,9 @@ export function topicKey (key: string): string {
 
 interface Offer { manifest: string; fileUrls: Record<string, string> }
 
+/** Served file bytes kept in memory, at most this much in all (beyond it, a file is made again for each fetch). */
+const FILE_CACHE_BYTES = 64 * 1024 * 1024
+
 export class RolloutService {
   readonly engine: RolloutEngine
   readonly store: RolloutStore
@@ -68,19 +76,28 @@ export class RolloutService {
   private readonly clock: Clock
   private readonly logger: Logger
   private readonly ownStore: boolean
-  private readonly statusIntervalMs: number
   private readonly views = new Map<string, { tags: Record<string, unknown>; reported: Record<string, unknown> }>()
   private readonly offers = new Map<string, Offer>()
   /** Topic of a file → how to make its bytes. */
   private readonly files = new Map<string, () => Buffer>()
+  private readonly fileCache = new Map<string, Buffer>()
+  private fileCacheBytes = 0
   private readonly dirtyDeployments = new Set<string>()
   private readonly dirtyGroups = new Set<string>()
   private readonly published = new Map<string, string>()
-  private flushTimer: NodeJS.Timeout | undefined
+  private readonly deploymentFlush: Coalescer
+  private readonly groupFlush: Coalescer
   private lastRetained = Date.now()
   private stopped = false
-  /** Counters for benchmarks and tests. */
-  readonly stats = { received: 0, sent: 0, offers: 0, cancels: 0, deliveries: 0, badPayloads: 0 }
+  /**
+   * Counters for benchmarks and tests: messages received and sent, and the same split by kind (in: info, reported,
+   * command, fetch; out: desired (offers and cancels), delivery, reply, status).
+   */
+  readonly stats = {
+    received: 0, sent: 0, offers: 0, cancels: 0, deliveries: 0, badPayloads: 0,
+    receivedBy: { info: 0, reported: 0, command: 0, fetch: 0 },
+    sentBy: { desired: 0, delivery: 0, reply: 0, status: 0 }
+  }
 
   private constructor (options: RolloutServiceOptions, client: MqttClient, store: RolloutStore) {
     this.client = client
@@ -89,12 +106,13 @@ export class RolloutService {
     this.clock = options.clock ?? systemClock
     this.logger = (options.logger ?? silentLogger).child({ component: 'rollout' })
     this.topics = createTopics(options.prefix ?? DEFAULT_PREFIX)
-    this.statusIntervalMs = options.statusIntervalMs ?? 100
+    this.deploymentFlush = new Coalescer(options.statusIntervalMs ?? 100, () => { this.flushDeployments() })
+    this.groupFlush = new Coalescer(options.complianceIntervalMs ?? 1000, () => { this.flushGroups() })
     const port: RolloutPort = {
       offer: (deviceId, d, r) => { this.sendOffer(deviceId, d, r) },
       cancel: (deviceId, id) => { this.sendCancel(deviceId, id) },
       changed: (d) => { this.markDeployment(d) },
-      groupChanged: (g) => { this.dirtyGroups.add(g); this.scheduleFlush(false) },
+      groupChanged: (g) => { this.dirtyGroups.add(g); this.groupFlush.mark(false) },
       log: (level, msg, fields) => { this.logger[level](fields ?? {}, msg) }
     }
     this.engine = new RolloutEngine({ clock: this.clock, store, port })
@@ -199,10 +217,10 @@ export class RolloutService {
     if (parsed === undefined) return
     try {
       switch (parsed.channel) {
-        case 'info': this.lastRetained = Date.now(); this.onInfo(parsed.deviceId, payload); break
-        case 'reported': this.lastRetained = Date.now(); this.onReported(parsed.deviceId, payload); break
-        case 'rolloutCommand': this.onCommand(parsed.name, parsed.rid, payload); break
-        case 'rolloutFetch': this.onFetch(parsed.agentId, parsed.rid, payload); break
+        case 'info': this.stats.receivedBy.info++; this.lastRetained = Date.now(); this.onInfo(parsed.deviceId, payload); break
+        case 'reported': this.stats.receivedBy.reported++; this.lastRetained = Date.now(); this.onReported(parsed.deviceId, payload); break
+        case 'rolloutCommand': this.stats.receivedBy.command++; this.onCommand(parsed.name, parsed.rid, payload); break
+        case 'rolloutFetch': this.stats.receivedBy.fetch++; this.onFetch(parsed.agentId, parsed.rid, payload); break
         default: break
       }
     } catch (err) {
@@ -246,7 +264,7 @@ export class RolloutService {
 
   private onCommand (name: string, rid: string, payload: Buffer): void {
     const replyTopic = this.topics.rolloutReply(rid)
-    const answer = (reply: RolloutReply): void => { this.publish(replyTopic, JSON.stringify(reply), false) }
+    const answer = (reply: RolloutReply): void => { this.publish(replyTopic, JSON.stringify(reply), false, 'reply') }
     let args: Record<string, unknown>
     try {
       const v: unknown = payload.length === 0 ? {} : JSON.parse(payload.toString('utf8'))
@@ -266,7 +284,7 @@ export class RolloutService {
         else this.logger.info({ command: name, code: e.code, error: e.message }, 'rollout request refused')
         answer({ rid, command: name, ok: false, error: { code: e.code, message: e.message, ...(e.issues.length === 0 ? {} : { issues: e.issues }) } })
       }
-    ).finally(() => { this.scheduleFlush(true) })
+    ).finally(() => { this.deploymentFlush.mark(true); this.groupFlush.mark(true) })
   }
 
   private onFetch (deviceId: string, rid: string, payload: Buffer): void {
@@ -278,7 +296,7 @@ export class RolloutService {
       bytes = Buffer.alloc(0)
     }
     this.stats.deliveries++
-    this.publish(this.topics.build('rolloutDelivery', deviceId, rid), bytes, false)
+    this.publish(this.topics.build('rolloutDelivery', deviceId, rid), bytes, false, 'delivery')
   }
 
   // ---- MQTT out: offers, cancels, files ----
@@ -306,7 +324,7 @@ export class RolloutService {
    * others'; the agent tells a new offer from a replay by workflow id and retryTimestamp instead.
    */
   private writeDesired (deviceId: string, service: ServiceRequest): void {
-    this.publish(this.topics.desired(deviceId), JSON.stringify({ deviceUpdate: { service } }), true)
+    this.publish(this.topics.desired(deviceId), JSON.stringify({ deviceUpdate: { service } }), true, 'desired')
   }
 
   /** ADU's update manifest for devices (files keyed by id, children as detached manifests), built once per update. */
@@ -354,12 +372,26 @@ export class RolloutService {
     return u
   }
 
+  /**
+   * The bytes behind a file topic. Made once (read from the store or generated) and kept, up to
+   * {@link FILE_CACHE_BYTES} in all: every device of a rollout fetches the same files, and generating a payload
+   * costs a SHA-256 per 32 bytes.
+   */
   private fileBytes (topic: string): Buffer | undefined {
-    const make = this.files.get(topic)
-    if (make !== undefined) return make()
-    // After a restart the offers of live deployments are rebuilt on first use; a fetch may come first.
-    for (const d of this.engine.list()) this.offerFor(d.spec.update)
-    return this.files.get(topic)?.()
+    const cached = this.fileCache.get(topic)
+    if (cached !== undefined) return cached
+    let make = this.files.get(topic)
+    if (make === undefined) {
+      // After a restart the offers of live deployments are rebuilt on first use; a fetch may come first.
+      for (const d of this.engine.list()) this.offerFor(d.spec.update)
+      make = this.files.get(topic)
+    }
+    const bytes = make?.()
+    if (bytes !== undefined && this.fileCacheBytes + bytes.length <= FILE_CACHE_BYTES) {
+      this.fileCache.set(topic, bytes)
+      this.fileCacheBytes += bytes.length
+    }
+    return bytes
   }
 
   // ---- status topics ----
@@ -369,37 +401,33 @@ export class RolloutService {
     this.dirtyGroups.add(d.spec.groupId)
     const key = `${d.state}/${d.phase}/${d.currentWave}`
     // A change of state, phase or wave goes out at once; counts within a wave at the status interval.
-    this.scheduleFlush(this.published.get(d.spec.id) !== key)
+    const now = this.published.get(d.spec.id) !== key
+    this.deploymentFlush.mark(now)
+    this.groupFlush.mark(now)
   }
 
-  private scheduleFlush (now: boolean): void {
-    if (this.stopped) return
-    if (now) {
-      if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
-      this.flushTimer = setTimeout(() => { this.flush() }, 0)
-      return
-    }
-    this.flushTimer ??= setTimeout(() => { this.flush() }, this.statusIntervalMs)
-  }
-
-  private flush (): void {
-    this.flushTimer = undefined
+  private flushDeployments (): void {
     if (this.stopped) return
     for (const id of this.dirtyDeployments) {
       const status = this.engine.status(id)
       this.published.set(id, `${status.state}/${status.phase}/${status.currentWave}`)
-      this.publish(this.topics.rolloutDeployment(id), JSON.stringify(status), true)
+      this.publish(this.topics.rolloutDeployment(id), JSON.stringify(status), true, 'status')
     }
     this.dirtyDeployments.clear()
+  }
+
+  private flushGroups (): void {
+    if (this.stopped) return
     for (const g of this.dirtyGroups) {
-      this.publish(this.topics.rolloutGroup(encodeURIComponent(g)), JSON.stringify(this.engine.compliance(g)), true)
+      this.publish(this.topics.rolloutGroup(encodeURIComponent(g)), JSON.stringify(this.engine.compliance(g)), true, 'status')
     }
     this.dirtyGroups.clear()
   }
 
-  private publish (topic: string, payload: string | Buffer, retain: boolean): void {
+  private publish (topic: string, payload: string | Buffer, retain: boolean, kind: keyof RolloutService['stats']['sentBy']): void {
     if (this.stopped) return
     this.stats.sent++
+    this.stats.sentBy[kind]++
     this.client.publish(topic, payload, { qos: 1, retain }, (err) => {
       if (err instanceof Error && !this.stopped) this.logger.warn({ topic, error: err.message }, 'publish failed')
     })
@@ -408,10 +436,10 @@ export class RolloutService {
   /** Publish what is pending, stop timers, disconnect, close the store (if the service opened it). */
   async stop (): Promise<void> {
     if (this.stopped) return
-    if (this.flushTimer !== undefined) { clearTimeout(this.flushTimer); this.flush() }
+    this.deploymentFlush.stop(true)
+    this.groupFlush.stop(true)
     this.engine.stop()
     this.stopped = true
-    this.flushTimer = undefined
     await endClient(this.client)
     if (this.ownStore) this.store.close()
   }
@@ -419,4 +447,39 @@ export class RolloutService {
 
 function summary (s: ReturnType<RolloutEngine['status']>): Record<string, unknown> {
   return { id: s.id, groupId: s.groupId, update: s.update, state: s.state, phase: s.phase, currentWave: s.currentWave, counts: s.counts, failureRate: s.failureRate, ...(s.halt === undefined ? {} : { halt: s.halt }) }
+}
+
+/**
+ * Coalesces changes into calls of `run`: the first change after a quiet spell runs it at once (on the next turn of
+ * the event loop), later ones at most once per `intervalMs`; `mark(true)` runs it at once whatever the interval.
+ */
+class Coalescer {
+  private timer: NodeJS.Timeout | undefined
+  private last = Number.NEGATIVE_INFINITY
+  private stopped = false
+
+  constructor (private readonly intervalMs: number, private readonly run: () => void) {}
+
+  mark (now: boolean): void {
+    if (this.stopped) return
+    if (now && this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined }
+    if (this.timer !== undefined) return
+    const wait = now ? 0 : Math.max(0, this.last + this.intervalMs - Date.now())
+    this.timer = setTimeout(() => { this.fire() }, wait)
+  }
+
+  private fire (): void {
+    this.timer = undefined
+    this.last = Date.now()
+    this.run()
+  }
+
+  /** Stop; with `flush`, run once more if a change is pending. */
+  stop (flush: boolean): void {
+    const pending = this.timer !== undefined
+    if (pending) clearTimeout(this.timer)
+    this.timer = undefined
+    this.stopped = true
+    if (flush && pending) this.run()
+  }
 }

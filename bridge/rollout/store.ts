@@ -59,6 +59,8 @@ CREATE INDEX IF NOT EXISTS device_records_state ON device_records (deployment_id
 
 export class RolloutStore implements UpdateCatalog {
   readonly path: string
+  /** Engine writes so far (for benchmarks): transactions, deployment rows and device-record rows written. */
+  readonly writes = { transactions: 0, deployments: 0, records: 0 }
   private readonly db: Database.Database
   private readonly stmts
 
@@ -148,14 +150,17 @@ export class RolloutStore implements UpdateCatalog {
 
   /** Run `fn` in one transaction: all of its writes land, or none. */
   transaction (fn: () => void): void {
+    this.writes.transactions++
     this.db.transaction(fn)()
   }
 
   saveDeployment (d: Deployment): void {
+    this.writes.deployments++
     this.stmts.saveDeployment.run(d.spec.id, d.spec.groupId, d.spec.update, d.state, d.createdAt, JSON.stringify(d))
   }
 
   saveRecord (r: DeviceRecord): void {
+    this.writes.records++
     this.stmts.saveRecord.run(r.deploymentId, r.deviceId, r.state, JSON.stringify(r))
   }
 

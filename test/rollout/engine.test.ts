@@ -410,3 +410,97 @@ describe('durability', () => {
     store2.close()
   })
 })
+
+describe('status', () => {
+  /** The counts as the device records give them, to compare with what status() reports from its running tallies. */
+  function recount (w: World, id: string): { counts: Record<string, number>; waves: Record<string, number>[]; classes: Record<string, Record<string, number>>; notified: number } {
+    const zero = (): Record<string, number> => ({ Pending: 0, InProgress: 0, Succeeded: 0, Failed: 0, TimedOut: 0, Canceled: 0 })
+    const out = { counts: zero(), waves: w.engine.status(id).waves.map(zero), classes: {} as Record<string, Record<string, number>>, notified: 0 }
+    for (const r of w.engine.deviceRecords(id)) {
+      out.counts[r.state] = (out.counts[r.state] ?? 0) + 1
+      const wave = out.waves[r.wave] as Record<string, number>
+      wave[r.state] = (wave[r.state] ?? 0) + 1
+      const cls = (out.classes[r.deviceClass || 'unknown'] ??= zero())
+      cls[r.state] = (cls[r.state] ?? 0) + 1
+      if (r.attempts > 0) out.notified++
+    }
+    return out
+  }
+
+  function expectAgrees (w: World, id: string): void {
+    const s = w.engine.status(id)
+    const r = recount(w, id)
+    expect(s.counts).toEqual(r.counts)
+    expect(s.waves.map((x) => x.counts)).toEqual(r.waves)
+    expect(s.classes).toEqual(r.classes)
+    const failed = r.counts.Failed! + r.counts.TimedOut!
+    expect(s.failureRate).toBe(r.notified === 0 ? 0 : Math.round((failed / r.notified) * 10000) / 100)
+  }
+
+  it('counts per state, wave and device class agree with the device records through failures, retries, timeouts, cancels and a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'homefleet-status-'))
+    try {
+      const store1 = RolloutStore.open(dir)
+      const w = new World(store1)
+      await importSamples(store1)
+      w.addDevices(40)
+      w.engine.start()
+      w.engine.deploy({ id: 'd', update: NEW, waves: [{ percent: 25, successThreshold: 50, errorThreshold: 50 }, { percent: 100, errorThreshold: 100 }], inProgressTimeout: '10m', retries: 1 })
+      expectAgrees(w, 'd')
+      const first = w.inProgress('d')
+      expect(first).toHaveLength(10)
+      for (const id of first.slice(0, 6)) w.succeed(id)
+      w.fail(first[6] as string) // retried: in progress again
+      expectAgrees(w, 'd')
+      w.fail(first[6] as string) // out of retries: Failed
+      expectAgrees(w, 'd')
+      w.clock.advance(30 * 60_000) // the rest time out, are retried, time out again
+      w.clock.advance(30 * 60_000)
+      expectAgrees(w, 'd')
+      expect(w.engine.status('d').currentWave).toBe(1)
+      for (const id of w.inProgress('d').slice(0, 5)) w.succeed(id)
+      w.engine.retry('d')
+      expectAgrees(w, 'd')
+      w.engine.stop()
+      store1.close()
+
+      // After a restart the tallies are rebuilt from the stored records.
+      const store2 = RolloutStore.open(dir)
+      const w2 = new World(store2)
+      for (const [id, dev] of w.devices) { w2.devices.set(id, dev); w2.report(dev) }
+      w2.engine.start()
+      expectAgrees(w2, 'd')
+      w2.engine.cancel('d')
+      expectAgrees(w2, 'd')
+      expect(w2.engine.status('d').counts.Canceled).toBeGreaterThan(0)
+      w2.engine.stop()
+      store2.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('store writes', () => {
+  it('a device\'s result writes its record, not the whole deployment again, unless the deployment\'s state changes with it', async () => {
+    const w = await World.create()
+    w.addDevices(10)
+    w.engine.start()
+    w.engine.deploy({ id: 'd', update: NEW, waves: [{ percent: 100, errorThreshold: 100 }] })
+    const offered = w.inProgress('d')
+    const before = { ...w.store.writes }
+    w.succeed(offered[0] as string)
+    expect(w.store.writes.records).toBe(before.records + 1)
+    expect(w.store.writes.deployments).toBe(before.deployments)
+    // The first failure makes it ActiveWithSubgroupFailures: that is stored.
+    w.fail(offered[1] as string)
+    expect(w.store.writes.deployments).toBe(before.deployments + 1)
+    expect(w.store.loadDeployments().find((d) => d.spec.id === 'd')?.state).toBe('ActiveWithSubgroupFailures')
+    // The last result completes it: stored too, with the records that say so.
+    for (const id of offered.slice(2)) w.succeed(id)
+    const stored = w.store.loadDeployments().find((d) => d.spec.id === 'd')
+    expect(stored?.phase).toBe('completed')
+    expect(w.store.loadRecords('d').filter((r) => r.state === 'Succeeded')).toHaveLength(9)
+    expect(w.port.changes).toBeGreaterThan(10) // every result still announced a status change
+  })
+})

@@ -192,3 +192,24 @@ describe('deployments over MQTT', () => {
     for (const d of devices) expect(d.offers.filter((o) => o.workflow.action === 3), d.id).toHaveLength(1)
   })
 })
+
+describe('live status topics', () => {
+  it('coalesces a group\'s compliance to its interval, but publishes it at once when the deployment\'s phase changes', async () => {
+    // An hour between compliance updates: only the at-once rule can bring the group topic up to date in this test.
+    const w = await startWorld(teardown, { speed: 60, service: { complianceIntervalMs: 3_600_000 } })
+    await w.client.request('import', { manifests: sampleTexts() })
+    await w.addDevices(4)
+    await w.client.request('deploy', { id: 'live', update: NEW })
+    await w.waitStatus('live', completed, 'completed')
+    const watcher = teardown.client(await connectClient(w.url))
+    const group = new Promise<Record<string, unknown>>((resolve) => {
+      watcher.on('message', (_t, p) => {
+        const g = JSON.parse(p.toString()) as { deployment?: { phase?: string } }
+        if (g.deployment?.phase === 'completed') resolve(g)
+      })
+    })
+    await watcher.subscribeAsync(w.client.topics.rolloutGroup(encodeURIComponent('$default')))
+    expect(await within(group, 10_000, 'the group topic showing the completed deployment')).toMatchObject({ devices: 4, onLatestUpdate: 4, updateInProgress: 0 })
+    expect(w.service.stats.sentBy.status).toBeGreaterThan(0)
+  })
+})
