@@ -120,7 +120,11 @@ export type RunValues = OptionValues<typeof RUN_OPTIONS>
  */
 export const BUILTIN_SCENARIO_SUMMARIES: Readonly<Record<string, string>> = Object.freeze({
   demo: 'the demo home and 320 background devices, about 23 s; what npm start runs',
-  'voice-evening': 'an evening at the demo home, by voice, in English and French'
+  'voice-evening': 'an evening at the demo home, by voice, in English and French',
+  'rollout-staged': 'firmware to the kitchen speakers in three waves, paused and resumed',
+  'rollout-canary': 'a canary rollout that halts on its error threshold and rolls back',
+  'rollout-restart': 'a rollout across restarts of the rollout service, each speaker offered the update once',
+  'rollout-bricked': 'a bricked camera caught by the in-progress timeout: TimedOut'
 })
 
 const runCommand = defineCommand({
@@ -141,6 +145,8 @@ const runCommand = defineCommand({
     { command: 'fleet run demo --port 1883 & fleet logs --level warn', description: 'Watch the devices of a run from another terminal.' },
     { command: 'fleet run demo --broker mqtt://broker.lab.example:1883 --log-file run.log --log-level debug', description: 'Run against an external broker, with debug logs in run.log.' },
     { command: 'fleet run demo --json --quiet | jq .result', description: 'Only the JSON report, for scripts.' },
+    { command: 'fleet run rollout-canary', description: 'A firmware rollout that halts and rolls back; the rollout service runs on a temporary data directory.' },
+    { command: 'fleet run rollout-restart --data-dir ./rollouts', description: 'Keep the rollout state (SQLite) in ./rollouts, where fleet rollout status --data-dir ./rollouts reads it after the run.' },
     { command: 'fleet run demo --broker mqtt://127.0.0.1:1883 --prefix ci-42 --clear-retained both', description: 'Beside other runs on a shared broker, leaving nothing retained behind.' }
   ],
   exitCodes: [
