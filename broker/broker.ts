@@ -14,6 +14,7 @@ import { duplexPair } from './duplex-pair.ts'
 import { indexRetained, type RetainedPersistence } from './retained-index.ts'
 import { MessageRouter, type RouterStats } from './router.ts'
 import { DeliveryCore, type DeliveryStats, type SubscriberStats } from './delivery.ts'
+import { trimConnection } from './connection.ts'
 import { createRequire } from 'node:module'
 
 // aedes-persistence is CommonJS whose typings declare an ESM default export; load it the way Node resolves it.
@@ -296,10 +297,25 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
   })
 
   const open = new Set<Duplex>()
-  const track = (stream: Duplex): void => {
+  /**
+   * Every connection's one `close` listener, shared (no closure per connection): it closes the aedes client in place
+   * of aedes' end-of-stream watcher (trimmed away by trimConnection), then forgets the stream and releases whatever
+   * waited on it as a subscriber. aedes sets `conn.client`.
+   */
+  const onConnectionClose = function (this: Duplex & { client?: Client }): void {
+    const client = this.client
+    client?.close()
+    open.delete(this)
+    delivery.closed(client)
+  }
+  /** Hand a new connection to aedes, with the broker's delivery path and the trimmed per-connection state. */
+  const accept = (stream: Duplex): void => {
     stats.connectionsTotal++
     open.add(stream)
-    stream.once('close', () => open.delete(stream))
+    const client = aedes.handle(stream)
+    trimConnection(client)
+    delivery.install(client)
+    stream.on('close', onConnectionClose)
   }
 
   let server: Server | undefined
@@ -307,8 +323,7 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
   if (options.tcp) {
     const srv = createServer((socket: Socket) => {
       socket.setNoDelay(true)
-      track(socket)
-      delivery.install(aedes.handle(socket))
+      accept(socket)
     })
     server = srv
     try {
@@ -376,8 +391,7 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
     connectInProcess () {
       if (aedes.closed || closing !== undefined) return refusedStream('the embedded broker is closed')
       const [clientSide, brokerSide] = duplexPair()
-      track(brokerSide)
-      delivery.install(aedes.handle(brokerSide))
+      accept(brokerSide)
       return clientSide
     },
     stats () {

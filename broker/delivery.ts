@@ -96,15 +96,19 @@ class Outbound {
   droppedQos0 = 0
   droppedQos1 = 0
   held: Done[] | undefined = undefined
-  readonly onDrain: () => void
+  /** The socket's drain listener, bound the first time this subscriber congests (most connections never do). */
+  private drainListener: (() => void) | undefined = undefined
   readonly deliver0: (packet: DeliveredPacket, done: Done) => void
   readonly deliverQoS: (packet: DeliveredPacket, done: Done) => void
 
   constructor (readonly core: DeliveryCore, readonly client: AedesClient, readonly aedesDeliverQoS: (packet: DeliveredPacket, done: Done) => void) {
-    // Bound once per connection (not per message).
-    this.onDrain = this.drained.bind(this)
+    // Bound once per connection (not per message): aedes calls them detached, as its subscriptions' listeners.
     this.deliver0 = this.sendQos0.bind(this)
     this.deliverQoS = this.sendQos.bind(this)
+  }
+
+  private get onDrain (): () => void {
+    return (this.drainListener ??= this.drained.bind(this))
   }
 
   private sendQos0 (packet: DeliveredPacket, done: Done): void {
@@ -201,7 +205,7 @@ class Outbound {
   /** The connection ended: nothing will drain; let every held publisher go. */
   closed (): void {
     this.core.unwatch(this)
-    this.client.conn.removeListener('drain', this.onDrain)
+    if (this.drainListener !== undefined) this.client.conn.removeListener('drain', this.drainListener)
     this.releaseHeld()
   }
 }
@@ -270,14 +274,21 @@ export class DeliveryCore {
     this.sweep = this.sweepLagging.bind(this)
   }
 
-  /** Take over an aedes client's delivery functions; call right after `aedes.handle()`. */
+  /**
+   * Take over an aedes client's delivery functions; call right after `aedes.handle()`, and {@link DeliveryCore.closed}
+   * when its connection closes.
+   */
   install (aedesClient: Client): void {
     const client = aedesClient as unknown as AedesClient
     const out = new Outbound(this, client, client.deliverQoS)
     client.deliver0 = out.deliver0
     client.deliverQoS = out.deliverQoS
     this.byClient.set(aedesClient, out)
-    ;(client.conn as unknown as NodeJS.EventEmitter).once('close', () => { out.closed() })
+  }
+
+  /** A connection closed: release whatever waited on its subscriber. */
+  closed (aedesClient: Client | undefined): void {
+    if (aedesClient !== undefined) this.byClient.get(aedesClient)?.closed()
   }
 
   stats (): DeliveryStats {

@@ -49,6 +49,7 @@ export async function runBenchCommand (ctx: CommandContext<BenchValues>): Promis
     clients: o.clients,
     subscribers: o.subscribers,
     connectRate,
+    connectConcurrency: o.connectConcurrency,
     rate: o.rate,
     interval: o.interval ?? 0,
     topic: o.topic,

@@ -355,6 +355,7 @@ export const BENCH_OPTIONS = {
   subscribers: integerOption({ min: 1, max: 100_000, default: 1, description: 'pubsub: subscribers, each subscribed to every publisher\'s topic' }),
   connectInterval: durationOption({ short: 'i', minMs: 0, maxMs: 60_000, description: 'Time between two connects (emqtt-bench -i); instead of --connect-rate' }),
   connectRate: integerOption({ short: 'R', min: 0, max: 1_000_000, default: 2000, description: 'Connects per second over the whole run; 0 connects as fast as possible' }),
+  connectConcurrency: integerOption({ min: 0, max: 1_000_000, default: 0, description: 'Connects in progress at once (no CONNACK yet), over the whole run; 0 for no bound. A bound under the broker\'s listen backlog keeps a storm from losing SYNs to it (each lost one costs a 1 s retransmission)' }),
   interval: durationOption({ short: 'I', minMs: 1, maxMs: 3_600_000, description: 'Each publisher publishes once per interval, on a timer of its own (emqtt-bench -I), the publishers spread over the interval; a QoS 1 publisher with its --inflight window full skips that tick and counts it; instead of --rate' }),
   rate: numberOption({ min: 0, max: 100_000_000, default: 0, description: 'Messages per second over all publishers; 0 (with no --interval) sends as fast as the sockets take them' }),
   topic: stringOption({ short: 't', default: 'bench/%i', check: topicNameCheck, description: 'Topic to publish to (pub, pubsub) or subscribe to (sub); %i is the client index, %c the client id' }),

@@ -21,6 +21,8 @@ export interface WorkerPlan {
   size: number
   /** Milliseconds between this worker's connects (0: all at once). */
   connectEveryMs: number
+  /** Connects in progress at once in this worker (TCP connect and CONNECT sent, no CONNACK yet); 0 for no bound. */
+  maxConnecting: number
   /** Messages per second for this worker, 0 for as fast as the sockets take them (or per-publisher intervals). */
   rate: number
   /**
@@ -52,6 +54,10 @@ export interface WorkerTotals {
   sentTotal: number
   sent: number
   received: number
+  /** Received within the measured window (from the end of the warm-up until sending stopped), for rates. */
+  receivedInWindow: number
+  /** Length of the measured window, ms (0 until it has closed). */
+  windowMs: number
   receivedTotal: number
   duplicates: number
   reordered: number

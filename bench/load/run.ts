@@ -25,6 +25,11 @@ export interface BenchOptions {
   subscribers: number
   /** Connects per second over the whole run (0: as fast as possible). */
   connectRate: number
+  /**
+   * Connects in progress at once over the whole run (0: no bound). A bound keeps a storm within the broker's listen
+   * backlog, so the connect rate measures the broker rather than the kernel's SYN retransmission timer.
+   */
+  connectConcurrency: number
   /** Messages per second over all publishers (0: as fast as the sockets take them, or `interval`). */
   rate: number
   /** Each publisher publishes once per this many ms (emqtt-bench -I); 0 for none. Not with `rate`. */
@@ -58,6 +63,7 @@ export const defaultBenchOptions: Readonly<BenchOptions> = Object.freeze({
   clients: 10,
   subscribers: 1,
   connectRate: 2000,
+  connectConcurrency: 0,
   rate: 0,
   interval: 0,
   topic: 'bench/%i',
@@ -109,6 +115,7 @@ export interface BenchReport {
   connectLatencyMs: LatencySummary
   sent: number
   received: number
+  /** Sent, and received, within the measured window ÷ its length (a backlog drained after it does not count). */
   sentPerSecond: number
   receivedPerSecond: number
   /** Messages that should have arrived and did not (pubsub only; every subscriber matches every publisher). */
@@ -265,7 +272,7 @@ export async function runBench (given: BenchInput, hooks: { onTick?: ((t: BenchT
       plans.push({
         worker: k, mode: o.mode, host, port, pubStart, pubEnd, subStart: s0 + subOffset, subEnd: s1 + subOffset,
         clientIdPrefix: o.clientIdPrefix, startIndex: o.startIndex, topic: o.topic, subTopic, qos: o.qos, size: o.size,
-        connectEveryMs, rate: o.rate / workers, intervalMs: o.interval, publishersTotal, limit: o.limit === 0 ? 0 : l1 - l0, maxOutstanding: o.maxOutstanding,
+        connectEveryMs, maxConnecting: o.connectConcurrency === 0 ? 0 : Math.max(1, Math.floor(o.connectConcurrency / workers)), rate: o.rate / workers, intervalMs: o.interval, publishersTotal, limit: o.limit === 0 ? 0 : l1 - l0, maxOutstanding: o.maxOutstanding,
         inflight: o.inflight, username: o.username, password: o.password, warmupMs: o.warmupMs, durationMs: o.durationMs, drainMs: o.drainMs
       })
     }
@@ -322,7 +329,12 @@ export async function runBench (given: BenchInput, hooks: { onTick?: ((t: BenchT
       duplicates += t.duplicates; reordered += t.reordered; connected += t.connected; connectFailures += t.connectFailures
       for (const [k, v] of Object.entries(t.errors)) errors[k] = (errors[k] ?? 0) + v
     }
-    const measuredMs = o.durationMs
+    // Rates are over each worker's measured window (from the end of the warm-up until sending stopped, shorter than
+    // --duration when --limit ends it): messages still arriving after it (a backlog draining) count for loss and
+    // latency, not for the rate.
+    const measuredMs = Math.max(0, ...finals.map((t) => t.windowMs)) || o.durationMs
+    const perSecond = (pick: (t: WorkerTotals) => number): number =>
+      Math.round(finals.reduce((a, t) => a + pick(t) / (Math.max(1, t.windowMs || o.durationMs) / 1000), 0))
     const expected = o.mode === 'pubsub' ? sentTotal * subscribersTotal : 0
     const lost = o.mode === 'pubsub' ? Math.max(0, expected - (receivedTotal - duplicates)) : 0
     const firstConnect = Math.min(...finals.map((t) => t.firstConnectAt).filter((t) => t > 0))
@@ -342,8 +354,8 @@ export async function runBench (given: BenchInput, hooks: { onTick?: ((t: BenchT
       connectLatencyMs: summarize(connectLatency),
       sent,
       received,
-      sentPerSecond: Math.round(sent / (measuredMs / 1000)),
-      receivedPerSecond: Math.round(received / (measuredMs / 1000)),
+      sentPerSecond: perSecond((t) => t.sent),
+      receivedPerSecond: perSecond((t) => t.receivedInWindow),
       lost,
       lossRatio: expected === 0 ? 0 : lost / expected,
       duplicates,

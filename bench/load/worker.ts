@@ -48,11 +48,15 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
   const latency = new LatencyHistogram()
   const connectLatency = new LatencyHistogram()
   const totals: Omit<WorkerTotals, 'latency' | 'connectLatency'> = {
-    connected: 0, connectFailures: 0, sentTotal: 0, sent: 0, received: 0, receivedTotal: 0, duplicates: 0, reordered: 0, acked: 0, errors: {}, firstConnectAt: 0, lastConnackAt: 0
+    connected: 0, connectFailures: 0, sentTotal: 0, sent: 0, received: 0, receivedInWindow: 0, windowMs: 0, receivedTotal: 0, duplicates: 0, reordered: 0, acked: 0, errors: {}, firstConnectAt: 0, lastConnackAt: 0
   }
   // Without a warm-up everything counts from the first subscription on (in sub mode, other publishers may already be
   // sending), so nothing is ever reset.
   let measuring = plan.warmupMs === 0
+  // The measured window: from the end of the warm-up until sending stops (time up, or every publisher's limit reached).
+  // Rates count what arrives within it; what arrives after (the drain) counts for loss and latency only.
+  let inWindow = false
+  let windowStart = 0
   // Set once this worker's clients are connected; until then nothing is sent.
   let sendUntil = Number.POSITIVE_INFINITY
   const error = (reason: string): void => { totals.errors[reason] = (totals.errors[reason] ?? 0) + 1 }
@@ -69,14 +73,32 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
   let stopped = false
   let outstandingReceived = 0 // received by this worker's subscribers, for the closed loop
 
+  // Connects in progress (no CONNACK or close yet), and who waits for one to finish under plan.maxConnecting.
+  let connecting = 0
+  let slotFreed: (() => void) | undefined
+  const connectSlot = (): Promise<void> | undefined => {
+    if (plan.maxConnecting === 0 || connecting < plan.maxConnecting) return undefined
+    return new Promise<void>((resolve) => { slotFreed = resolve })
+  }
+  const connectDone = (): void => {
+    connecting--
+    const wake = slotFreed
+    slotFreed = undefined
+    wake?.()
+  }
+
   function open (index: number, onConnack: (ok: boolean) => void, onPublish?: (topic: string, payload: Buffer) => void, onSuback?: () => void): LeanClient {
     const clientId = `${plan.clientIdPrefix}-${index}`
     const started = now()
     if (totals.firstConnectAt === 0) totals.firstConnectAt = Date.now()
     let connected = false
     let refused = false
+    let pending = true
+    connecting++
+    const settled = (): void => { if (pending) { pending = false; connectDone() } }
     const client: LeanClient = new LeanClient(plan.host, plan.port, {
       connack (code) {
+        settled()
         if (code !== 0) { refused = true; totals.connectFailures++; error(`connack ${code}`); onConnack(false); return }
         connected = true
         totals.connected++
@@ -89,6 +111,7 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
       puback () { onPuback(client) },
       error (reason) { error(reason) },
       close () {
+        settled()
         if (connected) { totals.connected--; connected = false; if (!stopped) error('connection closed by broker') } else if (!stopped && !refused) { totals.connectFailures++; error('connection closed before CONNACK') }
       }
     })
@@ -110,6 +133,7 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
   const subscribed: Array<Promise<void>> = []
   for (let i = plan.subStart; i < plan.subEnd; i++) {
     const index = i + plan.startIndex
+    await connectSlot()
     const state: SubscriberState = { highest: new Map() }
     subscribed.push(new Promise<void>((resolve) => {
       const c = open(index, (ok) => {
@@ -124,6 +148,7 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
   function onMessage (state: SubscriberState, body: Buffer): void {
     totals.receivedTotal++
     outstandingReceived++
+    if (inWindow) totals.receivedInWindow++
     if (body.length < HEADER) { if (measuring) totals.received++; return }
     const seq = body.readUInt32BE(0)
     const from = body.readUInt32BE(4)
@@ -142,6 +167,7 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
   for (let i = plan.pubStart; i < plan.pubEnd; i++) {
     const index = i + plan.startIndex
     const clientId = `${plan.clientIdPrefix}-${index}`
+    await connectSlot()
     pubReady.push(new Promise<void>((resolve) => {
       const c = open(index, (ok) => {
         if (ok && plan.mode !== 'conn') {
@@ -243,8 +269,11 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
   await Promise.all([...subscribed, ...pubReady])
   const startMeasuring = (): void => {
     measuring = true
+    inWindow = true
+    windowStart = Date.now()
     totals.sent = 0
     totals.received = 0
+    totals.receivedInWindow = 0
     latency.reset()
   }
   report({ type: 'ready', totals: snapshot() })
@@ -252,6 +281,7 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
   startedSending = Date.now()
   sendUntil = startedSending + plan.warmupMs + plan.durationMs
   if (plan.warmupMs > 0) measureTimer = setTimeout(startMeasuring, plan.warmupMs)
+  else { inWindow = true; windowStart = startedSending }
   // Sending ends at sendUntil, or when the coordinator says every publishing worker is done (limit reached).
   let stopSending = false
   control.onStopSending(() => { stopSending = true })
@@ -270,6 +300,10 @@ export async function runWorker (plan: WorkerPlan, report: (m: WorkerMessage) =>
     report({ type: 'sending-done', totals: snapshot() })
   }
   while (!stopSending && Date.now() < sendUntil) await sleep(Math.min(50, Math.max(1, sendUntil - Date.now())))
+  if (inWindow) {
+    inWindow = false
+    totals.windowMs = Date.now() - windowStart
+  }
 
   // Wait for what is still on its way: QoS 1 acknowledgements, and messages to this worker's subscribers until none
   // has arrived for 250 ms; never longer than drainMs.

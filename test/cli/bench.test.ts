@@ -101,6 +101,25 @@ describe('fleet bench', () => {
     expect(refused.report).toMatchObject({ connected: 0, connectFailures: 3, errors: { 'connack 5': 3 } })
   })
 
+  it('--connect-concurrency bounds the connects in progress: the broker never has more CONNECTs awaiting their CONNACK', async () => {
+    let pending = 0
+    let most = 0
+    const b = await broker({
+      // Each CONNECT waits 20 ms for its answer, so unbounded connects pile up here.
+      authenticate: async () => {
+        most = Math.max(most, ++pending)
+        await new Promise((resolve) => { setTimeout(resolve, 20) })
+        pending--
+        return true
+      }
+    })
+    const r = await bench(['conn', '-b', b.url, '-c', '30', '-w', '2', '-R', '0', '--connect-concurrency', '4', '--duration', '200ms', '--json', '--quiet'])
+    expect(r.code).toBe(0)
+    expect(r.report).toMatchObject({ connected: 30, connectFailures: 0 })
+    expect(most).toBeGreaterThan(0)
+    expect(most).toBeLessThanOrEqual(4)
+  })
+
   it('sub mode counts what it receives on its filter', async () => {
     const b = await broker()
     const run = bench(['sub', '-b', b.url, '-c', '2', '-t', 'feed/%i', '--duration', '3s', '--json', '--quiet', '-w', '1'])
