@@ -110,9 +110,22 @@ export const RUN_OPTIONS = {
   logLevel: enumOption({ short: 'l', valueName: 'LEVEL', choices: LOG_LEVELS, default: 'info', requires: ['logFile'], description: 'Lowest level written to --log-file' }),
   json: flag({ description: 'Print the report as JSON on stdout instead of text' }),
   quiet: flag({ short: 'q', description: 'No live progress on stderr; errors and the report are still printed' }),
-  dataDir: stringOption({ valueName: 'DIR', check: notEmpty, defaultText: 'no rollouts', description: 'Run the rollout service with its state in DIR and give every device the update agent, so fleet rollout can deploy to this run (docs/rollouts.md)' })
+  dataDir: stringOption({ valueName: 'DIR', check: notEmpty, defaultText: 'no rollouts; a temporary directory for a scenario with rollout steps', description: 'Run the rollout service with its state in DIR and give every device the update agent, so fleet rollout can deploy to this run and the state outlives it (docs/rollouts.md); a scenario with rollout steps runs the service without it' })
 } as const satisfies OptionTable
 export type RunValues = OptionValues<typeof RUN_OPTIONS>
+
+/**
+ * The built-in scenarios, for `fleet run --help` (kept here, not read from scenarios/, so that help loads nothing
+ * heavy; a test checks it against scenarios/builtin/).
+ */
+export const BUILTIN_SCENARIO_SUMMARIES: Readonly<Record<string, string>> = Object.freeze({
+  demo: 'the demo home and 320 background devices, about 23 s; what npm start runs',
+  'voice-evening': 'an evening at the demo home, by voice, in English and French',
+  'rollout-staged': 'firmware to the kitchen speakers in three waves, paused and resumed',
+  'rollout-canary': 'a canary rollout that halts on its error threshold and rolls back',
+  'rollout-restart': 'a rollout across restarts of the rollout service, each speaker offered the update once',
+  'rollout-bricked': 'a bricked camera caught by the in-progress timeout: TimedOut'
+})
 
 const runCommand = defineCommand({
   name: 'run',
@@ -121,6 +134,7 @@ const runCommand = defineCommand({
     '<scenario> is a path to a scenario file; when no such file exists it names a built-in scenario (`fleet run demo`). The fleet runs on the embedded broker unless --broker names another.',
     'Live progress goes to stderr: on a terminal one updating status line (elapsed/duration, devices online, messages) plus a line per step and expectation as it happens; otherwise plain lines, one per event, without carriage returns. The report goes to stdout: text, or JSON with --json.',
     'SIGINT (Ctrl-C) or SIGTERM aborts the run: devices and broker are closed, the report (result "aborted") is printed and written, and the exit code is 1, as for any run that did not pass. A second Ctrl-C ends the process at once.',
+    `Built-in scenarios: ${Object.entries(BUILTIN_SCENARIO_SUMMARIES).map(([name, what]) => `${name} (${what})`).join('; ')}.`,
     'The verdict is about the devices, never about the observer: an expectation the observer could not check because it missed messages the devices say they sent is inconclusive (exit 4), with the reason in plain words, never a failure and never a pass. A run that finds live devices of another run under its prefix refuses to start (exit 3); give it its own --prefix. No run hangs: a broker that goes away is waited for --broker-grace, then the run ends with exit 3.'
   ],
   positionals: [{ name: 'scenario', required: true, description: 'a scenario file, or the name of a built-in scenario' }],
@@ -131,6 +145,8 @@ const runCommand = defineCommand({
     { command: 'fleet run demo --port 1883 & fleet logs --level warn', description: 'Watch the devices of a run from another terminal.' },
     { command: 'fleet run demo --broker mqtt://broker.lab.example:1883 --log-file run.log --log-level debug', description: 'Run against an external broker, with debug logs in run.log.' },
     { command: 'fleet run demo --json --quiet | jq .result', description: 'Only the JSON report, for scripts.' },
+    { command: 'fleet run rollout-canary', description: 'A firmware rollout that halts and rolls back; the rollout service runs on a temporary data directory.' },
+    { command: 'fleet run rollout-restart --data-dir ./rollouts', description: 'Keep the rollout state (SQLite) in ./rollouts, where fleet rollout status --data-dir ./rollouts reads it after the run.' },
     { command: 'fleet run demo --broker mqtt://127.0.0.1:1883 --prefix ci-42 --clear-retained both', description: 'Beside other runs on a shared broker, leaving nothing retained behind.' }
   ],
   exitCodes: [

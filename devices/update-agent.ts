@@ -47,6 +47,12 @@ export interface UpdateAgentOptions {
   readonly rebootMs?: number
   /** A file not delivered within this time fails the download. Default 60 s. */
   readonly downloadTimeoutMs?: number
+  /**
+   * A file request not answered within this time is sent again (until the download timeout), as a real agent's
+   * download handler retries: a request made while the rollout service was restarting would otherwise be lost.
+   * Default 5 s.
+   */
+  readonly fetchRetryMs?: number
   /** Progress reports per download (0: none, ADU's goal-state agent reports none). Default 4 (every 25%). */
   readonly progressSteps?: number
   /** Reported as `deviceProperties.manufacturer`. Default `Xiaomi`. */
@@ -61,6 +67,7 @@ export const UPDATE_AGENT_DEFAULTS: Readonly<AgentSettings> = Object.freeze({
   installMs: 5000,
   rebootMs: 3000,
   downloadTimeoutMs: 60_000,
+  fetchRetryMs: 5000,
   progressSteps: 4,
   manufacturer: 'Xiaomi'
 })
@@ -73,6 +80,7 @@ export function checkUpdateAgentOptions (o: UpdateAgentOptions): void {
   }
   positive(o.bandwidth, 'bandwidth')
   positive(o.downloadTimeoutMs, 'downloadTimeoutMs')
+  positive(o.fetchRetryMs, 'fetchRetryMs')
   if (o.installMs !== undefined && !(o.installMs >= 0)) issues.push({ path: 'installMs', message: `must be 0 or more, got ${o.installMs}` })
   if (o.rebootMs !== undefined && !(o.rebootMs >= 0)) issues.push({ path: 'rebootMs', message: `must be 0 or more, got ${o.rebootMs}` })
   if (o.progressSteps !== undefined && !(Number.isInteger(o.progressSteps) && o.progressSteps >= 0 && o.progressSteps <= 100)) issues.push({ path: 'progressSteps', message: `must be a whole number 0–100, got ${o.progressSteps}` })
@@ -372,14 +380,18 @@ class UpdateAgent {
     const rid = `f${++this.fetchSeq}`
     return new Promise<Buffer>((resolve, reject) => {
       const timer = this.ctx.clock.setTimeout(() => {
-        this.fetches.delete(rid)
+        settle()
         reject(new StepFailure('download', makeExtendedResultCode(ErcFacility.Download, ErcComponent.Transfer, ErcCode.Timeout), `no answer for ${url} within ${this.o.downloadTimeoutMs} ms`))
       }, this.o.downloadTimeoutMs)
-      const settle = (): void => { this.ctx.clock.clearTimer(timer); this.fetches.delete(rid); signal.removeEventListener('abort', onAbort) }
+      const ask = (): void => { this.ctx.publish(this.ctx.topics.build('rolloutFetch', this.ctx.id, rid), JSON.stringify({ url: url.slice(MQTT_FILE_URL_SCHEME.length) }), { qos: 1 }) }
+      // The same request again while no answer came (the service may have been down): a late duplicate answer finds
+      // nothing pending and is ignored.
+      const again = this.ctx.clock.setInterval(ask, this.o.fetchRetryMs)
+      const settle = (): void => { this.ctx.clock.clearTimer(timer); this.ctx.clock.clearTimer(again); this.fetches.delete(rid); signal.removeEventListener('abort', onAbort) }
       const onAbort = (): void => { settle(); reject(new Cancelled('aborted')) }
       signal.addEventListener('abort', onAbort, { once: true })
       this.fetches.set(rid, { resolve: (b) => { settle(); resolve(b) }, reject: (e) => { settle(); reject(e) } })
-      this.ctx.publish(this.ctx.topics.build('rolloutFetch', this.ctx.id, rid), JSON.stringify({ url: url.slice(MQTT_FILE_URL_SCHEME.length) }), { qos: 1 })
+      ask()
     })
   }
 

@@ -9,9 +9,11 @@
  * messages to a slow subscriber, a reconnect) makes the condition `inconclusive`, not `failed`; a device that did
  * not makes it `failed`.
  */
+import type { DeploymentStatus } from '../bridge/rollout/engine.ts'
+import { AgentState } from '../core/device-update.ts'
 import type { DeviceSpec } from '../devices/device.ts'
 import type { Observer } from './observer.ts'
-import type { Condition, TargetSelector } from './schema.ts'
+import type { AgentStateName, Comparison, Condition, DeploymentCondition, TargetSelector } from './schema.ts'
 import { describeTarget, targetMatcher } from './select.ts'
 
 /** Devices named in a failure detail; the rest are counted ("…and 12 more"). */
@@ -45,6 +47,11 @@ export interface ConditionContext {
    * evaluates its conditions every poll. Filled in by {@link evaluateCondition}.
    */
   selections?: WeakMap<TargetSelector, readonly DeviceSpec[]>
+  /**
+   * The latest status the run's rollout service published for a deployment (its retained status topic), when the run
+   * has one (scenarios/rollout.ts); `running` says whether the service is up now.
+   */
+  rollouts?: { status: (id: string) => DeploymentStatus | undefined; running: () => boolean }
 }
 
 /** Missing ranges listed per device in a detail (the check itself uses every range). */
@@ -69,7 +76,45 @@ export function describeCondition (c: Condition): string {
     case 'online':
     case 'offline':
       return `${describeTarget(c.target)} ${c.type}`
+    case 'deployment':
+      return describeDeployment(c)
+    case 'firmware':
+      return `firmware of ${describeTarget(c.target)}: ${c.version}${c.agentState === undefined ? '' : `, update agent ${c.agentState}`}`
+    case 'offers':
+      return `offers${c.deployment === undefined ? '' : ` of ${c.deployment}`} to ${describeTarget(c.target)}: ${range(c.min, c.max)}${c.max === 0 ? '' : ' each'}`
   }
+}
+
+/** `≥ 5%`, `= 4` */
+export function showComparison (c: Comparison, unit = ''): string {
+  const op = c.op === '>=' ? '≥' : c.op === '<=' ? '≤' : c.op
+  return `${op} ${c.value}${unit}`
+}
+
+function compare (actual: number, c: Comparison): boolean {
+  switch (c.op) {
+    case '=': return actual === c.value
+    case '>=': return actual >= c.value
+    case '<=': return actual <= c.value
+    case '>': return actual > c.value
+    case '<': return actual < c.value
+  }
+}
+
+/** `deployment canary: rolled back, halted in wave 2 with a failure rate ≥ 5%` */
+function describeDeployment (c: DeploymentCondition): string {
+  const parts: string[] = []
+  if (c.state !== undefined) parts.push(c.state)
+  if (c.phase !== undefined) parts.push(c.phase)
+  if (c.rolledBack !== undefined) parts.push(c.rolledBack ? 'rolled back' : 'not rolled back')
+  if (c.wave !== undefined) parts.push(`in wave ${c.wave}`)
+  if (c.halt !== undefined) {
+    const h = c.halt
+    parts.push(`halted${h.wave === undefined ? '' : ` in wave ${h.wave}`}${h.failureRate === undefined ? '' : ` with a failure rate ${showComparison(h.failureRate, '%')}`}${h.reason === undefined ? '' : ` (/${h.reason}/)`}`)
+  }
+  if (c.failureRate !== undefined) parts.push(`failure rate ${showComparison(c.failureRate, '%')}`)
+  for (const [state, cmp] of Object.entries(c.counts ?? {})) parts.push(`${state} ${showComparison(cmp)}`)
+  return `deployment ${c.id}${parts.length === 0 ? ' exists' : `: ${parts.join(', ')}`}`
 }
 
 function range (min: number, max: number | undefined): string {
@@ -149,7 +194,113 @@ export function evaluateCondition (c: Condition, ctx: ConditionContext): Conditi
     }
     case 'online':
     case 'offline': return checkPresence(c.type, c.target, ctx)
+    case 'deployment': return checkDeployment(c, ctx)
+    case 'firmware': return checkFirmware(c, ctx)
+    case 'offers': return checkOffers(c, ctx)
   }
+}
+
+/**
+ * The deployment as the rollout service last published it (its retained status topic): each field given is compared,
+ * and the detail says what was expected and what the service reports.
+ */
+function checkDeployment (c: DeploymentCondition, ctx: ConditionContext): ConditionOutcome {
+  const s = ctx.rollouts?.status(c.id)
+  if (s === undefined) {
+    const why = ctx.rollouts === undefined ? 'this run has no rollout service' : ctx.rollouts.running() ? 'the rollout service has published no status of it' : 'the rollout service is down and published no status of it'
+    return { verdict: 'failed', detail: `deployment ${c.id}: no status (${why})` }
+  }
+  const wrong: string[] = []
+  const rate = (n: number | undefined): string => (n === undefined ? 'none' : `${Math.round(n * 100) / 100}%`)
+  if (c.state !== undefined && s.state !== c.state) wrong.push(`state is ${s.state}, expected ${c.state}`)
+  if (c.phase !== undefined && s.phase !== c.phase) wrong.push(`phase is ${s.phase}, expected ${c.phase}`)
+  if (c.rolledBack !== undefined) {
+    const rolled = s.phase === 'rolledBack' && s.rolledBackBy !== undefined
+    if (rolled !== c.rolledBack) wrong.push(c.rolledBack ? `not rolled back (phase ${s.phase}), expected rolled back` : `rolled back by ${s.rolledBackBy ?? '?'}, expected not`)
+  }
+  if (c.wave !== undefined && s.currentWave + 1 !== c.wave) wrong.push(`in wave ${s.currentWave + 1} of ${s.waves.length}, expected wave ${c.wave}`)
+  if (c.halt !== undefined) {
+    const h = s.halt
+    if (h === undefined) wrong.push(`not halted (phase ${s.phase}), expected halted${c.halt.wave === undefined ? '' : ` in wave ${c.halt.wave}`}`)
+    else {
+      if (c.halt.wave !== undefined && h.wave !== c.halt.wave) wrong.push(`halted in wave ${h.wave}, expected wave ${c.halt.wave}`)
+      if (c.halt.failureRate !== undefined && !compare(h.failureRate ?? 0, c.halt.failureRate)) wrong.push(`halted with a failure rate of ${rate(h.failureRate)}, expected ${showComparison(c.halt.failureRate, '%')}`)
+      if (c.halt.reason !== undefined && !new RegExp(c.halt.reason, 'i').test(h.reason)) wrong.push(`halted because "${h.reason}", expected /${c.halt.reason}/`)
+    }
+  }
+  if (c.failureRate !== undefined && !compare(s.failureRate, c.failureRate)) wrong.push(`failure rate is ${rate(s.failureRate)}, expected ${showComparison(c.failureRate, '%')}`)
+  for (const [state, cmp] of Object.entries(c.counts ?? {})) {
+    const n = s.counts[state as keyof typeof s.counts]
+    if (!compare(n, cmp)) wrong.push(`${state} is ${n}, expected ${showComparison(cmp)}`)
+  }
+  const counts = Object.entries(s.counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ') || 'no devices'
+  const summary = `${s.state} (${s.phase}), wave ${s.currentWave + 1} of ${s.waves.length}, ${counts}${s.halt === undefined ? '' : `; halted in wave ${s.halt.wave}: ${s.halt.reason}`}`
+  if (wrong.length > 0) return { verdict: 'failed', detail: `deployment ${c.id}: ${wrong.join('; ')} (${summary})` }
+  return { verdict: 'passed', detail: `deployment ${c.id}: ${summary}` }
+}
+
+const AGENT_STATE_CODES: Record<AgentStateName, number> = { idle: AgentState.Idle, inProgress: AgentState.DeploymentInProgress, failed: AgentState.Failed }
+const AGENT_STATE_NAMES = new Map<number, string>(Object.entries(AGENT_STATE_CODES).map(([k, v]) => [v, k]))
+
+/** The firmware and update agent state a reported twin shows. */
+function firmwareOf (reported: Record<string, unknown>): { firmware: unknown; agentState: number | undefined } {
+  const agent = (reported.deviceUpdate as { agent?: { state?: unknown } } | undefined)?.agent
+  return { firmware: reported.firmware, agentState: typeof agent?.state === 'number' ? agent.state : undefined }
+}
+
+function checkFirmware (c: Extract<Condition, { type: 'firmware' }>, ctx: ConditionContext): ConditionOutcome {
+  const specs = select(ctx, c.target)
+  const bad: string[] = []
+  const unseen: string[] = []
+  const want = c.agentState === undefined ? undefined : AGENT_STATE_CODES[c.agentState]
+  const differs = (r: Record<string, unknown>): string | undefined => {
+    const { firmware, agentState } = firmwareOf(r)
+    const why: string[] = []
+    if (firmware !== c.version) why.push(`on ${typeof firmware === 'string' ? firmware : show(firmware)}`)
+    if (want !== undefined && agentState !== want) why.push(`agent ${agentState === undefined ? 'not reporting' : AGENT_STATE_NAMES.get(agentState) ?? String(agentState)}`)
+    return why.length === 0 ? undefined : why.join(', ')
+  }
+  const versions = new Map<string, number>()
+  for (const s of specs) {
+    const reported = ctx.observer.device(s.id)?.reported
+    const why = reported === undefined ? 'no reported state' : differs(reported)
+    if (why === undefined) continue
+    const fw = reported === undefined ? 'unknown' : String(firmwareOf(reported).firmware)
+    versions.set(fw, (versions.get(fw) ?? 0) + 1)
+    const truth = ctx.truth?.(s.id)
+    const missed = missedFrom(ctx, s.id)
+    if (truth !== undefined && missed > 0 && differs(truth.reported()) === undefined) unseen.push(`${s.id} (${why}; ${missed} of its messages missed)`)
+    else bad.push(`${s.id} (${why})`)
+  }
+  const n = specs.length
+  const what = noun(specs, n)
+  const others = [...versions.entries()].map(([v, k]) => `${k} on ${v}`).join(', ')
+  return verdictOf(bad, unseen, n, what,
+    `${bad.length} of ${n} ${what} not on ${c.version}${want === undefined ? '' : ` with the agent ${c.agentState as string}`} (${others}): ${list(bad)}`,
+    `${n === 1 ? specs[0]?.id as string : `all ${n} ${what}`} on ${c.version}${want === undefined ? '' : `, agent ${c.agentState as string}`}`)
+}
+
+/** Offers each selected device's desired twin received during the run, as the observer saw them. */
+function checkOffers (c: Extract<Condition, { type: 'offers' }>, ctx: ConditionContext): ConditionOutcome {
+  const specs = select(ctx, c.target)
+  const wrong: string[] = []
+  let lo = Infinity
+  let hi = 0
+  for (const s of specs) {
+    const offers = ctx.observer.device(s.id)?.offers
+    let n = 0
+    if (c.deployment !== undefined) n = offers?.get(c.deployment) ?? 0
+    else for (const k of offers?.values() ?? []) n += k
+    lo = Math.min(lo, n)
+    hi = Math.max(hi, n)
+    if (n < c.min || (c.max !== undefined && n > c.max)) wrong.push(`${s.id} (${plural(n, 'offer')})`)
+  }
+  const n = specs.length
+  const what = noun(specs, n)
+  const of = c.deployment === undefined ? '' : ` of ${c.deployment}`
+  if (wrong.length > 0) return { verdict: 'failed', detail: `expected ${range(c.min, c.max)} offer${c.max === 1 && c.min <= 1 ? '' : 's'}${of} each; ${wrong.length} of ${n} ${what} differ${wrong.length === 1 ? 's' : ''}: ${list(wrong)}` }
+  const times = (k: number): string => (k === 1 ? 'once' : k === 0 ? 'never' : `${k} times`)
+  return { verdict: 'passed', detail: `${n} ${what} offered${c.deployment === undefined ? ' an update' : ` ${c.deployment}`} ${n === 0 || hi === 0 ? 'never' : lo === hi ? times(lo) : `${lo}..${hi} times`}${n > 1 && hi > 0 ? ' each' : ''}` }
 }
 
 function checkState (target: TargetSelector, expected: Record<string, unknown>, ctx: ConditionContext): ConditionOutcome {
@@ -169,7 +320,7 @@ function checkState (target: TargetSelector, expected: Record<string, unknown>, 
     const why = reported === undefined ? (d?.reportedUnreadable === true ? 'reported state unreadable: not a JSON object' : 'no reported state') : diffs.join('; ')
     // The device's own state matches and it sent messages the observer did not see: the change was missed.
     const truth = ctx.truth?.(s.id)
-    const own: Record<string, unknown> | undefined = truth === undefined ? undefined : { ...truth.reported(), firmware: s.firmware }
+    const own: Record<string, unknown> | undefined = truth === undefined ? undefined : { firmware: s.firmware, ...truth.reported() }
     const missed = missedFrom(ctx, s.id)
     if (own !== undefined && missed > 0 && Object.entries(expected).every(([k, v]) => partialEqual(own[k], v))) unseen.push(`${s.id} (${why}; ${missed} of its messages missed)`)
     else bad.push(`${s.id} (${why})`)

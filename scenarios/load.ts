@@ -9,17 +9,25 @@
  */
 import { hearStep } from './steps/hear.ts'
 import { readFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { checkManifestText } from '../bridge/rollout/manifest.ts'
+import { generatedManifestText } from '../bridge/rollout/generated.ts'
+import { normalizeDeployment } from '../bridge/rollout/model.ts'
+import { UPDATE_AGENT_DEFAULTS, updateNameOf } from '../devices/update-agent.ts'
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml'
 import type { z } from 'zod'
-import { FleetError, isFleetError, type Issue } from '../core/errors.ts'
+import { FleetError, formatIssue, isFleetError, type Issue } from '../core/errors.ts'
 import type { DeviceKind, DeviceSpec } from '../devices/device.ts'
 import { planFleet, type DeviceGroupDescription, type FleetDescription } from '../devices/fleet.ts'
 import { KIND_COMMANDS } from '../devices/kinds.ts'
 import { BUILTIN_SCENARIOS } from './builtin/index.ts'
 import { formatDuration } from '../core/duration.ts'
 import {
-  CONDITION_TYPES, DEFAULTS, issueMessage, scenarioSchema,
-  type Condition, type ParsedConditions, type ParsedFleet, type ParsedScenario, type ParsedStep, type Scenario, type Step, type CommandStep, type TargetSelector, type UnknownKeyParams
+  CONDITION_TYPES, DEFAULTS, issueMessage, ROLLOUT_CONDITION_TYPES, scenarioSchema,
+  type AgentStateName, type Comparison, type Condition, type DeploymentCondition, type ParsedConditions, type ParsedDeployment, type ParsedFleet, type ParsedRolloutSection,
+  type ParsedScenario, type ParsedStep, type ParsedUpdateSource, type RolloutSettings, type Scenario, type Step, type CommandStep, type DeployStep, type TargetSelector,
+  type UnknownKeyParams, type UpdateSource
 } from './schema.ts'
 import { targetMatcher } from './select.ts'
 import { didYouMean, suggest } from '../core/suggest.ts'
@@ -267,13 +275,50 @@ function conditions (c: ParsedConditions, raw: unknown, base: PathKey[], loc: Lo
           out.push({ type, ...where, target: selector(p.target) })
           break
         }
+        case 'deployment': {
+          const d = item as Omit<DeploymentCondition, 'type' | 'path' | 'line' | 'halt'> & { halt?: { wave?: number | undefined; failureRate?: Comparison | undefined; reason?: string | undefined } | undefined }
+          const c: DeploymentCondition = { type, ...where, id: d.id }
+          if (d.state !== undefined) c.state = d.state
+          if (d.phase !== undefined) c.phase = d.phase
+          if (d.wave !== undefined) c.wave = d.wave
+          if (d.failureRate !== undefined) c.failureRate = d.failureRate
+          if (d.halt !== undefined) {
+            const h: NonNullable<DeploymentCondition['halt']> = {}
+            if (d.halt.wave !== undefined) h.wave = d.halt.wave
+            if (d.halt.failureRate !== undefined) h.failureRate = d.halt.failureRate
+            if (d.halt.reason !== undefined) h.reason = d.halt.reason
+            c.halt = h
+          }
+          if (d.counts !== undefined) c.counts = Object.fromEntries(Object.entries(d.counts).filter(([, v]) => v !== undefined))
+          if (d.rolledBack !== undefined) c.rolledBack = d.rolledBack
+          out.push(c)
+          break
+        }
+        case 'firmware': {
+          const f = item as { target?: Parameters<typeof selector>[0]; version: string; agentState?: AgentStateName | undefined }
+          out.push({ type, ...where, target: selector(f.target), version: f.version, agentState: f.agentState })
+          break
+        }
+        case 'offers': {
+          const o = item as { target?: Parameters<typeof selector>[0]; deployment?: string | undefined; min?: number | undefined; max?: number | undefined }
+          out.push({ type, ...where, target: selector(o.target), deployment: o.deployment, min: o.min ?? (o.max === undefined ? 1 : 0), max: o.max })
+          break
+        }
       }
     })
   }
   return out.sort((a, b) => (a.line ?? 0) - (b.line ?? 0))
 }
 
-function step (s: ParsedStep, index: number, raw: unknown, loc: Locator): Step {
+/** Everything building a rollout part needs: where the file is, the planned fleet, and where problems go. */
+interface BuildContext {
+  loc: Locator
+  file: string
+  specs: readonly DeviceSpec[] | undefined
+  issues: Issue[]
+}
+
+function step (s: ParsedStep, index: number, raw: unknown, loc: Locator, b: BuildContext): Step {
   const base = { index, line: loc.line(['timeline', index]), atMs: s.step.at }
   switch (s.kind) {
     case 'command':
@@ -299,6 +344,110 @@ function step (s: ParsedStep, index: number, raw: unknown, loc: Locator): Step {
       }
     case 'hear':
       return hearStep(s.step, base)
+    case 'import': {
+      const items = s.step.import
+      const isList = Array.isArray((raw as Record<string, unknown> | undefined)?.import)
+      return { ...base, kind: 'import', updates: items.map((u, j) => updateSource(u, isList ? ['timeline', index, 'import', j] : ['timeline', index, 'import'], b)), expect: s.step.expect ?? 'ok' }
+    }
+    case 'deploy':
+      return { ...base, kind: 'deploy', deployment: deploymentInput(s.step.deploy, ['timeline', index, 'deploy'], b), expect: s.step.expect ?? 'ok' }
+    case 'rollout':
+      return { ...base, kind: 'rollout', action: s.step.rollout, deployment: s.step.deployment, downMs: s.step.down ?? 0, expect: s.step.expect ?? 'ok' }
+  }
+}
+
+/**
+ * An update to import: a manifest file (relative to the scenario file) read and checked rule by rule now, or a
+ * generated one (its model, unless given, is the fleet's model of that update name).
+ */
+function updateSource (u: ParsedUpdateSource, path: PathKey[], b: BuildContext): UpdateSource {
+  const line = b.loc.line(path)
+  if ('generate' in u) {
+    const name = u.generate.split('/')[1] as string
+    let model = u.model
+    if (model === undefined && b.specs !== undefined) {
+      const models = [...new Set(b.specs.map((s) => s.model))]
+      model = models.find((m) => updateNameOf(m) === name)
+      if (model === undefined) {
+        b.issues.push(b.loc.issue([...path, 'generate'], `no device of the fleet has a model whose update name is ${name} (${models.map((m) => `${m} → ${updateNameOf(m)}`).join(', ')})${didYouMean(name, models.map(updateNameOf))}; give model: to say which devices it is for`))
+      }
+    }
+    const text = generatedManifestText({ update: u.generate, sizeInBytes: u.size, compatibility: { manufacturer: UPDATE_AGENT_DEFAULTS.manufacturer, model: model ?? 'unknown' } })
+    return { update: u.generate, file: `generated/${u.generate}`, text, generated: true, line }
+  }
+  const file = resolve(dirname(b.file), u.file)
+  let text = ''
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    b.issues.push(b.loc.issue(path, `cannot read the manifest ${file}: ${code === 'ENOENT' ? 'no such file (a path is relative to the scenario file)' : code ?? (err as Error).message}`))
+    return { update: '', file, text, generated: false, line }
+  }
+  const checked = checkManifestText(text, u.file)
+  for (const i of checked.issues) b.issues.push(b.loc.issue(path, `manifest ${formatIssue(i)}`))
+  const id = checked.manifest?.updateId
+  return { update: id === undefined ? '' : `${id.provider}/${id.name}/${id.version}`, file, text, generated: false, line }
+}
+
+/** A deployment as the service takes it, checked now by the service's own rules (normalizeDeployment). */
+function deploymentInput (d: ParsedDeployment, path: PathKey[], b: BuildContext): DeployStep['deployment'] {
+  const out: DeployStep['deployment'] = { id: d.id, update: d.update }
+  if (d.group !== undefined) out.group = d.group
+  if (d.startAt !== undefined) out.startAt = d.startAt
+  if (d.targetCondition !== undefined) out.targetCondition = d.targetCondition
+  if (d.waves !== undefined) {
+    out.waves = d.waves.map((w) => ({
+      percent: w.percent,
+      ...(w.soak === undefined ? {} : { soak: w.soak }),
+      ...(w.successThreshold === undefined ? {} : { successThreshold: w.successThreshold }),
+      ...(w.errorThreshold === undefined ? {} : { errorThreshold: w.errorThreshold })
+    }))
+  }
+  if (d.rateLimit !== undefined) {
+    const r = d.rateLimit
+    out.rateLimit = r.perMinute !== undefined
+      ? { perMinute: r.perMinute }
+      : {
+          baseRate: r.baseRate as number,
+          factor: r.factor as number,
+          ...(r.notified === undefined ? {} : { notified: r.notified }),
+          ...(r.succeeded === undefined ? {} : { succeeded: r.succeeded }),
+          ...(r.maxPerMinute === undefined ? {} : { maxPerMinute: r.maxPerMinute })
+        }
+  }
+  if (d.abort !== undefined) out.abort = d.abort.map((a) => ({ failureType: a.failureType, thresholdPercent: a.thresholdPercent, minExecuted: a.minExecuted }))
+  if (d.inProgressTimeout !== undefined) out.inProgressTimeout = d.inProgressTimeout
+  if (d.retries !== undefined) out.retries = d.retries
+  if (d.rollback !== undefined) {
+    out.rollback = {
+      update: d.rollback.update,
+      ...(d.rollback.failedPercent === undefined ? {} : { failedPercent: d.rollback.failedPercent }),
+      ...(d.rollback.failedCount === undefined ? {} : { failedCount: d.rollback.failedCount })
+    }
+  }
+  try {
+    normalizeDeployment(out, 0, () => d.id)
+  } catch (err) {
+    if (!isFleetError(err)) throw err
+    for (const i of err.issues) b.issues.push(b.loc.issue([...path, ...pathOf(i.path)], i.message))
+  }
+  return out
+}
+
+function rolloutSettings (r: ParsedRolloutSection | undefined, raw: unknown, b: BuildContext): RolloutSettings | undefined {
+  if (r === undefined) return undefined
+  const isList = Array.isArray((raw as Record<string, unknown> | undefined)?.updates)
+  const agent: RolloutSettings['agent'] = {}
+  if (r.agent?.bandwidth !== undefined) agent.bandwidth = r.agent.bandwidth
+  if (r.agent?.installTime !== undefined) agent.installMs = r.agent.installTime
+  if (r.agent?.rebootTime !== undefined) agent.rebootMs = r.agent.rebootTime
+  if (r.agent?.downloadTimeout !== undefined) agent.downloadTimeoutMs = r.agent.downloadTimeout
+  if (r.agent?.progressSteps !== undefined) agent.progressSteps = r.agent.progressSteps
+  return {
+    updates: (r.updates ?? []).map((u, j) => updateSource(u, isList ? ['rollout', 'updates', j] : ['rollout', 'updates'], b)),
+    agent,
+    faults: (r.faults ?? []).map((f, j) => ({ fault: f.fault, target: selector(f.target), probability: f.probability ?? 1, line: b.loc.line(['rollout', 'faults', j]) }))
   }
 }
 
@@ -312,6 +461,7 @@ function targets (scenario: Scenario): Array<{ path: PathKey[]; target: TargetSe
     }
   }
   for (const c of scenario.expect) if ('target' in c) out.push({ path: [...pathOf(c.path), 'target'], target: c.target })
+  scenario.rollout?.faults.forEach((f, j) => { out.push({ path: ['rollout', 'faults', j, 'target'], target: f.target }) })
   return out
 }
 
@@ -324,11 +474,25 @@ function pathOf (dotted: string): PathKey[] {
 
 function build (p: ParsedScenario, raw: Record<string, unknown>, loc: Locator, file: string): Scenario {
   const issues: Issue[] = []
-  const timeline = (p.timeline ?? []).map((s, i) => step(s, i, (raw.timeline as unknown[])[i], loc))
+  const fleet = fleetDescription(p.fleet)
+  let specs: DeviceSpec[] | undefined
+  try {
+    specs = planFleet(fleet)
+  } catch (err) {
+    if (!isFleetError(err)) throw err
+    if (err.issues.length === 0) issues.push(loc.issue(['fleet'], err.message))
+    for (const i of err.issues) {
+      const path = pathOf(i.path).map((k) => k === 'telemetryIntervalMs' ? 'telemetryInterval' : k)
+      issues.push(loc.issue(['fleet', ...path], i.message))
+    }
+  }
+  const b: BuildContext = { loc, file, specs, issues }
+  const rollout = rolloutSettings(p.rollout, raw.rollout, b)
+  const timeline = (p.timeline ?? []).map((s, i) => step(s, i, (raw.timeline as unknown[])[i], loc, b))
   const expect = p.expect === undefined ? [] : conditions(p.expect, raw.expect, ['expect'], loc)
 
   let end = 0
-  for (const s of timeline) end = Math.max(end, s.atMs + (s.kind === 'check' ? s.withinMs : 0))
+  for (const s of timeline) end = Math.max(end, s.atMs + (s.kind === 'check' ? s.withinMs : s.kind === 'rollout' ? s.downMs : 0))
   const durationMs = p.duration ?? end + DEFAULTS.tailMs
   if (p.duration !== undefined) {
     const given = p.duration
@@ -336,7 +500,9 @@ function build (p: ParsedScenario, raw: Record<string, unknown>, loc: Locator, f
     if (late !== undefined) issues.push(loc.issue(['duration'], `the run ends at ${formatDuration(given)}, before timeline[${late.index}] at ${formatDuration(late.atMs)} (line ${late.line}); make duration longer or leave it out`))
   }
 
-  const fleet = fleetDescription(p.fleet)
+  const allConditions = [...expect, ...timeline.flatMap((s) => (s.kind === 'check' ? s.conditions : []))]
+  const usesRollouts = rollout !== undefined || timeline.some((s) => s.kind === 'import' || s.kind === 'deploy' || s.kind === 'rollout') ||
+    allConditions.some((c) => ROLLOUT_CONDITION_TYPES.has(c.type))
   const scenario: Scenario = {
     name: p.name,
     description: p.description,
@@ -350,20 +516,12 @@ function build (p: ParsedScenario, raw: Record<string, unknown>, loc: Locator, f
     fleet,
     connectRate: p.fleet?.connectRate,
     timeline,
-    expect
+    expect,
+    rollout,
+    usesRollouts
   }
+  checkRollouts(scenario, allConditions, loc, issues)
 
-  let specs: DeviceSpec[] | undefined
-  try {
-    specs = planFleet(fleet)
-  } catch (err) {
-    if (!isFleetError(err)) throw err
-    if (err.issues.length === 0) issues.push(loc.issue(['fleet'], err.message))
-    for (const i of err.issues) {
-      const path = pathOf(i.path).map((k) => k === 'telemetryIntervalMs' ? 'telemetryInterval' : k)
-      issues.push(loc.issue(['fleet', ...path], i.message))
-    }
-  }
   if (specs !== undefined && specs.length === 0) issues.push(loc.issue(['fleet'], 'the fleet has no devices: keep demoHome, or add homes or groups'))
   if (specs !== undefined && specs.length > 0) {
     for (const { path, target } of targets(scenario)) {
@@ -375,7 +533,6 @@ function build (p: ParsedScenario, raw: Record<string, unknown>, loc: Locator, f
   }
   // The observer subscribes to `{prefix}/#` only: a messages filter that cannot match under the prefix would be
   // "none seen" by construction (passing any max, failing any min).
-  const allConditions = [...expect, ...timeline.flatMap((s) => (s.kind === 'check' ? s.conditions : []))]
   for (const c of allConditions) {
     if (c.type === 'messages' && !filterCanMatchUnder(c.topic, scenario.prefix)) {
       issues.push(loc.issue([...pathOf(c.path), 'topic'], `${JSON.stringify(c.topic)} can never match: the run watches only ${scenario.prefix}/# (the prefix); write it as ${scenario.prefix}/…`))
@@ -383,6 +540,51 @@ function build (p: ParsedScenario, raw: Record<string, unknown>, loc: Locator, f
   }
   if (issues.length > 0) throw invalid(file, issues)
   return scenario
+}
+
+/**
+ * What the rollout parts of a file need from each other: every update a deployment names (and its rollback) is
+ * imported by the file, deployment ids are unique, and every deployment a step or condition names is deployed by the
+ * file (or is the rollback the service makes of one: `<id>-rollback`), no later than the step that uses it.
+ */
+function checkRollouts (scenario: Scenario, allConditions: readonly Condition[], loc: Locator, issues: Issue[]): void {
+  const imported = new Map<string, number>() // update → earliest time it is imported
+  for (const u of scenario.rollout?.updates ?? []) if (u.update !== '') imported.set(u.update, 0)
+  const deployed = new Map<string, { atMs: number; line: number | undefined }>()
+  for (const s of scenario.timeline) {
+    if (s.kind === 'import') for (const u of s.updates) if (u.update !== '' && !imported.has(u.update)) imported.set(u.update, s.atMs)
+  }
+  const unknownUpdate = (update: string): string => {
+    const known = [...imported.keys()]
+    return `${update} is not imported by this scenario${didYouMean(update, known)}; import it in rollout.updates or an import step (${known.length === 0 ? 'none is' : `imported: ${known.join(', ')}`})`
+  }
+  for (const s of scenario.timeline) {
+    if (s.kind !== 'deploy') continue
+    const d = s.deployment
+    const base: PathKey[] = ['timeline', s.index, 'deploy']
+    if (deployed.has(d.id)) issues.push(loc.issue([...base, 'id'], `deployment ${d.id} is already deployed at line ${deployed.get(d.id)?.line ?? '?'}; give each deployment its own id`))
+    else deployed.set(d.id, { atMs: s.atMs, line: s.line })
+    if (d.rollback !== undefined) deployed.set(`${d.id}-rollback`, { atMs: s.atMs, line: s.line })
+    for (const [update, path] of [[d.update, [...base, 'update']], [d.rollback?.update, [...base, 'rollback', 'update']]] as const) {
+      if (update === undefined) continue
+      const at = imported.get(update)
+      if (at === undefined) issues.push(loc.issue(path, unknownUpdate(update)))
+      else if (at > s.atMs) issues.push(loc.issue(path, `${update} is imported at ${formatDuration(at)}, after this deployment at ${formatDuration(s.atMs)}`))
+    }
+  }
+  const known = [...deployed.keys()]
+  const checkId = (id: string, path: PathKey[], atMs: number | undefined): void => {
+    const d = deployed.get(id)
+    if (d === undefined) issues.push(loc.issue(path, `no deploy step in this scenario creates deployment ${id}${didYouMean(id, known)}${known.length === 0 ? '' : ` (deployments: ${known.join(', ')})`}`))
+    else if (atMs !== undefined && d.atMs > atMs) issues.push(loc.issue(path, `deployment ${id} is deployed at ${formatDuration(d.atMs)} (line ${d.line ?? '?'}), after this step at ${formatDuration(atMs)}`))
+  }
+  for (const s of scenario.timeline) {
+    if (s.kind === 'rollout' && s.deployment !== undefined) checkId(s.deployment, ['timeline', s.index, 'deployment'], s.atMs)
+  }
+  for (const c of allConditions) {
+    if (c.type === 'deployment') checkId(c.id, [...pathOf(c.path), 'id'], undefined)
+    if (c.type === 'offers' && c.deployment !== undefined) checkId(c.deployment, [...pathOf(c.path), 'deployment'], undefined)
+  }
 }
 
 /** Can some topic under `{prefix}/` match `filter`? */

@@ -29,6 +29,7 @@
  */
 import type { MqttClient } from 'mqtt'
 import { delay } from '../core/clock.ts'
+import { WorkflowAction } from '../core/device-update.ts'
 import { FleetError } from '../core/errors.ts'
 import { CHANNEL_INDEX, CHANNELS, filterMatcher, STATUS_OFFLINE, STATUS_ONLINE, type TopicClassifier, type Topics } from '../core/topics.ts'
 import { createMqttClient, describeTarget, endClient, isSubscriptionRefused, reconnectWithBackoff, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
@@ -61,6 +62,11 @@ export interface DeviceObservation {
   messages: number
   /** Seen live in this run: retained state redelivered after a reconnect is then this run's, not stale. */
   live: boolean
+  /**
+   * Firmware update offers written to its desired twin during the run (`deviceUpdate.service.workflow` with action
+   * "process deployment", docs/rollouts.md), by workflow id (the deployment id); a retry counts as an offer too.
+   */
+  offers: Map<string, number> | undefined
 }
 
 export interface TrafficCounts {
@@ -90,9 +96,10 @@ export interface ObserverHealth {
 }
 
 const SEQ_KEY = Buffer.from('"seq":')
+const DEVICE_UPDATE_KEY = Buffer.from('"deviceUpdate"')
 
 function newDevice (id: string): DeviceObservation {
-  return { id, telemetry: 0, lastSeq: 0, missing: 0, gaps: [], duplicates: 0, outOfOrder: 0, malformed: 0, status: undefined, reported: undefined, reportedUnreadable: false, events: undefined, messages: 0, live: false }
+  return { id, telemetry: 0, lastSeq: 0, missing: 0, gaps: [], duplicates: 0, outOfOrder: 0, malformed: 0, status: undefined, reported: undefined, reportedUnreadable: false, events: undefined, messages: 0, live: false, offers: undefined }
 }
 
 /** The integer after `"seq":` in a JSON payload, without parsing the rest; -1 when absent or not an integer. */
@@ -129,7 +136,7 @@ const STATE_FILTERS = ['status', 'info', 'reported', 'desired', 'event', 'reply'
 /** The channels the stream connection carries, at QoS 0. */
 const STREAM_FILTERS = ['telemetry', 'log'] as const
 // Channel indexes of the shared classifier (core/topics.ts), read once.
-const { telemetry: TELEMETRY, log: LOG, status: STATUS, reported: REPORTED, info: INFO, event: EVENT, reply: REPLY, desired: DESIRED, command: COMMAND } = CHANNEL_INDEX
+const { telemetry: TELEMETRY, log: LOG, status: STATUS, reported: REPORTED, info: INFO, event: EVENT, reply: REPLY, desired: DESIRED, command: COMMAND, rolloutFetch: ROLLOUT_FETCH } = CHANNEL_INDEX
 /** Device channels come first in the channel table; bridge channels after them. */
 const DEVICE_CHANNELS = CHANNELS.length
 
@@ -218,7 +225,9 @@ export class Observer {
       const t = this.options.topics
       const synced = new Promise<void>((resolve) => { this.synced = resolve })
       await Promise.all([
-        subscribe(state, [...STATE_FILTERS.map((c) => t.filter(c)), `${this.prefixSlash}${RUN_LEVEL}/+`, this.syncTopic], 1, this.where),
+        // A device's update agent asking the rollout service for a file is a message the device sent: seen here, so
+        // that the devices' own count of what they sent and the observer's agree.
+        subscribe(state, [...STATE_FILTERS.map((c) => t.filter(c)), t.filter('rolloutFetch'), `${this.prefixSlash}${RUN_LEVEL}/+`, this.syncTopic], 1, this.where),
         subscribe(stream, STREAM_FILTERS.map((c) => t.filter(c)), 0, this.where)
       ])
       // The broker sends the retained messages of a new subscription after its SUBACK and before anything published
@@ -355,6 +364,12 @@ export class Observer {
     if (!device) {
       // Not a device's topic of the contract (the bridge's, or unknown): counted once, by the state connection.
       if (!fromState || retained) return undefined
+      if (ch === ROLLOUT_FETCH) {
+        // Sent by a device (its update agent): the device's message; the request id is counted as `+`.
+        t.other++
+        this.seen(topic.slice(c.spans[0], c.spans[1]))
+        return `${topic.slice(0, c.spans[2])}+`
+      }
       t.other++
       return topic
     }
@@ -401,7 +416,7 @@ export class Observer {
       // The request id (a fresh level per request) is counted as `+`, so the table grows with devices.
       case REPLY: t.replies++; this.seen(id); return `${topic.slice(0, c.spans[2])}+`
       // Desired state is the controller's, not the device's: not counted as the device's message.
-      case DESIRED: t.desired++; return topic
+      case DESIRED: t.desired++; this.onDesired(id, payload); return topic
       // Commands are not subscribed to (the runner counts its own); another controller's, seen anyway, are counted.
       case COMMAND: t.commands++; return `${topic.slice(0, c.spans[4])}+`
       default: t.other++; return topic
@@ -433,6 +448,19 @@ export class Observer {
       // Never keep the previous value: a state check must not pass on what the device no longer reports.
       d.reportedUnreadable = true
     }
+  }
+
+  /** A rollout service's offer in a desired twin: counted per device and workflow id. Few messages: parsed. */
+  private onDesired (id: string, payload: Buffer): void {
+    if (!payload.includes(DEVICE_UPDATE_KEY)) return
+    let workflow: { action?: unknown; id?: unknown } | undefined
+    try {
+      workflow = (JSON.parse(payload.toString('utf8')) as { deviceUpdate?: { service?: { workflow?: { action?: unknown; id?: unknown } } } }).deviceUpdate?.service?.workflow
+    } catch { return }
+    if (workflow?.action !== WorkflowAction.ProcessDeployment || typeof workflow.id !== 'string') return
+    const d = this.device$(id)
+    d.offers ??= new Map()
+    d.offers.set(workflow.id, (d.offers.get(workflow.id) ?? 0) + 1)
   }
 
   private onTelemetry (d: DeviceObservation, payload: Buffer): void {

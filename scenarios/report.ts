@@ -4,6 +4,7 @@
  * line.
  */
 import { describeHear } from './steps/hear.ts'
+import { describeDeploy, describeImport, describeRollout } from './steps/rollout.ts'
 import type { FleetCounters } from '../devices/fleet.ts'
 import { formatDuration } from '../core/duration.ts'
 import type { TrafficCounts } from './observer.ts'
@@ -143,6 +144,12 @@ export function describeStep (step: Step): string {
       return step.note
     case 'hear':
       return describeHear(step)
+    case 'import':
+      return describeImport(step)
+    case 'deploy':
+      return describeDeploy(step)
+    case 'rollout':
+      return describeRollout(step)
     case 'check': {
       // Several conditions are listed when that stays readable on one line, counted otherwise.
       const all = step.conditions.map(describeCondition).join('; ')

@@ -11,8 +11,8 @@
  * Everything opened is closed on success, failure and abort, in reverse order of opening.
  *
  * No run hangs: every wait is bounded and named. Commands have their time-out, checks their `within`, publishes and
- * the tear-down their own bounds, and a watchdog ends a timeline that outlives its duration by more than its
- * longest step. A broker that goes away is reconnected to with backoff for `brokerGraceMs`; past that the run ends
+ * the tear-down their own bounds, and a watchdog ends a timeline that outlives its bound: its duration, or the
+ * time-outs and withins of the steps of one `at` added up (they run one after another). A broker that goes away is reconnected to with backoff for `brokerGraceMs`; past that the run ends
  * with result `broker-lost` (exit 3).
  *
  * Runs are isolated: each has an id (in every client id of the runner and the report), the devices' client ids carry
@@ -109,7 +109,7 @@ const SETTLE_MS = 3000
 const PROBE_MS = 3000
 /** How long a run whose announcement is found has to answer a probe before the announcement is taken as stale. */
 const LIVENESS_MS = 5000
-/** A timeline may outlive its duration by its longest step (command time-out, check `within`) plus this. */
+/** Slack on top of the timeline's bound (its duration, or its steps' time-outs and withins added up per `at`). */
 const WATCHDOG_SLACK_MS = 5000
 
 /** Thrown inside the runner when the signal fires; never escapes it. */
@@ -307,8 +307,8 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
 
     // ---- rollouts (with --data-dir): the service on the run's broker and clock, the agent on every device
     const fleetClock = scenario.startTime === 'now' ? new ScaledClock(speed) : new ScaledClock(speed, scenario.startTime)
-    if (options.dataDir !== undefined) {
-      res.rollouts = runRollouts({ dataDir: options.dataDir, prefix, clock: fleetClock, logger: logger.child({ part: 'rollout' }) })
+    if (options.dataDir !== undefined || scenario.usesRollouts) {
+      res.rollouts = runRollouts({ dataDir: options.dataDir, prefix, clock: fleetClock, logger: logger.child({ part: 'rollout' }), settings: scenario.rollout, specs, connectTimeoutMs })
       await untilAborted(res.rollouts.start(target), signal)
     }
 
@@ -344,10 +344,10 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
 
     // ---- timeline, under a watchdog: its steps are bounded, and this bounds the whole
     const truth = (id: string): DeviceTruth | undefined => truthOf(fleet.get(id))
-    ctx = { specs, observer, truth }
+    ctx = { specs, observer, truth, ...(res.rollouts === undefined ? {} : { rollouts: res.rollouts.view }) }
     const tOnline = performance.now()
-    const limitMs = scenario.durationMs + longestStepMs(scenario) + WATCHDOG_SLACK_MS
-    watchdog = setTimeout(() => { stop.abort(new Error(`the timeline did not end within ${formatDuration(limitMs)} (its duration plus its longest step)`)) }, limitMs)
+    const limitMs = timelineBoundMs(scenario) + WATCHDOG_SLACK_MS
+    watchdog = setTimeout(() => { stop.abort(new Error(`the timeline did not end within ${formatDuration(limitMs)} (its duration, or its steps' time-outs and withins added up)`)) }, limitMs)
     await playTimeline(scenario, { res, ctx, fleet, tOnline, signal, emit, steps, report, logger })
     clearTimeout(watchdog)
     report.timelineMs = Math.round(performance.now() - tOnline)
@@ -437,17 +437,29 @@ function slugOf (prefix: string): string {
 function truthOf (d: Device | undefined): DeviceTruth | undefined {
   if (d === undefined) return undefined
   const c = d.counters
-  return { connected: d.connected, sent: c.messagesOut, telemetrySent: c.telemetrySent, eventsSent: c.eventsSent, dropped: c.dropped, reported: () => d.reportedState() }
+  return { connected: d.connected, sent: c.messagesOut, telemetrySent: c.telemetrySent, eventsSent: c.eventsSent, dropped: c.dropped, reported: () => ({ ...d.reportedState(), firmware: d.firmware }) }
 }
 
-/** The longest a single step may take: a command's time-out, a check's `within`. */
-function longestStepMs (scenario: Scenario): number {
-  let ms = PUBLISH_BATCH_MS
-  for (const s of scenario.timeline) {
-    if (s.kind === 'command') ms = Math.max(ms, s.timeoutMs)
-    else if (s.kind === 'check') ms = Math.max(ms, s.withinMs)
+/** The longest a step may take: a command's time-out, a check's `within`, a restart's time down and its stop and start. */
+function stepBoundMs (s: Step): number {
+  switch (s.kind) {
+    case 'command': return Math.max(PUBLISH_BATCH_MS, s.timeoutMs)
+    case 'check': return Math.max(PUBLISH_BATCH_MS, s.withinMs)
+    case 'rollout': return s.downMs + 2 * TEARDOWN_STEP_MS
+    default: return PUBLISH_BATCH_MS
   }
-  return ms
+}
+
+/**
+ * When the timeline must have ended: its duration, or the end of the latest group of steps run one after another
+ * (the steps of one `at` run in sequence, so their bounds add up).
+ */
+function timelineBoundMs (scenario: Scenario): number {
+  const groups = new Map<number, number>()
+  for (const s of scenario.timeline) groups.set(s.atMs, (groups.get(s.atMs) ?? 0) + stepBoundMs(s))
+  let end = scenario.durationMs
+  for (const [at, sum] of groups) end = Math.max(end, at + sum)
+  return end
 }
 
 /**
@@ -685,6 +697,12 @@ async function runStep (step: Step, t: TimelineContext): Promise<void> {
       case 'note': r.status = 'done'; break
       case 'check': await runCheck(step, r, t); break
       case 'hear': await runHear(step, t.res.bridge, r); break
+      case 'import':
+      case 'deploy':
+      case 'rollout':
+        if (t.res.rollouts === undefined) throw new FleetError('FLEET_ERR_CLOSED', 'the rollout service is not running')
+        await t.res.rollouts.runStep(step, r)
+        break
     }
   } catch (err) {
     // A step's own failure (a publish refused, a closed client) fails the step, not the run.

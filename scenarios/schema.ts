@@ -16,6 +16,8 @@ import { DURATION_HINT, parseDuration } from '../core/duration.ts'
 import { didYouMean, suggest } from '../core/suggest.ts'
 import { VOICE_ERRORS, type VoiceErrorCode } from '../bridge/voice/errors.ts'
 import { INTENTS, LANGS, type IntentName, type Lang } from '../bridge/voice/intents.ts'
+import { DEPLOYMENT_STATES, DEVICE_STATES, FAILURE_TYPES, type DeploymentInput, type DeploymentPhase, type DeploymentState, type DeviceDeploymentState } from '../bridge/rollout/model.ts'
+import { UPDATE_FAULTS, type UpdateFault } from '../devices/update-agent.ts'
 
 // ---- the checked scenario ------------------------------------------------------------------------------------
 
@@ -97,7 +99,53 @@ export interface HearExpectation {
   devices?: Record<string, 'ok' | VoiceErrorCode>
 }
 
-export type Step = CommandStep | DesiredStep | NoteStep | CheckStep | HearStep
+/** What the rollout service must answer to an import, deploy or rollout step: `ok`, or that error code. */
+export type RolloutExpectation = 'ok' | typeof ROLLOUT_ERROR_CODES[number]
+export const ROLLOUT_ERROR_CODES = ['FLEET_ERR_MANIFEST_INVALID', 'FLEET_ERR_ROLLOUT_INVALID', 'FLEET_ERR_ROLLOUT_NOT_FOUND', 'FLEET_ERR_ROLLOUT_CONFLICT'] as const
+
+/** An update manifest to import, read (or generated) when the file is loaded. */
+export interface UpdateSource {
+  /** `provider/name/version`. */
+  update: string
+  /** The manifest's file (resolved), or `generated/<update>` for a generated one. */
+  file: string
+  /** The manifest's JSON text. */
+  text: string
+  /** Generated from a name and a size (no file). */
+  generated: boolean
+  /** The scenario file's line that declares it. */
+  line: number | undefined
+}
+
+/** Import update manifests into the run's rollout service (scenarios/rollout.ts runs it). */
+export interface ImportStep extends StepBase {
+  kind: 'import'
+  updates: UpdateSource[]
+  expect: RolloutExpectation
+}
+
+/** Create a deployment: the fields of a deployment request (docs/rollouts.md), durations in milliseconds. */
+export interface DeployStep extends StepBase {
+  kind: 'deploy'
+  deployment: DeploymentInput & { id: string }
+  expect: RolloutExpectation
+}
+
+export const ROLLOUT_ACTIONS = ['pause', 'resume', 'cancel', 'retry', 'restart'] as const
+export type RolloutAction = typeof ROLLOUT_ACTIONS[number]
+
+/** An operator's verb on a deployment, or a restart of the rollout service on the same data directory. */
+export interface RolloutStep extends StepBase {
+  kind: 'rollout'
+  action: RolloutAction
+  /** The deployment (every action but restart). */
+  deployment: string | undefined
+  /** restart: how long the service stays down between its stop and its start. */
+  downMs: number
+  expect: RolloutExpectation
+}
+
+export type Step = CommandStep | DesiredStep | NoteStep | CheckStep | HearStep | ImportStep | DeployStep | RolloutStep
 
 interface ConditionBase {
   /** Dotted path in the file, e.g. `timeline[4].expect.state` or `expect.telemetry[1]`. */
@@ -144,8 +192,52 @@ export interface PresenceCondition extends ConditionBase {
   target: TargetSelector
 }
 
-export type Condition = StateCondition | TelemetryCondition | EventsCondition | MessagesCondition | PresenceCondition
-export const CONDITION_TYPES = ['state', 'telemetry', 'events', 'messages', 'online', 'offline'] as const
+/** A number compared: `= 4`, `>= 5` (written `≥ 5%`, `>= 5`, `5`, …). */
+export interface Comparison { op: '=' | '>=' | '<=' | '>' | '<'; value: number }
+
+/** The rollout service's status of a deployment (its retained status topic) must be as given; every field is optional. */
+export interface DeploymentCondition extends ConditionBase {
+  type: 'deployment'
+  id: string
+  state?: DeploymentState
+  phase?: DeploymentPhase
+  /** The newest opened wave, from 1. */
+  wave?: number
+  /** Failed and timed-out devices as a percentage of the devices notified. */
+  failureRate?: Comparison
+  /** The deployment halted, aborted or rolled back: in this wave (from 1), with this failure rate, for a reason matching this pattern. */
+  halt?: { wave?: number; failureRate?: Comparison; reason?: string }
+  /** Devices per state. */
+  counts?: Partial<Record<DeviceDeploymentState, Comparison>>
+  /** The service rolled it back (ADU's cloud-initiated rollback), or did not. */
+  rolledBack?: boolean
+}
+
+export const AGENT_STATES = ['idle', 'inProgress', 'failed'] as const
+export type AgentStateName = typeof AGENT_STATES[number]
+
+/** Every selected device reports this firmware (and, if given, this update agent state). */
+export interface FirmwareCondition extends ConditionBase {
+  type: 'firmware'
+  target: TargetSelector
+  version: string
+  agentState: AgentStateName | undefined
+}
+
+/** Each selected device was offered an update (a desired-twin workflow) between min and max times during the run. */
+export interface OffersCondition extends ConditionBase {
+  type: 'offers'
+  target: TargetSelector
+  /** Only offers of this deployment (its workflow id); default any. */
+  deployment: string | undefined
+  min: number
+  max: number | undefined
+}
+
+export type Condition = StateCondition | TelemetryCondition | EventsCondition | MessagesCondition | PresenceCondition | DeploymentCondition | FirmwareCondition | OffersCondition
+export const CONDITION_TYPES = ['state', 'telemetry', 'events', 'messages', 'online', 'offline', 'deployment', 'firmware', 'offers'] as const
+/** Conditions that read the rollout service: a scenario with one of them runs the service. */
+export const ROLLOUT_CONDITION_TYPES: ReadonlySet<Condition['type']> = new Set(['deployment', 'offers'])
 
 export interface Scenario {
   name: string
@@ -169,6 +261,20 @@ export interface Scenario {
   timeline: Step[]
   /** Conditions checked at the end of the run. */
   expect: Condition[]
+  /** The `rollout:` section: updates imported before the timeline, the update agent's settings and faults. */
+  rollout: RolloutSettings | undefined
+  /**
+   * The run hosts the rollout service and gives every device the update agent: the file has a `rollout:` section,
+   * an import, deploy or rollout step, or a deployment or offers condition.
+   */
+  usesRollouts: boolean
+}
+
+/** The update agent of every device (devices/update-agent.ts), as a scenario sets it. */
+export interface RolloutSettings {
+  updates: UpdateSource[]
+  agent: { bandwidth?: number; installMs?: number; rebootMs?: number; downloadTimeoutMs?: number; progressSteps?: number }
+  faults: Array<{ fault: UpdateFault; target: TargetSelector; probability: number; line: number | undefined }>
 }
 
 export const DEFAULTS = Object.freeze({
@@ -291,6 +397,41 @@ const messagesCondition = strict({
 }).superRefine(minNotAboveMax)
 const presenceCondition = strict({ target: selectorSchema.optional() })
 
+const COMPARISON_RE = /^\s*(>=|<=|≥|≤|==|=|>|<)?\s*(-?\d+(?:\.\d+)?)\s*%?\s*$/
+/** `5`, `"≥ 5%"`, `">= 5"`, `"< 10"`, or `{ min: 5, max: 10 }` (both bounds inclusive; a map gives two comparisons). */
+const comparison = z.unknown().transform((raw, ctx): Comparison => {
+  if (typeof raw === 'number' && Number.isFinite(raw)) return { op: '=', value: raw }
+  const m = typeof raw === 'string' ? COMPARISON_RE.exec(raw) : null
+  if (m !== null) {
+    const sign = m[1] ?? '='
+    const op = sign === '≥' ? '>=' : sign === '≤' ? '<=' : sign === '==' ? '=' : sign as Comparison['op']
+    return { op, value: Number(m[2]) }
+  }
+  ctx.issues.push({ code: 'custom', message: `must be a number or a comparison such as "≥ 5%", ">= 5", "< 10" or 4 (exactly), got ${describeValue(raw)}`, input: raw })
+  return z.NEVER
+})
+
+const DEPLOYMENT_PHASES: readonly DeploymentPhase[] = ['scheduled', 'running', 'paused', 'halted', 'aborted', 'completed', 'rolledBack', 'superseded', 'canceled']
+const DEPLOYMENT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+const deploymentId = z.string().regex(DEPLOYMENT_ID_RE, { message: 'must be 1–64 letters, digits, . _ - starting with a letter or digit' })
+const countsSchema = strict(Object.fromEntries(DEVICE_STATES.map((st) => [st, comparison.optional()])) as Record<DeviceDeploymentState, z.ZodOptional<typeof comparison>>)
+const deploymentCondition = strict({
+  id: deploymentId,
+  state: z.enum(DEPLOYMENT_STATES).optional(),
+  phase: z.enum(DEPLOYMENT_PHASES as [DeploymentPhase, ...DeploymentPhase[]]).optional(),
+  wave: z.number().int().min(1).optional(),
+  failureRate: comparison.optional(),
+  halt: strict({
+    wave: z.number().int().min(1).optional(),
+    failureRate: comparison.optional(),
+    reason: nonEmpty.refine((t) => isRegExp(t), { message: 'must be a valid regular expression' }).optional()
+  }).optional(),
+  counts: countsSchema.optional(),
+  rolledBack: z.boolean().optional()
+})
+const firmwareCondition = strict({ target: selectorSchema.optional(), version: nonEmpty, agentState: z.enum(AGENT_STATES).optional() })
+const offersCondition = strict({ target: selectorSchema.optional(), deployment: deploymentId.optional(), ...bounds }).superRefine(minNotAboveMax)
+
 /** A map of conditions; each kind may be one condition or a list of them. */
 const conditionsSchema = strict({
   state: oneOrMany(stateCondition).optional(),
@@ -298,7 +439,10 @@ const conditionsSchema = strict({
   events: oneOrMany(eventsCondition).optional(),
   messages: oneOrMany(messagesCondition).optional(),
   online: oneOrMany(presenceCondition).optional(),
-  offline: oneOrMany(presenceCondition).optional()
+  offline: oneOrMany(presenceCondition).optional(),
+  deployment: oneOrMany(deploymentCondition).optional(),
+  firmware: oneOrMany(firmwareCondition).optional(),
+  offers: oneOrMany(offersCondition).optional()
 }).superRefine((c, ctx) => {
   if (CONDITION_TYPES.every((t) => c[t] === undefined)) {
     ctx.addIssue({ code: 'custom', message: `name at least one condition: ${CONDITION_TYPES.join(', ')}` })
@@ -387,6 +531,109 @@ const checkStep = strict({
   within: duration({ max: MAX_DURATION_MS }).optional()
 })
 
+// ---- rollout steps (scenarios/rollout.ts runs them) ----
+
+const rolloutExpectation = z.unknown().transform((raw, ctx): RolloutExpectation => {
+  const allowed = ['ok', ...ROLLOUT_ERROR_CODES] as const
+  if (typeof raw === 'string' && (allowed as readonly string[]).includes(raw)) return raw as RolloutExpectation
+  ctx.issues.push({ code: 'custom', message: `must be ok or the error the rollout service answers (${ROLLOUT_ERROR_CODES.join(', ')}); got ${describeValue(raw)}${typeof raw === 'string' ? didYouMean(raw, allowed) : ''}`, input: raw })
+  return z.NEVER
+})
+
+const UPDATE_KEY_RE = /^[a-zA-Z0-9.-]{1,64}\/[a-zA-Z0-9.-]{1,64}\/\d+(?:\.\d+)+$/
+const updateKeySchema = z.string().regex(UPDATE_KEY_RE, { message: 'must be provider/name/version, such as Xiaomi/speaker-l09a/2.1.0' })
+
+const SIZE_RE = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$/
+const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1000, KiB: 1024, MB: 1e6, MiB: 1024 * 1024, GB: 1e9, GiB: 1024 ** 3 }
+/** Bytes: a whole number, or a size with a unit (`512B`, `64KiB`, `1.5MB`, `2MiB`). */
+export function parseByteSize (raw: unknown): number | undefined {
+  if (typeof raw === 'number') return Number.isInteger(raw) && raw >= 1 ? raw : undefined
+  const m = typeof raw === 'string' ? SIZE_RE.exec(raw.trim()) : null
+  if (m === null) return undefined
+  const n = Math.round(Number(m[1]) * (SIZE_UNITS[m[2] ?? 'B'] as number))
+  return n >= 1 ? n : undefined
+}
+const byteSize = z.unknown().transform((raw, ctx): number => {
+  const n = parseByteSize(raw)
+  if (n !== undefined) return n
+  ctx.issues.push({ code: 'custom', message: `must be a size in bytes: a whole number or 512B, 64KiB, 1.5MB, 2MiB; got ${describeValue(raw)}`, input: raw })
+  return z.NEVER
+})
+
+export type ParsedUpdateSource = { file: string } | { generate: string; size: number; model?: string | undefined }
+const generatedUpdate = strict({ generate: updateKeySchema, size: byteSize, model: nonEmpty.optional() })
+const manifestFile = strict({ file: nonEmpty })
+/** A manifest file (a path, relative to the scenario file), or `{ generate: provider/name/version, size, model? }`. */
+const updateSource = z.unknown().transform((raw, ctx): ParsedUpdateSource => {
+  if (typeof raw === 'string' && raw !== '') return { file: raw }
+  if (isPlainObject(raw)) {
+    const r = 'generate' in raw ? generatedUpdate.safeParse(raw, { error: issueMessage }) : manifestFile.safeParse(raw, { error: issueMessage })
+    if (r.success) return r.data
+    forward(ctx, r.error.issues)
+    return z.NEVER
+  }
+  ctx.issues.push({ code: 'custom', message: `an update is a manifest file (a path relative to the scenario) or { generate: provider/name/version, size: 256KiB }, got ${describeValue(raw)}`, input: raw })
+  return z.NEVER
+})
+
+const percent = z.number().min(0).max(100)
+const waveSchema = strict({
+  percent: z.number().gt(0).max(100),
+  soak: duration({ max: MAX_DURATION_MS }).optional(),
+  successThreshold: percent.optional(),
+  errorThreshold: percent.optional()
+})
+const perMinute = z.number().int().min(1).max(100_000)
+const rateLimitSchema = strict({
+  perMinute: perMinute.optional(),
+  baseRate: perMinute.optional(),
+  factor: z.number().min(1.1).max(5).optional(),
+  notified: z.number().int().min(1).optional(),
+  succeeded: z.number().int().min(1).optional(),
+  maxPerMinute: perMinute.optional()
+}).superRefine((r, ctx) => {
+  const exponential = ['baseRate', 'factor', 'notified', 'succeeded', 'maxPerMinute'].filter((k) => r[k as keyof typeof r] !== undefined)
+  if (r.perMinute !== undefined && exponential.length > 0) ctx.addIssue({ code: 'custom', message: `give perMinute (a constant rate) or baseRate, factor and notified or succeeded (an exponential one), not both (${exponential.join(', ')})` })
+  else if (r.perMinute === undefined && (r.baseRate === undefined || r.factor === undefined || (r.notified === undefined && r.succeeded === undefined))) {
+    ctx.addIssue({ code: 'custom', message: 'a rate limit is { perMinute } or { baseRate, factor, notified or succeeded, maxPerMinute }' })
+  }
+})
+const deploymentSchema = strict({
+  id: deploymentId,
+  group: nonEmpty.optional(),
+  update: updateKeySchema,
+  startAt: nonEmpty.optional(),
+  targetCondition: nonEmpty.optional(),
+  waves: z.array(waveSchema).min(1).max(20).optional(),
+  rateLimit: rateLimitSchema.optional(),
+  abort: z.array(strict({ failureType: z.enum(FAILURE_TYPES), thresholdPercent: percent, minExecuted: z.number().int().min(1) })).optional(),
+  inProgressTimeout: duration({ min: 1, max: MAX_DURATION_MS }).optional(),
+  retries: z.number().int().min(0).max(10).optional(),
+  rollback: strict({ update: updateKeySchema, failedPercent: percent.optional(), failedCount: z.number().int().min(1).optional() }).optional()
+})
+export type ParsedDeployment = z.output<typeof deploymentSchema>
+
+const importStep = strict({ at, import: oneOrMany(updateSource), expect: rolloutExpectation.optional() })
+const deployStep = strict({ at, deploy: deploymentSchema, expect: rolloutExpectation.optional() })
+const rolloutStep = strict({
+  at,
+  rollout: z.enum(ROLLOUT_ACTIONS),
+  deployment: deploymentId.optional(),
+  down: duration({ max: MAX_DURATION_MS }).optional(),
+  expect: rolloutExpectation.optional()
+}).superRefine((st, ctx) => {
+  if (st.rollout === 'restart') {
+    if (st.deployment !== undefined) ctx.addIssue({ code: 'custom', path: ['deployment'], message: 'restart stops and starts the whole rollout service: it takes no deployment' })
+  } else {
+    if (st.deployment === undefined) ctx.addIssue({ code: 'custom', path: ['deployment'], message: `${st.rollout} needs the deployment's id: deployment: <id>` })
+    if (st.down !== undefined) ctx.addIssue({ code: 'custom', path: ['down'], message: 'down is for restart: how long the rollout service stays down' })
+  }
+})
+
+export type ParsedImportStep = z.output<typeof importStep>
+export type ParsedDeployStep = z.output<typeof deployStep>
+export type ParsedRolloutStep = z.output<typeof rolloutStep>
+
 export type ParsedCommandStep = z.output<typeof commandStep>
 export type ParsedDesiredStep = z.output<typeof desiredStep>
 export type ParsedNoteStep = z.output<typeof noteStep>
@@ -398,8 +645,12 @@ export type ParsedStep =
   | { kind: 'note'; step: ParsedNoteStep }
   | { kind: 'check'; step: ParsedCheckStep }
   | { kind: 'hear'; step: ParsedHearStep }
+  | { kind: 'import'; step: ParsedImportStep }
+  | { kind: 'deploy'; step: ParsedDeployStep }
+  | { kind: 'rollout'; step: ParsedRolloutStep }
 
-const ACTIONS = ['command', 'desired', 'note', 'hear'] as const
+const ACTIONS = ['command', 'desired', 'note', 'hear', 'import', 'deploy', 'rollout'] as const
+const STEP_SCHEMAS = { command: commandStep, desired: desiredStep, note: noteStep, hear: hearStep, import: importStep, deploy: deployStep, rollout: rolloutStep, check: checkStep } as const
 
 /** One timeline entry: its kind follows from its keys (`command`, `desired`, `note`, or only `expect`). */
 const stepSchema: z.ZodType<ParsedStep, unknown> = z.unknown().transform((raw, ctx): ParsedStep => {
@@ -437,8 +688,7 @@ const stepSchema: z.ZodType<ParsedStep, unknown> = z.unknown().transform((raw, c
     ctx.issues.push({ code: 'custom', path: ['payload'], message: 'give args (a map, sent as JSON) or payload (raw text), not both', input: input.payload })
     reject = true
   }
-  const schema = kind === 'command' ? commandStep : kind === 'desired' ? desiredStep : kind === 'note' ? noteStep : kind === 'hear' ? hearStep : checkStep
-  const r = schema.safeParse(input, { error: issueMessage })
+  const r = (STEP_SCHEMAS[kind] as z.ZodType<unknown, unknown>).safeParse(input, { error: issueMessage })
   if (!r.success) {
     forward(ctx, r.error.issues)
     return z.NEVER
@@ -450,6 +700,9 @@ const stepSchema: z.ZodType<ParsedStep, unknown> = z.unknown().transform((raw, c
     case 'note': return { kind, step: r.data as ParsedNoteStep }
     case 'check': return { kind, step: r.data as ParsedCheckStep }
     case 'hear': return { kind, step: r.data as ParsedHearStep }
+    case 'import': return { kind, step: r.data as ParsedImportStep }
+    case 'deploy': return { kind, step: r.data as ParsedDeployStep }
+    case 'rollout': return { kind, step: r.data as ParsedRolloutStep }
   }
 })
 
@@ -500,6 +753,21 @@ const fleetSchema = strict({
 })
 export type ParsedFleet = z.output<typeof fleetSchema>
 
+// ---- rollouts: updates imported before the timeline, the update agent and its faults -------------------------------
+
+const rolloutSection = strict({
+  updates: oneOrMany(updateSource).optional(),
+  agent: strict({
+    bandwidth: byteSize.optional(),
+    installTime: duration({ max: MAX_DURATION_MS }).optional(),
+    rebootTime: duration({ max: MAX_DURATION_MS }).optional(),
+    downloadTimeout: duration({ min: 1, max: MAX_DURATION_MS }).optional(),
+    progressSteps: z.number().int().min(0).max(100).optional()
+  }).optional(),
+  faults: z.array(strict({ fault: z.enum(UPDATE_FAULTS), target: selectorSchema.optional(), probability: z.number().min(0).max(1).optional() })).optional()
+})
+export type ParsedRolloutSection = z.output<typeof rolloutSection>
+
 // ---- the file -------------------------------------------------------------------------------------------------
 
 const brokerSchema = nonEmpty.refine((s) => s === 'embedded' || isBrokerUrl(s), {
@@ -527,6 +795,7 @@ export const scenarioSchema = strict({
     message: 'must be now or an ISO 8601 date-time with a time zone, such as 2026-06-12T19:00:00Z or 2026-06-12T21:00+02:00'
   }).optional(),
   fleet: fleetSchema.optional(),
+  rollout: rolloutSection.optional(),
   timeline: z.array(stepSchema).optional(),
   expect: conditionsSchema.optional()
 })

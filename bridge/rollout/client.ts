@@ -28,13 +28,13 @@ export class RolloutClient {
   private readonly base = randomBytes(4).toString('hex')
   private seq = 0
   private readonly timeoutMs: number
-  private readonly watchers = new Set<(topic: string, payload: Buffer) => void>()
+  private readonly watchers = new Set<(topic: string, payload: Buffer, retained: boolean) => void>()
 
   private constructor (client: MqttClient, topics: Topics, timeoutMs: number) {
     this.client = client
     this.topics = topics
     this.timeoutMs = timeoutMs
-    client.on('message', (topic, payload) => { this.onMessage(topic, payload) })
+    client.on('message', (topic, payload, packet) => { this.onMessage(topic, payload, packet.retain) })
   }
 
   /** Connect and subscribe to replies: FLEET_ERR_BROKER_UNREACHABLE / _REFUSED (exit 3) when that fails. */
@@ -61,7 +61,7 @@ export class RolloutClient {
     }
   }
 
-  private onMessage (topic: string, payload: Buffer): void {
+  private onMessage (topic: string, payload: Buffer, retained: boolean): void {
     const parsed = this.topics.parse(topic)
     if (parsed?.channel === 'rolloutReply') {
       const p = this.pending.get(parsed.rid)
@@ -77,7 +77,7 @@ export class RolloutClient {
       else p.reject(replyError(reply.error))
       return
     }
-    for (const w of this.watchers) w(topic, payload)
+    for (const w of this.watchers) w(topic, payload, retained)
   }
 
   /**
@@ -119,6 +119,25 @@ export class RolloutClient {
     return async () => {
       this.watchers.delete(handler)
       await this.client.unsubscribeAsync(topic).catch(() => undefined)
+    }
+  }
+
+  /**
+   * Call `onStatus` with every deployment's status as the service publishes it, until the returned function is
+   * called. `retained` is true for a status the broker held from before the subscription (MQTT's retain flag on
+   * delivery [MQTT-3.3.1-8]), false for one published since.
+   */
+  async watchDeployments (onStatus: (s: DeploymentStatus, retained: boolean) => void): Promise<() => Promise<void>> {
+    const filter = this.topics.filter('rolloutDeployment')
+    const handler = (t: string, payload: Buffer, retained: boolean): void => {
+      if (payload.length === 0 || this.topics.parse(t)?.channel !== 'rolloutDeployment') return
+      try { onStatus(JSON.parse(payload.toString('utf8')) as DeploymentStatus, retained) } catch { /* a bad status is skipped */ }
+    }
+    this.watchers.add(handler)
+    await this.subscribe(filter)
+    return async () => {
+      this.watchers.delete(handler)
+      await this.client.unsubscribeAsync(filter).catch(() => undefined)
     }
   }
 

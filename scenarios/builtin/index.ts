@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 /** Names of the built-in scenarios; each is `scenarios/builtin/<name>.yaml`. */
-export const BUILTIN_SCENARIOS: readonly string[] = Object.freeze(['demo', 'voice-evening'])
+export const BUILTIN_SCENARIOS: readonly string[] = Object.freeze(['demo', 'voice-evening', 'rollout-staged', 'rollout-canary', 'rollout-restart', 'rollout-bricked'])
 
 /**
  * The file of a built-in scenario, or undefined when `name` is not one.

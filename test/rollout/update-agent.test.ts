@@ -4,7 +4,11 @@
  * Download → Install → Apply with a reboot onto the new version, a bundle through detached manifests, UPDATING while
  * installing, cancel, and every injected fault with its extended result code.
  */
+import { createHash } from 'node:crypto'
 import type { MqttClient } from 'mqtt'
+import { createBroker } from '../../broker/broker.ts'
+import { ScaledClock } from '../../core/clock.ts'
+import { createTopics } from '../../core/topics.ts'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Commander } from '../../core/commander.ts'
 import { ErcCode, ErcComponent, ErcFacility, makeExtendedResultCode, splitExtendedResultCode, type AgentReport } from '../../core/device-update.ts'
@@ -160,5 +164,44 @@ describe('injected faults', () => {
     const err = (() => { try { updateAgent({ bandwidth: 0, faults: [{ fault: 'meltdown' as never, probability: 2 }] }) } catch (e) { return e } return undefined })() as FleetError
     expect(err.code).toBe('FLEET_ERR_OPTIONS_INVALID')
     expect(err.issues.map((i) => i.path)).toEqual(['bandwidth', 'faults[0].fault', 'faults[0].probability'])
+  })
+
+  it('asks for a file again when no answer comes (the rollout service was restarting), and installs once one does', async () => {
+    const broker = teardown.add(await createBroker({ port: 0, host: '127.0.0.1' }), (b) => b.close())
+    const url = broker.url as string
+    const topics = createTopics('retry')
+    const clock = new ScaledClock(60)
+    const runtime: DeviceRuntime = { target: { url }, topics, clock, random: new Random(3), logger: silentLogger, capabilities: [updateAgent({ fetchRetryMs: 2000, downloadTimeoutMs: 60_000, installMs: 100, rebootMs: 100 })] }
+    const device = createDevice(specFor('speaker', { id: 'spk', telemetryIntervalMs: 60_000 }), runtime)
+    teardown.add(device, (d) => d.stop())
+    await device.start()
+    // A stand-in rollout service that misses the first request for the file (it was down) and answers the next.
+    const service = teardown.client(await connectClient(url))
+    await service.subscribeAsync([topics.filter('rolloutFetch'), topics.reported('spk')], { qos: 1 })
+    const bytes = Buffer.from('firmware 2.1.0 for the l09a')
+    const asked: string[] = []
+    let installed: () => void = () => undefined
+    const done = new Promise<void>((resolve) => { installed = resolve })
+    service.on('message', (topic, payload) => {
+      const t = topics.parse(topic)
+      if (t?.channel === 'reported') { if (agentOf(payload).installedUpdateId?.includes('2.1.0') === true) installed(); return }
+      if (t?.channel !== 'rolloutFetch') return
+      asked.push(t.rid)
+      if (asked.length > 1) service.publish(topics.build('rolloutDelivery', t.agentId, t.rid), bytes, { qos: 1 })
+    })
+    const manifest = {
+      manifestVersion: '5.0',
+      updateId: { provider: 'Xiaomi', name: 'speaker-l09a', version: '2.1.0' },
+      compatibility: [{ manufacturer: 'Xiaomi', model: 'xiaomi.speaker.l09a' }],
+      instructions: { steps: [{ type: 'inline', handler: 'microsoft/swupdate:2', files: ['f0'] }] },
+      files: { f0: { fileName: 'l09a-2.1.0.swu', sizeInBytes: bytes.length, hashes: { sha256: createHash('sha256').update(bytes).digest('base64') } } },
+      createdDateTime: '2026-01-01T00:00:00Z'
+    }
+    const offer = { workflow: { action: 3, id: 'd1' }, updateManifest: JSON.stringify(manifest), updateManifestSignature: '', fileUrls: { f0: 'mqtt:retry/$bridge/rollout/files/x/0' } }
+    await service.publishAsync(topics.desired('spk'), JSON.stringify({ deviceUpdate: { service: offer } }), { qos: 1, retain: true })
+    await within(done, 20_000, 'the speaker to report 2.1.0 installed')
+    expect(device.firmware).toBe('2.1.0')
+    expect(asked.length).toBeGreaterThanOrEqual(2)
+    expect(new Set(asked).size).toBe(1) // the same request again, not a new one
   })
 })
