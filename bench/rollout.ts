@@ -22,7 +22,6 @@
 import { spawn } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
-import { RolloutClient } from '../bridge/rollout/client.ts'
 import type { DeploymentStatus } from '../bridge/rollout/engine.ts'
 import { createMqttClient, endClient, waitConnected } from '../core/mqtt-connect.ts'
 import { createTopics } from '../core/topics.ts'
@@ -111,35 +110,37 @@ for (const kind of cases as ('service' | 'baseline')[]) {
 }
 
 /**
- * Watch the benchmark deployment's status topic and the devices' reported twins, as any MQTT client could: how many
- * status updates arrived, and how long after the last device reported the end of its update the status said the
- * deployment had completed (its lag behind the fleet at the end).
+ * Watch the benchmark deployment's status topic and the devices' reported twins, as any MQTT client could, on one
+ * connection (so the broker's order holds between them): how many status updates arrived, and how long after the
+ * last device reported the end of its update the status said the deployment had completed (its lag at the end).
  */
 async function watchStatus (url: string): Promise<{ updates: number; lagAtEndMs: () => number | null; close: () => Promise<void> }> {
-  const client = await RolloutClient.connect({ target: { url } })
+  const topics = createTopics()
+  const statusTopic = topics.rolloutDeployment(deployment.id)
   const observer = createMqttClient({ url }, { clean: true, reconnectPeriod: 0 })
   await waitConnected(observer, { url }, 10_000)
   let lastDeviceEnd: number | undefined
   let completedAt: number | undefined
-  observer.on('message', (_topic, payload) => {
-    // Only a device's last report of the rollout names the new version with state 0 (Idle) or 255 (Failed) and a result.
-    const text = payload.toString('utf8')
-    if (!text.includes('lastInstallResult')) return
-    try {
-      const agent = (JSON.parse(text) as { deviceUpdate?: { agent?: { state?: number } } }).deviceUpdate?.agent
-      if (agent?.state === 0 || agent?.state === 255) lastDeviceEnd = performance.now()
-    } catch { /* not a twin: not a device's end */ }
-  })
-  await observer.subscribeAsync(createTopics().filter('reported'), { qos: 0 })
   const w = {
     updates: 0,
     lagAtEndMs: () => completedAt === undefined || lastDeviceEnd === undefined ? null : Math.round(completedAt - lastDeviceEnd),
-    close: async () => { await endClient(observer); await client.close() }
+    close: () => endClient(observer)
   }
-  await client.watchDeployment(deployment.id, (s: DeploymentStatus) => {
-    w.updates++
-    if (s.phase === 'completed') completedAt ??= performance.now()
+  observer.on('message', (topic, payload) => {
+    const text = payload.toString('utf8')
+    try {
+      if (topic === statusTopic) {
+        w.updates++
+        if ((JSON.parse(text) as DeploymentStatus).phase === 'completed') completedAt ??= performance.now()
+        return
+      }
+      // Only a device's last report of an attempt carries a result with state 0 (Idle) or 255 (Failed).
+      if (!text.includes('lastInstallResult')) return
+      const agent = (JSON.parse(text) as { deviceUpdate?: { agent?: { state?: number } } }).deviceUpdate?.agent
+      if (agent?.state === 0 || agent?.state === 255) lastDeviceEnd = performance.now()
+    } catch { /* not JSON: neither a status nor a device's end */ }
   })
+  await observer.subscribeAsync([topics.filter('reported'), statusTopic], { qos: 0 })
   return w
 }
 

@@ -222,7 +222,8 @@ export class RolloutEngine {
         installed = this.installedKeys.has(agent.installedUpdateId) ? this.installedKeys.get(agent.installedUpdateId) : memo(this.installedKeys, agent.installedUpdateId, installedKey(agent.installedUpdateId))
       }
     }
-    return { ...view, groupId, agent, deviceClass, properties, installed }
+    // Field by field: an object spread here cost more than all the rest of this function (V8's clone of a literal).
+    return { id: view.id, tags: view.tags, reported: view.reported, online: view.online, groupId, agent, deviceClass, properties, installed }
   }
 
   /** Devices known to the engine (tests, status). */
