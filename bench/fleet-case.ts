@@ -11,6 +11,7 @@ import { Aedes } from 'aedes'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import type { MqttClient } from 'mqtt'
+import { readFileSync } from 'node:fs'
 
 export interface BenchCase {
   name: string
@@ -26,6 +27,25 @@ export interface BenchCase {
   /** Measurement window after all are online, ms. */
   windowMs: number
   connectRate: number
+  /** Connections in progress at once (default 500). */
+  connectConcurrency?: number
+  /**
+   * Check telemetry delivery: an observer subscribed to every device's telemetry counts, per device, the `seq` gaps
+   * and duplicates it sees during the window; every device must report at least once. The window should span at
+   * least one telemetry period.
+   */
+  observe?: boolean
+  /** Sample how many devices are online every second while connecting (the connect ramp). */
+  ramp?: boolean
+  /** Stop the fleet gracefully after the window and time it, at most this long (default: stop without timing). */
+  stopTimeoutMs?: number
+  /**
+   * Give up connecting after this long (default: no limit): the case then reports how far it got (`onlineMs` null,
+   * the ramp, RSS) instead of being killed with nothing to show.
+   */
+  connectDeadlineMs?: number
+  /** The embedded broker runs in another process (`url`): its PID, to read its RSS. */
+  brokerPid?: number
 }
 
 const c = JSON.parse(process.argv[2] ?? '{}') as BenchCase
@@ -65,14 +85,111 @@ const specs = planFleet({
   ]
 })
 
+/**
+ * Telemetry delivery, per device: the observer is one more MQTT client on the same broker, subscribed at QoS 0 to
+ * every device's telemetry (as `fleet run`'s observer is). While `counting`, each message's `seq` (read from the
+ * payload bytes) is compared with the last one seen from that device: a jump is a gap, a repeat or step back a
+ * duplicate. The first message of each device in the window only sets its starting point.
+ */
+class TelemetryCheck {
+  counting = false
+  readonly last = new Map<string, number>()
+  messages = 0
+  gaps = 0
+  missing = 0
+  duplicates = 0
+  malformed = 0
+  private readonly prefix: string
+  private client: MqttClient | undefined
+
+  constructor (prefix: string) { this.prefix = `${prefix}/` }
+
+  async connect (): Promise<void> {
+    const client = createMqttClient(target, { clientId: 'bench-observer', reconnectPeriod: 0 })
+    this.client = client
+    await waitConnected(client, target, 30_000)
+    client.on('message', (topic, payload) => { this.onMessage(topic, payload) })
+    await client.subscribeAsync(`${this.prefix}+/telemetry`, { qos: 0 })
+  }
+
+  private onMessage (topic: string, payload: Buffer): void {
+    if (!this.counting) return
+    this.messages++
+    const id = topic.slice(this.prefix.length, topic.length - '/telemetry'.length)
+    const at = payload.indexOf('"seq":')
+    const seq = at < 0 ? NaN : parseInt(payload.toString('latin1', at + 6, at + 24), 10)
+    if (!Number.isInteger(seq)) { this.malformed++; return }
+    const prev = this.last.get(id)
+    if (prev !== undefined) {
+      if (seq <= prev) { this.duplicates++; return }
+      if (seq > prev + 1) { this.gaps++; this.missing += seq - prev - 1 }
+    }
+    this.last.set(id, seq)
+  }
+
+  async close (): Promise<void> { if (this.client !== undefined) await endClient(this.client, true) }
+}
+
 let onlineMs: number
 let sent: () => number
 let stop: () => Promise<void>
+let dropped = (): number => 0
+let counters: (() => Record<string, number>) | undefined
+const ramp: Array<{ s: number; online: number }> = []
+let onlineNow = 0
+let rampTimer: NodeJS.Timeout | undefined
 const t0 = performance.now()
+if (c.ramp === true) {
+  let next = 1
+  rampTimer = setInterval(() => {
+    // A busy event loop fires this late: record the second actually reached, not the one intended.
+    const s = Math.floor((performance.now() - t0) / 1000)
+    if (s >= next) {
+      ramp.push({ s, online: onlineNow })
+      next = s + 1
+      // A line every 10 s on stderr, so a long run shows where it is.
+      if (s % 10 === 0) process.stderr.write(`[${c.name}] ${s} s: ${onlineNow} online, RSS ${rss()} MB, heap ${Math.round(process.memoryUsage().heapUsed / 1048576)} MB\n`)
+    }
+  }, 250)
+}
+/**
+ * Devices online at 10, 20, … s: the first sample at or after each mark (a busy event loop samples late, so the
+ * mark's sample may be a second or two after it: `sampledAt` says when).
+ */
+function rampMarks (): Array<{ s: number; online: number; sampledAt: number }> {
+  const out: Array<{ s: number; online: number; sampledAt: number }> = []
+  for (let mark = 10; ramp.length > 0 && mark <= (ramp[ramp.length - 1] as { s: number }).s; mark += 10) {
+    const r = ramp.find((x) => x.s >= mark)
+    if (r !== undefined) out.push({ s: mark, online: r.online, sampledAt: r.s })
+  }
+  return out
+}
+/** The partial result of a case that did not get its fleet online before its deadline; the process then exits. */
+function gaveUp (): never {
+  clearInterval(rampTimer)
+  process.stdout.write(JSON.stringify({
+    case: c.name,
+    devices: specs.length,
+    onlineMs: null,
+    gaveUpAfterMs: c.connectDeadlineMs,
+    onlineAtDeadline: onlineNow,
+    rssMbPeak: Math.round(process.resourceUsage().maxRSS / 1024),
+    ramp: rampMarks(),
+    rampSamples: ramp.map((r) => [r.s, r.online])
+  }) + '\n')
+  process.exit(0)
+}
 if (c.clients === 'homefleet') {
-  const fleet = new Fleet(specs, { target, seed: 1, connectRate: c.connectRate, connectConcurrency: 500, connectTimeoutMs: 120_000, publishLogLevel: 'silent' })
-  onlineMs = (await fleet.start()).ms
+  const fleet = new Fleet(specs, { target, seed: 1, connectRate: c.connectRate, connectConcurrency: c.connectConcurrency ?? 500, connectTimeoutMs: 120_000, publishLogLevel: 'silent' })
+  const started = fleet.start({ onProgress: (online) => { onlineNow = online } })
+  if (c.connectDeadlineMs !== undefined) {
+    const deadline = setTimeout(gaveUp, c.connectDeadlineMs)
+    started.finally(() => { clearTimeout(deadline) }).catch(() => undefined)
+  }
+  onlineMs = (await started).ms
   sent = () => fleet.counters().messagesOut
+  dropped = () => fleet.counters().telemetryDropped
+  counters = () => fleet.counters()
   stop = () => fleet.stop()
 } else {
   // The baseline: what any MQTT.js client fleet pays for the same session shape (a will, three retained
@@ -102,7 +219,10 @@ if (c.clients === 'homefleet') {
   sent = () => out
   stop = async () => { for (const t of timers) clearInterval(t); await Promise.all(clients.map((cl) => endClient(cl))) }
 }
+clearInterval(rampTimer)
 const rssOnline = rss()
+const check = c.observe === true ? new TelemetryCheck('home') : undefined
+await check?.connect()
 // Let the broker catch up with what the devices published while connecting (status, info, reported), so the window
 // measures steady telemetry only. Bounded: at most 30 s.
 if (c.broker !== 'url') {
@@ -112,11 +232,16 @@ if (c.broker !== 'url') {
 }
 const sent0 = sent()
 const pub0 = published()
+const dropped0 = dropped()
 const w0 = performance.now()
 const cpu0 = process.cpuUsage()
+if (check !== undefined) check.counting = true
 await new Promise((resolve) => setTimeout(resolve, c.windowMs))
+if (check !== undefined) check.counting = false
 const cpuWindow = process.cpuUsage(cpu0)
 const windowS = (performance.now() - w0) / 1000
+const brokerRssMb = c.brokerPid === undefined ? undefined : Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${c.brokerPid}/status`, 'utf8'))?.[1] ?? 0) / 1024)
+const rssPeakMb = Math.round(process.resourceUsage().maxRSS / 1024)
 const result = {
   case: c.name,
   clients: c.clients,
@@ -132,9 +257,40 @@ const result = {
   cpuPctWindow: Math.round((cpuWindow.user + cpuWindow.system) / 1000 / (windowS * 1000) * 100),
   rssMbBefore: rssBefore,
   rssMbOnline: rssOnline,
-  rssMbPeak: Math.round(process.resourceUsage().maxRSS / 1024)
+  rssMbPeak: rssPeakMb,
+  // What one device costs: the process's RSS growth from before the fleet to its peak, per device (the broker's side of
+  // each connection included when it runs in this process; the observer too).
+  rssKbPerDevice: Math.round((rssPeakMb - rssBefore) * 1024 / specs.length * 10) / 10,
+  ...(brokerRssMb === undefined ? {} : { brokerRssMb, brokerRssKbPerDevice: Math.round(brokerRssMb * 1024 / specs.length * 10) / 10 }),
+  heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576),
+  ...(c.ramp === true ? { ramp: rampMarks(), rampSamples: ramp.map((r) => [r.s, r.online]) } : {}),
+  ...(counters === undefined ? {} : { telemetryDroppedWindow: dropped() - dropped0, reconnects: counters().reconnects }),
+  ...(check === undefined
+    ? {}
+    : {
+        telemetry: {
+          messages: check.messages,
+          devicesReporting: check.last.size,
+          allReported: check.last.size === specs.length,
+          gaps: check.gaps,
+          missing: check.missing,
+          duplicates: check.duplicates,
+          malformed: check.malformed,
+          ok: check.last.size === specs.length && check.gaps === 0 && check.duplicates === 0 && check.malformed === 0
+        }
+      })
 }
-await stop()
+await check?.close()
+if (c.stopTimeoutMs !== undefined) {
+  const s0 = performance.now()
+  let timer: NodeJS.Timeout | undefined
+  const finished = await Promise.race([stop().then(() => true), new Promise<boolean>((resolve) => { timer = setTimeout(() => { resolve(false) }, c.stopTimeoutMs) })])
+  clearTimeout(timer)
+  Object.assign(result, { stopMs: finished ? Math.round(performance.now() - s0) : null })
+  if (!finished) { process.stdout.write(JSON.stringify(result) + '\n'); process.exit(0) }
+} else {
+  await stop()
+}
 await embedded?.close()
 await plain?.close()
 process.stdout.write(JSON.stringify(result) + '\n')

@@ -190,50 +190,52 @@ export class BandCapability implements Capability {
     if (!this.power) throw new CommandError('DEVICE_OFF', `${this.ctx.spec.name} is off: its battery is empty; send setCharging {"on":true} first`)
   }
 
-  readonly commands = {
-    findDevice: ({ durationMs }) => {
-      this.requireOn()
-      this.vibrate(durationMs, 'findDevice')
+  // Methods closing over `cap`, not arrow-function properties: one object per device either way, but tsx gives every
+  // arrow stored under a key a `name` property of its own, ~250 bytes each (docs/devices.md, "Memory per device").
+  readonly commands = ((cap: BandCapability) => ({
+    findDevice ({ durationMs }) {
+      cap.requireOn()
+      cap.vibrate(durationMs, 'findDevice')
       return { vibrating: true, durationMs }
     },
-    setAlarm: ({ time, label = null, repeat }) => {
-      this.requireOn()
-      const alarm = this.addAlarm(time, label, repeat, 'command')
-      return { time, label, repeat, nextRingAt: nextOccurrence(alarm.setAt, alarm.minuteOfDay, this.utcOffset), alarms: this.alarms.length }
+    setAlarm ({ time, label = null, repeat }) {
+      cap.requireOn()
+      const alarm = cap.addAlarm(time, label, repeat, 'command')
+      return { time, label, repeat, nextRingAt: nextOccurrence(alarm.setAt, alarm.minuteOfDay, cap.utcOffset), alarms: cap.alarms.length }
     },
-    cancelAlarm: ({ time }) => {
-      this.requireOn()
-      if (time !== undefined && !this.alarms.some((a) => a.time === time)) {
-        const set = this.alarms.map((a) => a.time).join(', ')
+    cancelAlarm ({ time }) {
+      cap.requireOn()
+      if (time !== undefined && !cap.alarms.some((a) => a.time === time)) {
+        const set = cap.alarms.map((a) => a.time).join(', ')
         throw new CommandError('INVALID_VALUE', `no alarm is set for ${time} (alarms set: ${set === '' ? 'none' : set})`)
       }
-      const cancelled = this.removeAlarms((a) => time === undefined || a.time === time)
-      return { cancelled, alarms: this.alarms.length }
+      const cancelled = cap.removeAlarms((a) => time === undefined || a.time === time)
+      return { cancelled, alarms: cap.alarms.length }
     },
-    sync: () => {
-      this.requireOn()
-      this.lastSync = this.ctx.clock.now()
-      this.drain(SYNC_COST)
-      return { steps: this.steps, heartRate: Math.round(this.heartRate), battery: this.batteryPercent, lastSync: this.lastSync }
+    sync () {
+      cap.requireOn()
+      cap.lastSync = cap.ctx.clock.now()
+      cap.drain(SYNC_COST)
+      return { steps: cap.steps, heartRate: Math.round(cap.heartRate), battery: cap.batteryPercent, lastSync: cap.lastSync }
     },
-    getHeartRate: () => { this.requireOn(); return { heartRate: Math.round(this.heartRate), activity: this.activity } },
-    getSteps: () => { this.requireOn(); return { steps: this.steps, goal: this.stepGoal } },
+    getHeartRate () { cap.requireOn(); return { heartRate: Math.round(cap.heartRate), activity: cap.activity } },
+    getSteps () { cap.requireOn(); return { steps: cap.steps, goal: cap.stepGoal } },
     // These two still work with an empty battery: the charger talks to the band, and the level reads 0.
-    getBattery: () => ({ battery: this.batteryPercent, charging: this.charging, power: this.power }),
-    setCharging: ({ on }) => {
-      this.charging = on
-      return { charging: this.charging, battery: this.batteryPercent }
+    getBattery () { return { battery: cap.batteryPercent, charging: cap.charging, power: cap.power } },
+    setCharging ({ on }) {
+      cap.charging = on
+      return { charging: cap.charging, battery: cap.batteryPercent }
     }
-  } satisfies CommandHandlers<'band'>
+  } satisfies CommandHandlers<'band'>))(this)
 
-  readonly desired = {
+  readonly desired = ((cap: BandCapability) => ({
     /** The twin's alarm: one daily alarm that the desired state owns (`null` removes it); command alarms stay. */
-    alarm: (time) => {
-      this.removeAlarms((a) => a.source === 'desired')
-      if (time !== null) this.addAlarm(time, null, true, 'desired')
+    alarm (time) {
+      cap.removeAlarms((a) => a.source === 'desired')
+      if (time !== null) cap.addAlarm(time, null, true, 'desired')
     },
-    stepGoal: (goal) => { this.stepGoal = goal }
-  } satisfies DesiredSetters<'band'>
+    stepGoal (goal) { cap.stepGoal = goal }
+  } satisfies DesiredSetters<'band'>))(this)
 
   // ---- behaviour -------------------------------------------------------------------------------------------
 

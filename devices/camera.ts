@@ -118,35 +118,37 @@ export class CameraCapability implements Capability {
   /** Switching off stops the stream. */
   powerOff (): void { this.streaming = false }
 
-  readonly commands = {
-    startStream: ({ quality }) => {
-      this.powerCap.requireOn()
-      if (quality !== undefined) this.quality = quality
-      this.streaming = true
-      return { streaming: true, url: this.streamUrl, quality: this.quality }
+  // Methods closing over `cap`, not arrow-function properties: one object per device either way, but tsx gives every
+  // arrow stored under a key a `name` property of its own, ~250 bytes each (docs/devices.md, "Memory per device").
+  readonly commands = ((cap: CameraCapability) => ({
+    startStream ({ quality }) {
+      cap.powerCap.requireOn()
+      if (quality !== undefined) cap.quality = quality
+      cap.streaming = true
+      return { streaming: true, url: cap.streamUrl, quality: cap.quality }
     },
-    stopStream: () => { this.powerCap.requireOn(); this.streaming = false; return { streaming: false } },
-    snapshot: ({ quality }) => {
-      this.powerCap.requireOn()
-      const ts = this.ctx.clock.now()
+    stopStream () { cap.powerCap.requireOn(); cap.streaming = false; return { streaming: false } },
+    snapshot ({ quality }) {
+      cap.powerCap.requireOn()
+      const ts = cap.ctx.clock.now()
       // About 350 KB for a 2K JPEG at quality 85; infrared images are greyscale and compress better.
-      const base = clamp(this.ctx.rng.normal(350_000, 40_000), 200_000, 500_000)
-      const bytes = Math.round(base * jpegSize(quality) / jpegSize(85) * (this.infrared ? 0.7 : 1))
-      this.snapshots++
-      this.store(bytes / MB)
-      return { image: `snap://${this.ctx.id}/${this.snapshots}.jpg`, ts, bytes }
+      const base = clamp(cap.ctx.rng.normal(350_000, 40_000), 200_000, 500_000)
+      const bytes = Math.round(base * jpegSize(quality) / jpegSize(85) * (cap.infrared ? 0.7 : 1))
+      cap.snapshots++
+      cap.store(bytes / MB)
+      return { image: `snap://${cap.ctx.id}/${cap.snapshots}.jpg`, ts, bytes }
     },
-    setNightMode: (args) => {
-      this.powerCap.requireOn()
-      this.nightMode = readNightMode(args)
-      return { nightMode: this.nightMode, infrared: this.infrared }
+    setNightMode (args) {
+      cap.powerCap.requireOn()
+      cap.nightMode = readNightMode(args)
+      return { nightMode: cap.nightMode, infrared: cap.infrared }
     }
-  } satisfies Partial<CommandHandlers<'camera'>>
+  } satisfies Partial<CommandHandlers<'camera'>>))(this)
 
-  readonly desired = {
-    nightMode: (mode) => { this.powerCap.requireOn(); this.nightMode = mode },
-    streaming: (on) => { this.powerCap.requireOn(); this.streaming = on }
-  } satisfies Partial<DesiredSetters<'camera'>>
+  readonly desired = ((cap: CameraCapability) => ({
+    nightMode (mode) { cap.powerCap.requireOn(); cap.nightMode = mode },
+    streaming (on) { cap.powerCap.requireOn(); cap.streaming = on }
+  } satisfies Partial<DesiredSetters<'camera'>>))(this)
 
   /** Add to the card; when full, the oldest recordings are overwritten (loop recording). */
   private store (mb: number): void {

@@ -35,7 +35,7 @@ export interface DeviceRuntime {
   publishLogLevel?: LogLevel | 'silent'
   /** Milliseconds to wait for the first CONNACK. Default 30 000. */
   connectTimeoutMs?: number
-  /** MQTT keep-alive, seconds. Default 60. */
+  /** MQTT keep-alive, seconds. Default 60 over the network, 0 (off) over the in-process transport. */
   keepalive?: number
   /**
    * Capabilities plugged into every device made with `createDevice` (a firmware-update agent, a fault injector),
@@ -90,7 +90,12 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
   /** The simulation's random stream (seed + id), shared by the kind's capabilities in their fixed order. */
   protected readonly rng: Random
   protected readonly clock: Clock
-  protected readonly logger: Logger
+  /** Made on first use: at the default `silent` level a device never logs, and a pino child costs ~0.5 KB. */
+  private childLogger: Logger | undefined
+  protected get logger (): Logger {
+    return (this.childLogger ??= this.runtime.logger.child({ deviceId: this.spec.id, kind: this.spec.kind, room: this.spec.room }))
+  }
+
   readonly counters: DeviceCounters = zeroCounters()
   /** What capabilities get: see {@link DeviceContext}. */
   protected readonly context: DeviceContext
@@ -107,7 +112,8 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
   /** This device's entry in the fleet-wide telemetry scheduler, while it runs. */
   private telemetryTask: ScheduledTask | undefined
   private readonly scheduler: TelemetryScheduler
-  private readonly tick = (): void => { this.sendTelemetry() }
+  /** `sendTelemetry` bound once (a bound function, not an arrow property: see the constructor). */
+  private readonly tick: () => void = this.sendTelemetry.bind(this)
   private reportQueued = false
   /** The reported state last published, serialized without its `ts`: an unchanged state is not published again. */
   private lastReported: string | undefined
@@ -125,16 +131,20 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
     this.rng = runtime.random.fork(spec.id)
     this.scheduler = schedulerFor(runtime.clock)
     this.firmwareVersion = spec.firmware
-    this.logger = runtime.logger.child({ deviceId: spec.id, kind: spec.kind, room: spec.room })
     const t = runtime.topics
     this.topic = { info: t.info(spec.id), telemetry: t.telemetry(spec.id), reported: t.reported(spec.id) }
-    this.session = new DeviceSession(spec.id, runtime, this.logger, {
-      connected: () => { this.onConnected() },
-      filters: () => [t.filter('command', this.id), t.desired(this.id), ...this.routes.map((r) => r.filter)],
-      message: (topic, payload) => { this.onMessage(topic, payload) },
-      published: () => { this.counters.messagesOut++ },
-      reconnected: () => { this.counters.reconnects++ },
-      dropped: () => { this.counters.dropped++ }
+    // Methods, not arrow-function properties, here and in Context: these objects exist once per device, and
+    // tsx (esbuild's keepNames) redefines `name` on every arrow function stored under a key, which puts each such
+    // closure's properties in a dictionary of its own (~300 bytes apiece, docs/performance.md, "Fleet scale").
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the hooks call back into this device
+    const device = this
+    this.session = new DeviceSession(spec.id, runtime, () => this.logger, {
+      connected () { device.onConnected() },
+      filters () { return [t.filter('command', device.id), t.desired(device.id), ...device.routes.map((r) => r.filter)] },
+      message (topic, payload) { device.onMessage(topic, payload) },
+      published () { device.counters.messagesOut++ },
+      reconnected () { device.counters.reconnects++ },
+      dropped () { device.counters.dropped++ }
     })
     this.context = this.makeContext()
   }
@@ -182,25 +192,7 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
   }
 
   private makeContext (): DeviceContext {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context's getters read the live device
-    const device = this
-    return {
-      get spec () { return device.spec },
-      get id () { return device.id },
-      get kind () { return device.kind },
-      get clock () { return device.clock },
-      get rng () { return device.rng },
-      fork: (name) => device.runtime.random.fork(`${device.id}/${name}`),
-      get topics () { return device.runtime.topics },
-      get connected () { return device.connected },
-      get firmware () { return device.firmwareVersion },
-      setFirmware: (version) => { device.setFirmware(version) },
-      emitEvent: (name, data) => { device.emitEvent(name, data) },
-      stateChanged: () => { device.stateChanged() },
-      log: (level, msg, fields) => { device.log(level, msg, fields) },
-      publish: (topic, payload, options) => { device.session.publish(topic, payload, options.qos, options.retain === true) },
-      reboot: (options) => device.session.restart(options.offlineMs, options.firmware === undefined ? undefined : () => { device.setFirmware(options.firmware as string) })
-    }
+    return new Context(this)
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------------------
@@ -478,6 +470,34 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
     if (Object.keys(errors).length > 0) this.log('warn', 'desired state partly rejected', { errors })
     else this.log('info', 'desired state applied', { version })
     this.stateChanged()
+  }
+}
+
+/**
+ * A device's {@link DeviceContext}: one small object whose getters and methods live on the prototype and read the
+ * live device (the firmware, the connection), instead of an object literal of ~20 closures per device. (Bracket
+ * access reaches the device's private members: this class is part of the device.)
+ */
+class Context implements DeviceContext {
+  private readonly device: Device
+  constructor (device: Device) { this.device = device }
+  get spec (): Readonly<DeviceSpec> { return this.device.spec }
+  get id (): string { return this.device.id }
+  get kind (): DeviceKind { return this.device.kind }
+  get clock (): Clock { return this.device['clock'] }
+  get rng (): Random { return this.device['rng'] }
+  get topics (): Topics { return this.device['runtime'].topics }
+  get connected (): boolean { return this.device.connected }
+  get firmware (): string { return this.device.firmware }
+  fork (name: string): Random { return this.device['runtime'].random.fork(`${this.device.id}/${name}`) }
+  setFirmware (version: string): void { this.device.setFirmware(version) }
+  emitEvent (name: string, data?: Record<string, unknown>): void { this.device['emitEvent'](name, data) }
+  stateChanged (): void { this.device['stateChanged']() }
+  log (level: LogLevel, msg: string, fields?: Record<string, unknown>): void { this.device.log(level, msg, fields) }
+  publish (topic: string, payload: string | Buffer, options: { qos: 0 | 1; retain?: boolean }): void { this.device['session'].publish(topic, payload, options.qos, options.retain === true) }
+  reboot (options: { offlineMs: number; firmware?: string }): Promise<void> {
+    const device = this.device
+    return device['session'].restart(options.offlineMs, options.firmware === undefined ? undefined : () => { device.setFirmware(options.firmware as string) })
   }
 }
 

@@ -50,62 +50,64 @@ export class MediaCapability implements Capability {
   /** Switching off pauses what is playing. */
   powerOff (): void { if (this.playback === 'playing') this.playback = 'paused' }
 
-  readonly commands = {
-    setVolume: ({ level }) => {
-      this.power.requireOn()
-      this.volume = level
-      return { volume: this.volume }
+  // Methods closing over `cap`, not arrow-function properties: one object per device either way, but tsx gives every
+  // arrow stored under a key a `name` property of its own, ~250 bytes each (docs/devices.md, "Memory per device").
+  readonly commands = ((cap: MediaCapability) => ({
+    setVolume ({ level }) {
+      cap.power.requireOn()
+      cap.volume = level
+      return { volume: cap.volume }
     },
-    changeVolume: ({ delta }) => {
-      this.power.requireOn()
-      this.volume = clamp(this.volume + delta, 0, 100)
-      return { volume: this.volume }
+    changeVolume ({ delta }) {
+      cap.power.requireOn()
+      cap.volume = clamp(cap.volume + delta, 0, 100)
+      return { volume: cap.volume }
     },
-    mute: () => { this.power.requireOn(); this.muted = true; return { muted: true } },
-    unmute: () => { this.power.requireOn(); this.muted = false; return { muted: false } },
-    play: ({ track }) => {
-      this.power.requireOn()
+    mute () { cap.power.requireOn(); cap.muted = true; return { muted: true } },
+    unmute () { cap.power.requireOn(); cap.muted = false; return { muted: false } },
+    play ({ track }) {
+      cap.power.requireOn()
       if (track !== undefined) {
         const i = PLAYLIST.findIndex((t) => t.toLowerCase().includes(track.toLowerCase()))
         if (i < 0) throw new CommandError('INVALID_VALUE', `no track matching ${JSON.stringify(track)} in the playlist`)
-        this.trackIndex = i
-        this.position = 0
+        cap.trackIndex = i
+        cap.position = 0
       }
-      this.playback = 'playing'
-      return { playback: this.playback, track: this.track }
+      cap.playback = 'playing'
+      return { playback: cap.playback, track: cap.track }
     },
-    pause: () => {
-      this.power.requireOn()
-      if (this.playback !== 'playing') throw new CommandError('INVALID_VALUE', `nothing is playing (playback is ${this.playback})`)
-      this.playback = 'paused'
-      return { playback: this.playback, track: this.track }
+    pause () {
+      cap.power.requireOn()
+      if (cap.playback !== 'playing') throw new CommandError('INVALID_VALUE', `nothing is playing (playback is ${cap.playback})`)
+      cap.playback = 'paused'
+      return { playback: cap.playback, track: cap.track }
     },
-    resume: () => {
-      this.power.requireOn()
-      if (this.playback !== 'paused') throw new CommandError('INVALID_VALUE', `nothing is paused (playback is ${this.playback})`)
-      this.playback = 'playing'
-      return { playback: this.playback, track: this.track }
+    resume () {
+      cap.power.requireOn()
+      if (cap.playback !== 'paused') throw new CommandError('INVALID_VALUE', `nothing is paused (playback is ${cap.playback})`)
+      cap.playback = 'playing'
+      return { playback: cap.playback, track: cap.track }
     },
-    next: () => {
-      this.power.requireOn()
-      this.trackIndex = (this.trackIndex + 1) % PLAYLIST.length
-      this.position = 0
-      if (this.playback === 'stopped') this.playback = 'playing'
-      return { playback: this.playback, track: this.track }
+    next () {
+      cap.power.requireOn()
+      cap.trackIndex = (cap.trackIndex + 1) % PLAYLIST.length
+      cap.position = 0
+      if (cap.playback === 'stopped') cap.playback = 'playing'
+      return { playback: cap.playback, track: cap.track }
     },
-    stop: () => { this.power.requireOn(); this.playback = 'stopped'; this.position = 0; return { playback: this.playback } },
-    say: ({ text }) => {
-      this.power.requireOn()
-      this.lastUtterance = text
-      this.ctx.emitEvent('spoke', { text })
+    stop () { cap.power.requireOn(); cap.playback = 'stopped'; cap.position = 0; return { playback: cap.playback } },
+    say ({ text }) {
+      cap.power.requireOn()
+      cap.lastUtterance = text
+      cap.ctx.emitEvent('spoke', { text })
       return { spoken: text }
     }
-  } satisfies Partial<CommandHandlers<'speaker'>>
+  } satisfies Partial<CommandHandlers<'speaker'>>))(this)
 
-  readonly desired = {
-    volume: (v) => { this.power.requireOn(); this.volume = v },
-    muted: (v) => { this.power.requireOn(); this.muted = v }
-  } satisfies Partial<DesiredSetters<'speaker'>>
+  readonly desired = ((cap: MediaCapability) => ({
+    volume (v) { cap.power.requireOn(); cap.volume = v },
+    muted (v) { cap.power.requireOn(); cap.muted = v }
+  } satisfies Partial<DesiredSetters<'speaker'>>))(this)
 
   step (dtMs: number): void {
     if (this.playback === 'playing' && this.power.on) {

@@ -42,6 +42,7 @@ import { describeStep, observerNote, type ConditionReport, type ReplyTally, type
 import { isBrokerUrl, type CheckStep, type CommandStep, type Condition, type DesiredStep, type Scenario, type Step } from './schema.ts'
 import { runRollouts, type RunRollouts } from './rollout.ts'
 import { deviceSelector } from './select.ts'
+import { boundedMap } from './fan-out.ts'
 
 export interface RunOptions {
   /** Overrides the file's broker: `embedded` or `mqtt://host:port`. */
@@ -97,8 +98,8 @@ const POLL_MS = 100
 const TICK_MS = 1000
 /** How long a broker that went away may stay away before the run ends (exit 3). */
 export const DEFAULT_BROKER_GRACE_MS = 10_000
-/** Commands of one step in flight at once. */
-const COMMAND_WINDOW = 100
+/** Requests of one step in flight at once: commands awaiting their reply, desired-state and retained-clearing publishes awaiting their PUBACK. */
+export const FAN_OUT_WINDOW = 100
 /** Bound on one tear-down part (the fleet's stop, the observer's, the broker's close). */
 const TEARDOWN_STEP_MS = 10_000
 /** Bound on a batch of QoS 1 publishes (desired state, clearing retained topics). */
@@ -563,7 +564,7 @@ function runTopic (prefix: string, runId: string): string {
 /** Publish an empty retained message to each topic, which deletes its retained message [MQTT-3.3.1-10]. Bounded. */
 async function clearRetained (controller: MqttClient, topicsToClear: Iterable<string>): Promise<number> {
   const list = [...topicsToClear]
-  await withTimeout(Promise.all(list.map((t) => controller.publishAsync(t, '', { qos: 1, retain: true }))), PUBLISH_BATCH_MS, `clearing ${list.length} retained topics`)
+  await withTimeout(boundedMap(list, FAN_OUT_WINDOW, (t) => controller.publishAsync(t, '', { qos: 1, retain: true })), PUBLISH_BATCH_MS, `clearing ${list.length} retained topics`)
   return list.length
 }
 
@@ -733,25 +734,18 @@ async function runCommand (step: CommandStep, r: StepReport, t: TimelineContext)
   const devices = selected(step, t.fleet)
   r.devices = devices.length
   for (const d of devices) t.res.commandsSent.set(d.id, (t.res.commandsSent.get(d.id) ?? 0) + 1)
-  // At most COMMAND_WINDOW requests in flight, all within the step's one time-out: a burst of thousands of replies
+  // At most FAN_OUT_WINDOW requests in flight, all within the step's one time-out: a burst of thousands of replies
   // would overflow the broker's per-client queue towards the runner (mosquitto: 20 in flight + 1000 queued).
   const deadline = performance.now() + step.timeoutMs
   const bytes = typeof step.args === 'string' ? Buffer.byteLength(step.args) : Buffer.byteLength(JSON.stringify(step.args))
-  const outcomes = new Array<{ id: string; reply?: CommandReply; err?: unknown }>(devices.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < devices.length) {
-      const i = next++
-      const d = devices[i] as Device
-      t.ctx.observer.countCommand(d.id, step.command, bytes)
-      try {
-        outcomes[i] = { id: d.id, reply: await commander.send(d.id, step.command, step.args, Math.max(1, Math.round(deadline - performance.now()))) }
-      } catch (err) {
-        outcomes[i] = { id: d.id, err }
-      }
+  const outcomes = await boundedMap(devices, FAN_OUT_WINDOW, async (d): Promise<{ id: string; reply?: CommandReply; err?: unknown }> => {
+    t.ctx.observer.countCommand(d.id, step.command, bytes)
+    try {
+      return { id: d.id, reply: await commander.send(d.id, step.command, step.args, Math.max(1, Math.round(deadline - performance.now()))) }
+    } catch (err) {
+      return { id: d.id, err }
     }
-  }
-  await Promise.all(Array.from({ length: Math.min(COMMAND_WINDOW, devices.length) }, worker))
+  })
   const tally: ReplyTally = { ok: 0, errors: {}, timeouts: 0, repliesMissed: 0 }
   const wrong: string[] = []
   const timedOut: string[] = []
@@ -831,10 +825,10 @@ async function runDesired (step: DesiredStep, r: StepReport, t: TimelineContext)
   r.devices = devices.length
   const version = nextVersion()
   const payload = JSON.stringify({ ...step.desired, $version: version })
-  await withTimeout(Promise.all(devices.map((d) => {
+  await withTimeout(boundedMap(devices, FAN_OUT_WINDOW, (d) => {
     t.res.desiredTouched.add(d.id)
     return controller.publishAsync(t.res.topics.desired(d.id), payload, { qos: 1, retain: true })
-  })), PUBLISH_BATCH_MS, `publishing the desired state to ${devices.length} devices`)
+  }), PUBLISH_BATCH_MS, `publishing the desired state to ${devices.length} devices`)
   r.status = 'done'
   r.detail = `published to ${devices.length === 1 ? (devices[0] as Device).id : `${devices.length} devices`} ($version ${version})`
 }
