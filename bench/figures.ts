@@ -53,19 +53,23 @@ export const FIGURES: Figure[] = [
     name: 'fanin-clean',
     unit: 'msg/s',
     better: 'higher',
-    // Clean throughput: the highest open-loop rate (100 publishers → 1 subscriber, QoS 0) delivered in full with a p99
-    // latency under 50 ms. Offered rates climb by a quarter from half the broker's closed-loop figure until one fails.
+    // Clean throughput: the highest open-loop rate (100 publishers → 1 subscriber, QoS 0) delivered in full (no loss,
+    // at least 95 % of it within the window) with a p99 latency under 50 ms. Found by bisection between 0 and 1.25×
+    // the broker's closed-loop figure, six 3 s runs (about 2 % resolution).
     async measure (b, ctx) {
       const peak = ctx.peak.get(b.kind) ?? await closedLoop(0, ctx.durationMs, b.url)
+      let lo = 0
+      let hi = 1.25 * peak
       let best = 0
-      let failedAt: { offered: number; delivered: number; p99Ms: number; lossRatio: number } | undefined
-      for (let offered = Math.max(1000, Math.round(peak / 2)), step = 0; step < 8; offered = Math.round(offered * 1.25), step++) {
+      const tried: string[] = []
+      for (let step = 0; step < 6; step++) {
+        const offered = Math.round((lo + hi) / 2)
         const r = await runBench({ mode: 'pubsub', broker: b.url, clients: 100, subscribers: 1, size: 64, rate: offered, durationMs: Math.min(ctx.durationMs, 3000), warmupMs: 1000, connectRate: 0, drainMs: 2000 })
         const clean = r.latencyMs.p99 < 50 && r.lossRatio === 0 && r.receivedPerSecond >= 0.95 * offered
-        if (!clean) { failedAt = { offered, delivered: r.receivedPerSecond, p99Ms: r.latencyMs.p99, lossRatio: r.lossRatio }; break }
-        best = r.receivedPerSecond
+        tried.push(`${offered}:${clean ? 'clean' : `p99 ${r.latencyMs.p99} ms, loss ${(r.lossRatio * 100).toFixed(2)} %`}`)
+        if (clean) { lo = offered; best = Math.max(best, r.receivedPerSecond) } else hi = offered
       }
-      return { value: best, detail: { closedLoopPeak: peak, firstUnclean: failedAt === undefined ? 'none within 8 steps' : JSON.stringify(failedAt) } }
+      return { value: best, detail: { closedLoopPeak: peak, tried: tried.join('; ') } }
     }
   },
   {

@@ -329,7 +329,9 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
     try {
       await new Promise<void>((resolve, reject) => {
         srv.once('error', reject)
-        srv.listen(options.port, options.host, () => { srv.off('error', reject); resolve() })
+        // A backlog of 4096 (the kernel caps it at net.core.somaxconn) rather than Node's 511: a fleet connecting all
+        // at once overflows a short one, and every SYN it drops costs that client a 1 s retransmission.
+        srv.listen({ port: options.port, host: options.host, backlog: 4096 }, () => { srv.off('error', reject); resolve() })
       })
     } catch (err) {
       await new Promise<void>((resolve) => { aedes.close(() => { resolve() }) })
