@@ -5,7 +5,9 @@
  * The YAML is parsed with positions (`parseDocument` + `LineCounter`), checked with the zod schema
  * (scenarios/schema.ts), and each zod issue path is mapped back to the node it names; a missing key is placed on
  * the nearest map that exists. Then what needs the whole file is checked: the fleet plans (no duplicate ids, not
- * too large), every target selects at least one device, and the duration covers the timeline.
+ * too large), every target selects at least one device, every command is known to the kinds it is sent to and its
+ * arguments pass the command catalogue's validator (the devices' own), the rollout parts fit together (manifest files,
+ * imported updates, deployment ids), and the duration covers the timeline.
  */
 import { hearStep } from './steps/hear.ts'
 import { readFile } from 'node:fs/promises'
@@ -21,6 +23,8 @@ import { FleetError, formatIssue, isFleetError, type Issue } from '../core/error
 import type { DeviceKind, DeviceSpec } from '../devices/device.ts'
 import { planFleet, type DeviceGroupDescription, type FleetDescription } from '../devices/fleet.ts'
 import { KIND_COMMANDS } from '../devices/kinds.ts'
+import { checkArgs, commandSpec } from '../core/catalogue.ts'
+import { CommandError } from '../core/replies.ts'
 import { BUILTIN_SCENARIOS } from './builtin/index.ts'
 import { formatDuration } from '../core/duration.ts'
 import {
@@ -610,7 +614,8 @@ function checkCommand (step: CommandStep, specs: readonly DeviceSpec[], loc: Loc
   const selected = specs.filter(match)
   const kinds = [...new Set(selected.map((s) => s.kind))]
   const unknownTo = kinds.filter((k) => !KIND_COMMANDS[k].includes(step.command))
-  if (unknownTo.length === 0 || selected.length === 0) return
+  if (selected.length === 0) return
+  if (unknownTo.length === 0) { checkCommandArgs(step, kinds, loc, issues); return }
   const known = [...new Set(kinds.flatMap((k) => KIND_COMMANDS[k]))]
   if (unknownTo.length === kinds.length) {
     const k = kinds.length === 1 ? `a ${kinds[0] as string}` : `a ${kinds.join(' or ')}`
@@ -619,6 +624,41 @@ function checkCommand (step: CommandStep, specs: readonly DeviceSpec[], loc: Loc
   }
   const n = selected.filter((s) => unknownTo.includes(s.kind)).length
   issues.push(loc.issue(['timeline', step.index, 'command'], `${step.command} is not a ${unknownTo.join(' or ')} command, and ${n} of the ${selected.length} selected devices are ${unknownTo.map((k) => `${k}s`).join(' or ')}; narrow the target with kind:, or add expect: any`))
+}
+
+/**
+ * The arguments of a command step against the command catalogue (core/catalogue.ts), with the devices' own validator:
+ * an argument the command does not take (a typo of an optional one would be ignored by the device), or a value the
+ * device would refuse, is an error now, unless the step expects that very error (or any reply).
+ */
+function checkCommandArgs (step: CommandStep, kinds: readonly DeviceKind[], loc: Locator, issues: Issue[]): void {
+  if (step.expect === 'any' || typeof step.args === 'string') return
+  const args = step.args
+  const base: PathKey[] = ['timeline', step.index]
+  const seen = new Set<string>()
+  const add = (path: PathKey[], message: string): void => {
+    if (seen.has(message)) return
+    seen.add(message)
+    issues.push(loc.issue(path, message))
+  }
+  for (const kind of kinds) {
+    const spec = commandSpec(kind, step.command)
+    if (spec === undefined) continue
+    const names = Object.keys(spec.args)
+    const takes = names.length === 0 ? `${step.command} takes no arguments` : `${step.command} takes ${names.join(', ')}`
+    for (const k of Object.keys(args)) {
+      if (!names.includes(k)) add([...base, 'args', k], `unknown argument "${k}" of ${step.command}${didYouMean(k, names)}; ${takes}`)
+    }
+    try {
+      checkArgs(spec, args)
+    } catch (err) {
+      if (!(err instanceof CommandError) || err.code === step.expect) continue
+      const name = /^argument "([^"]+)"/.exec(err.message)?.[1]
+      const path = name !== undefined && name in args ? [...base, 'args', name] : [...base, 'args']
+      const answer = `a ${kind} would answer ${err.code}`
+      add(path, `${err.message}: ${answer}${step.expect === 'ok' ? ` (to test that error reply, add expect: ${err.code})` : `, not ${step.expect}`}`)
+    }
+  }
 }
 
 /** Why a selector may have missed: the closest name, id, room or home. */

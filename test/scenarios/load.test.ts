@@ -233,6 +233,26 @@ describe('loadScenarioText: broken files name file, line and field', () => {
     expect(() => loadScenarioText('name: x\ntimeline:\n  - at: 1s\n    command: setVolum\n    target: { device: demo-kitchen-speaker }\n    expect: UNKNOWN_COMMAND\n', 'ok.yaml')).not.toThrow()
   })
 
+  it('checks a command\'s arguments against the command catalogue, unless the step expects that error', () => {
+    const text = [
+      'name: x', //                                                          1
+      'timeline:', //                                                        2
+      '  - { at: 1s, command: setVolume, target: { kind: speaker }, args: { levle: 30 } }', //       3
+      '  - { at: 2s, command: setVolume, target: { kind: speaker }, args: { level: 150 } }', //      4
+      '  - { at: 3s, command: setVolume, target: { kind: speaker }, args: { level: loud }, expect: DEVICE_OFF }', // 5
+      '  - { at: 4s, command: setVolume, target: { kind: speaker }, args: { level: 150 }, expect: VALUE_OUT_OF_RANGE }', // 6: the point
+      '  - { at: 5s, command: setVolume, target: { kind: speaker }, args: { lvl: 1 }, expect: any }', //  7: anything goes
+      '  - { at: 6s, command: setVolume, target: { kind: speaker }, payload: "{\\"level\\": 150}" }' //   8: raw, sent as is
+    ].join('\n')
+    const { lines } = problems(text)
+    expect(lines).toEqual([
+      'bad.yaml:3:68: timeline[0].args: argument "level" is required (a whole number from 0 to 100): a speaker would answer INVALID_VALUE (to test that error reply, add expect: INVALID_VALUE)',
+      'bad.yaml:3:77: timeline[0].args.levle: unknown argument "levle" of setVolume (did you mean "level"?); setVolume takes level',
+      'bad.yaml:4:77: timeline[1].args.level: argument "level" must be from 0 to 100, got 150: a speaker would answer VALUE_OUT_OF_RANGE (to test that error reply, add expect: VALUE_OUT_OF_RANGE)',
+      'bad.yaml:5:77: timeline[2].args.level: argument "level" must be a number, got "loud": a speaker would answer INVALID_VALUE, not DEVICE_OFF'
+    ])
+  })
+
   it('reports whole-file problems together with schema problems, in one pass', () => {
     const text = [
       'name: x', //                                         1

@@ -132,7 +132,7 @@ timeline:
   - at: 200ms
     command: setVolume
     target: { kind: speaker }
-    args: { level: 101 }
+    payload: '{"level": 101}'           # raw, so that loading (which checks args against the catalogue) lets it through
   - at: 300ms
     expect:
       state: { target: { kind: speaker }, reported: { volume: 99 } }
