@@ -14,7 +14,8 @@ import { duplexPair } from './duplex-pair.ts'
 import { indexRetained, type RetainedPersistence } from './retained-index.ts'
 import { MessageRouter, type RouterStats } from './router.ts'
 import { DeliveryCore, type DeliveryStats, type SubscriberStats } from './delivery.ts'
-import { trimConnection } from './connection.ts'
+import { trimConnection, withLeanParser } from './connection.ts'
+import { ConnectPath, quietClientAnnouncements, type ConnectPersistence } from './connect.ts'
 import { createRequire } from 'node:module'
 
 // aedes-persistence is CommonJS whose typings declare an ESM default export; load it the way Node resolves it.
@@ -233,6 +234,9 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
     qos1QueueBytes: options.subscriberQos1QueueBytes,
     slowMs: options.slowSubscriberMs
   })
+  const persistence = indexRetained(memoryPersistence())
+  // Clean sessions with nothing queued connect by a direct path (connect.ts); it watches the outgoing queues.
+  const connectPath = new ConnectPath(persistence as unknown as ConnectPersistence)
   const hooks = { authenticate: options.authenticate, authorizePublish: options.authorizePublish, authorizeSubscribe: options.authorizeSubscribe }
   const aedesOptions: AedesOptions = {
     concurrency: options.concurrency,
@@ -242,7 +246,7 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
     connectTimeout: options.connectTimeout,
     // MQTT 3.1.1 lifts 3.1's 23-character limit; HomeFleet ids such as `home-0042-speaker-living-room` exceed it.
     maxClientsIdLength: 128,
-    persistence: indexRetained(memoryPersistence()),
+    persistence,
     preConnect (client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void) {
       if (packet.clientId === '' && packet.clean === false) emptyIdPersistent.add(client)
       done(null, true)
@@ -295,6 +299,8 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
     stats.clientErrors++
     log.debug({ clientId: client.id, err: err.message }, 'connection error; connection closed')
   })
+  // After the broker's own `publish` listener above: only listeners added later make the announcements wanted.
+  quietClientAnnouncements(aedes, router)
 
   const open = new Set<Duplex>()
   /**
@@ -312,8 +318,9 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
   const accept = (stream: Duplex): void => {
     stats.connectionsTotal++
     open.add(stream)
-    const client = aedes.handle(stream)
+    const client = withLeanParser(() => aedes.handle(stream))
     trimConnection(client)
+    connectPath.install(client)
     delivery.install(client)
     stream.on('close', onConnectionClose)
   }

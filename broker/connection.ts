@@ -15,18 +15,80 @@
  * expects and leaves the client untouched when it differs, so an upgrade that changes them costs memory, not
  * correctness.
  */
+import { createRequire } from 'node:module'
 import type { Client } from 'aedes'
 import { ByteQueue } from './byte-queue.ts'
 
+/** An EventEmitter's listener table and the calls the trims use. */
+interface Emitter {
+  _events?: unknown
+  listeners (event: string): Array<(...args: never[]) => unknown>
+  removeListener (event: string, listener: (...args: never[]) => unknown): unknown
+  on (event: string, listener: (...args: never[]) => unknown): unknown
+}
+
 /** The fields of aedes' Client that are trimmed. */
-interface ClientInternals {
+interface ClientInternals extends Emitter {
   _eos?: unknown
-  _parser?: { _list?: { length?: unknown; consume?: unknown } }
+  _parser?: Emitter & { client?: unknown; _list?: { length?: unknown; consume?: unknown } }
+  conn?: Emitter & { client?: unknown }
   duplicates?: unknown
   _inboundInflight?: unknown
 }
 
 function noop (): void {}
+
+/** mqtt-packet's module object, the one aedes calls `parser()` on, and its Parser and Packet classes. */
+interface ParserModule { parser: (opt?: unknown) => object }
+type ParserClass = new () => object & Record<string, unknown>
+const load = createRequire(import.meta.url)
+const mqttPacket = load('mqtt-packet') as ParserModule
+const Parser = load('mqtt-packet/parser.js') as ParserClass
+const Packet = load('mqtt-packet/packet.js') as new () => object
+
+/** mqtt-packet's parser states, read-only: shared by every lean parser instead of an array each. */
+let sharedStates: readonly string[] | undefined
+
+/**
+ * A parser as `mqtt-packet.parser()` makes it, but with a {@link ByteQueue} for its input list from the start, so no
+ * `BufferListStream` (a Duplex stream, made and thrown away for every connection) is built, and its state list shared.
+ * Checked once against a parser made by mqtt-packet: undefined when their fields differ.
+ */
+const leanParser: (() => object) | undefined = (() => {
+  const reference = mqttPacket.parser() as Record<string, unknown>
+  const states = reference._states
+  if (!Array.isArray(states) || !states.every((x) => typeof x === 'string')) return undefined
+  sharedStates = Object.freeze([...states] as string[])
+  const make = (): object => {
+    const p = new Parser()
+    p.settings = {}
+    p._states = sharedStates
+    p.packet = new Packet()
+    p.error = null
+    p._list = new ByteQueue()
+    p._stateCounter = 0
+    return p
+  }
+  const sample = make() as Record<string, unknown>
+  const keys = (o: object): string => Object.keys(o).sort().join(',')
+  if (keys(sample) !== keys(reference) || Object.getPrototypeOf(sample) !== Object.getPrototypeOf(reference)) return undefined
+  return make
+})()
+
+/**
+ * Run `handle` (aedes' `handle(stream)`, which makes the connection's Client and its parser) with mqtt-packet's
+ * `parser()` making lean parsers. The swap lasts only for that synchronous call, so nothing else sees it.
+ */
+export function withLeanParser<T> (handle: () => T): T {
+  if (leanParser === undefined) return handle()
+  const original = mqttPacket.parser
+  mqttPacket.parser = leanParser
+  try {
+    return handle()
+  } finally {
+    mqttPacket.parser = original
+  }
+}
 
 /**
  * The message ids of a client's inbound QoS 2 messages awaiting PUBREL (aedes' `_inboundInflight`): a Set made on
@@ -45,7 +107,7 @@ class LazyIdSet {
 export function trimConnection (client: Client): void {
   const c = client as unknown as ClientInternals
   const parser = c._parser
-  if (parser?._list !== undefined && parser._list.length === 0 && typeof parser._list.consume === 'function') {
+  if (parser?._list !== undefined && !(parser._list instanceof ByteQueue) && parser._list.length === 0 && typeof parser._list.consume === 'function') {
     parser._list = new ByteQueue()
   }
   if (c._inboundInflight instanceof Set && c._inboundInflight.size === 0) c._inboundInflight = new LazyIdSet()
@@ -58,6 +120,49 @@ export function trimConnection (client: Client): void {
     ;(c._eos as () => void)()
     c._eos = noop
   }
+  // aedes binds a function per connection for each of these; one shared function each does the same through
+  // `conn.client` and `parser.client`, which aedes sets.
+  const conn = c.conn
+  if (conn !== undefined && conn.client === client) {
+    replaceBound(conn, 'error', 'bound emit', forwardConnError)
+    replaceBound(conn, 'end', 'bound close', closeOnEnd)
+  }
+  if (parser !== undefined && parser.client === client) replaceBound(parser, 'error', 'bound emit', forwardParserError)
+  // Listener tables in V8's fast mode: Node starts each as `{ __proto__: null }`, a dictionary of about 170 bytes.
+  // The client's `connected` listener (made once, removed at CONNACK) goes last, so its removal keeps the table fast.
+  fastTable(c, 'connected')
+  if (parser !== undefined) fastTable(parser, undefined)
+  if (conn !== undefined) fastTable(conn, undefined)
+}
+
+function forwardConnError (this: { client: { emit: (event: string, err: unknown) => boolean } }, err: unknown): void { this.client.emit('error', err) }
+function forwardParserError (this: { client: { emit: (event: string, err: unknown) => boolean } }, err: unknown): void { this.client.emit('error', err) }
+function closeOnEnd (this: { client: { close: () => void } }): void { this.client.close() }
+
+/** Replace the one listener of `event` named `name` (a function bound per connection) with a shared one. */
+function replaceBound (emitter: Emitter, event: string, name: string, shared: (...args: never[]) => unknown): void {
+  const bound = emitter.listeners(event).filter((l) => l.name === name)
+  if (bound.length !== 1) return
+  emitter.removeListener(event, bound[0] as (...args: never[]) => unknown)
+  emitter.on(event, shared)
+}
+
+/**
+ * Copy an emitter's listener table into an object with a null prototype in V8's fast mode (same keys, same values,
+ * `last` copied last). EventEmitter only reads, assigns and deletes its keys, so any such object serves; a delete of
+ * a key other than the last sends it back to dictionary mode, where it started.
+ */
+function fastTable (emitter: Emitter, last: string | undefined): void {
+  const events = emitter._events
+  if (!isDictionary(events)) return
+  const table = Object.setPrototypeOf({}, null) as Record<string, unknown>
+  for (const k of Object.keys(events)) if (k !== last) table[k] = events[k]
+  if (last !== undefined && last in events) table[last] = events[last]
+  emitter._events = table
+}
+
+function isDictionary (o: unknown): o is Record<string, unknown> {
+  return typeof o === 'object' && o !== null && Object.getPrototypeOf(o) === null
 }
 
 function isEmptyDictionary (o: unknown): boolean {

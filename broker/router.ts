@@ -157,6 +157,11 @@ export class MessageRouter {
     return this
   }
 
+  /** The listeners a message on `topic` would reach now (a new array). */
+  listenersOf (topic: string): RouteListener[] {
+    return this.trie.match(topic)
+  }
+
   close (cb: () => void): this {
     this.closed = true
     setImmediate(cb)
