@@ -319,8 +319,9 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
     stats.connectionsTotal++
     open.add(stream)
     const client = withLeanParser(() => aedes.handle(stream))
-    trimConnection(client)
+    // The connect path first: it replaces a parser listener, which trimConnection's table compaction must see.
     connectPath.install(client)
+    trimConnection(client)
     delivery.install(client)
     stream.on('close', onConnectionClose)
   }

@@ -37,6 +37,7 @@ interface ConnectPacket {
   username?: string
   password?: Buffer
   will?: unknown
+  bridgeMode?: boolean
 }
 
 /** The persistence methods the clean-session path calls (aedes-persistence's promise forms). */
@@ -101,6 +102,9 @@ type Enqueue = (this: ParserInternals, packet: ConnectPacket) => void
 
 /** CONNACK, session not present, connection accepted: the same four bytes for every clean session. */
 const CONNACK_ACCEPTED = Buffer.from([0x20, 0x02, 0x00, 0x00])
+
+/** What mqtt-packet's parser reads of its `settings` once connected, per protocol level (read-only). */
+const PARSER_SETTINGS = { 3: Object.freeze({ protocolVersion: 3 }), 4: Object.freeze({ protocolVersion: 4 }) } as const
 
 /** aedes' wording of each CONNACK refusal (lib/handlers/connect.js). */
 const REFUSALS = ['', 'unacceptable protocol version', 'identifier rejected', 'Server unavailable', 'bad user name or password', 'not authorized', 'keep alive limit exceeded']
@@ -197,6 +201,10 @@ export class ConnectPath {
   }
 
   private authenticate (client: ClientInternals, packet: ConnectPacket): void {
+    // mqtt-packet's parser keeps the whole CONNECT as its `settings`, of which it reads only `protocolVersion` (and
+    // `bridgeMode`): a shared object per level lets the packet go.
+    const parser = client._parser as ParserInternals & { settings?: unknown }
+    if (parser.settings === packet && packet.bridgeMode !== true) parser.settings = PARSER_SETTINGS[packet.protocolVersion as 3 | 4]
     client.id = packet.clientId === '' ? 'aedes_' + randomUUID() : packet.clientId
     client.clean = true
     client.version = packet.protocolVersion

@@ -33,6 +33,7 @@ interface ClientInternals extends Emitter {
   _parser?: Emitter & { client?: unknown; _list?: { length?: unknown; consume?: unknown } }
   conn?: Emitter & { client?: unknown }
   duplicates?: unknown
+  subscriptions?: unknown
   _inboundInflight?: unknown
 }
 
@@ -115,6 +116,10 @@ export function trimConnection (client: Client): void {
   // an object with a null prototype, as aedes makes, but in V8's fast mode (Object.create(null) starts as a
   // dictionary of about 170 bytes).
   if (isEmptyDictionary(c.duplicates)) c.duplicates = Object.setPrototypeOf({}, null) as Record<string, number>
+  // The client's subscriptions by filter, likewise: most connections of a fleet hold one or two filters, many none.
+  // (Each distinct filter then makes V8 a hidden class, about the size of the dictionary's entry; past V8's limit of
+  // transitions, each object gets a class of its own: about 20 bytes more than a dictionary for a client with two.)
+  if (isEmptyDictionary(c.subscriptions)) c.subscriptions = Object.setPrototypeOf({}, null) as Record<string, unknown>
   if (typeof c._eos === 'function') {
     // finished() returns its cleanup: it removes the watcher's listeners. aedes' close() calls _eos once more.
     ;(c._eos as () => void)()
