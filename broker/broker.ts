@@ -136,6 +136,11 @@ export interface BrokerStats {
   router: RouterStats
   /** Delivery to subscribers: messages written, dropped for full queues, publishers held, slow subscribers. */
   delivery: DeliveryStats
+  /**
+   * CONNECTs answered by the direct clean-session path (`direct`) and by aedes' own connect sequence (`aedes`:
+   * persistent sessions, ids with queued messages, refusals by protocol level or id length).
+   */
+  connects: { direct: number; aedes: number }
 }
 
 export interface EmbeddedBroker {
@@ -289,7 +294,7 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
   if (options.id !== undefined) aedesOptions.id = options.id
   const aedes = await Aedes.createBroker(aedesOptions)
 
-  const stats: Omit<BrokerStats, 'router' | 'delivery'> = { clients: 0, connectionsTotal: 0, publishedIn: 0, clientErrors: 0, startedAt: Date.now() }
+  const stats: Omit<BrokerStats, 'router' | 'delivery' | 'connects'> = { clients: 0, connectionsTotal: 0, publishedIn: 0, clientErrors: 0, startedAt: Date.now() }
   aedes.on('publish', (_packet, client) => { if (client !== null) stats.publishedIn++ })
   aedes.on('clientError', (client, err) => {
     stats.clientErrors++
@@ -405,7 +410,7 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
       return clientSide
     },
     stats () {
-      return { ...stats, clients: aedes.connectedClients, router: router.stats(), delivery: delivery.stats() }
+      return { ...stats, clients: aedes.connectedClients, router: router.stats(), delivery: delivery.stats(), connects: { direct: connectPath.fast, aedes: connectPath.delegated } }
     },
     subscriberStats (clientId) {
       const client = clientById(clientId)
