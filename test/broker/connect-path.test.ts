@@ -3,6 +3,7 @@
  * the direct path, everything else aedes' own, with the same behaviour either way.
  */
 import { connect as netConnect, type Socket } from 'node:net'
+import { setFlagsFromString } from 'node:v8'
 import { afterEach, describe, expect, it } from 'vitest'
 import mqttPacket from 'mqtt-packet'
 import mqtt from 'mqtt'
@@ -10,6 +11,11 @@ import { createBroker, type EmbeddedBroker } from '../../broker/index.ts'
 import { ByteQueue } from '../../broker/byte-queue.ts'
 import { Teardown } from '../helpers/teardown.ts'
 import { collectMessages, connectClient, nextMessage, WAIT_TIMEOUT_MS } from '../helpers/mqtt.ts'
+
+// V8's own answer to "is this object in fast mode", for the listener-table trims (test-only: natives syntax).
+setFlagsFromString('--allow-natives-syntax')
+// eslint-disable-next-line @typescript-eslint/no-implied-eval
+const hasFastProperties = new Function('o', 'return %HasFastProperties(o)') as (o: object) => boolean
 
 const td = new Teardown()
 afterEach(async () => { await td.run() })
@@ -195,6 +201,9 @@ describe('per-connection trims', () => {
     // listeners' events, and errors still reach the client.
     expect(Object.keys(c1._events as object)).toEqual(['error'])
     expect(Object.getPrototypeOf(c1.subscriptions)).toBe(null)
+    for (const [what, table] of [['client', c1._events], ['parser', c1._parser._events], ['socket', c1.conn._events], ['subscriptions', c1.subscriptions], ['duplicates', c1.duplicates]] as const) {
+      expect(hasFastProperties(table as object), `the ${what} table in fast mode`).toBe(true)
+    }
     const closed = one.closed
     ;(c1.conn as unknown as Socket).emit('error', new Error('test: injected socket error'))
     await closed
