@@ -5,7 +5,10 @@
  *
  * A warm-up opens and closes a batch of connections first, so one-time costs (code compiled on first use, the
  * garbage collector's young generation growing to its working size, allocator arenas) are not divided among the
- * measured connections; every broker gets the same warm-up.
+ * measured connections; every broker gets the same warm-up. It is repeated until a round no longer grows the broker's
+ * settled RSS (by more than 1 %, at most `warmupRounds` rounds): one round of 1,000 connections is not enough for a
+ * Node broker whose young generation (32 MiB by default) only gets touched in full after tens of MiB of allocation,
+ * and that bounded, one-time growth would otherwise be counted as the measured connections' own.
  */
 import { encodeConnect, LeanClient } from './load/lean-client.ts'
 import { rssKiB, socketCount, type NodeMemory, type RunningBroker } from './brokers.ts'
@@ -13,8 +16,10 @@ import { rssKiB, socketCount, type NodeMemory, type RunningBroker } from './brok
 export interface IdleOptions {
   /** Connections held for the measurement. */
   connections: number
-  /** Connections opened and closed before the measurement. Default 1,000. */
+  /** Connections opened and closed before the measurement, per warm-up round. Default 1,000. */
   warmup: number
+  /** Most warm-up rounds: they stop once one no longer grows the settled RSS by more than 1 %. Default 10. */
+  warmupRounds: number
   /** Connects in progress at once (CONNECT sent, CONNACK not yet received). Default 100. */
   concurrency: number
   /** Longest the connecting may take, per batch. Default 120 s. */
@@ -23,6 +28,9 @@ export interface IdleOptions {
 
 export interface IdleResult {
   connections: number
+  /** Warm-up rounds run, and the broker's settled RSS after the first and the last of them. */
+  warmupRounds: number
+  rssAfterFirstWarmupKiB: number
   /** Sockets the broker process holds with the connections open (its listener and others included). */
   brokerSockets: number
   connectMs: number
@@ -156,14 +164,16 @@ async function untilSocketsAtMost (pid: number, max: number, ms: number): Promis
 }
 
 export async function measureIdleConnections (b: RunningBroker, given: Partial<IdleOptions> = {}): Promise<IdleResult> {
-  const o: IdleOptions = { connections: 10_000, warmup: 1000, concurrency: 100, timeoutMs: 120_000, ...given }
+  const o: IdleOptions = { connections: 10_000, warmup: 1000, warmupRounds: 10, concurrency: 100, timeoutMs: 120_000, ...given }
   const url = new URL(b.url)
   const host = url.hostname
   const port = Number(url.port)
   const baseSockets = socketCount(b.pid)
 
-  if (o.warmup > 0) {
-    const warm = new IdleConnections(host, port, 'idle-warmup')
+  let rounds = 0
+  let rssAfterFirstWarmup = 0
+  for (let previous = 0; o.warmup > 0 && rounds < o.warmupRounds;) {
+    const warm = new IdleConnections(host, port, `idle-warmup${rounds}`)
     try {
       await warm.open(o.warmup, o.concurrency, o.timeoutMs)
       await warm.verify(30_000)
@@ -171,6 +181,11 @@ export async function measureIdleConnections (b: RunningBroker, given: Partial<I
       await warm.close()
     }
     await untilSocketsAtMost(b.pid, baseSockets, 30_000)
+    rounds++
+    const now = await settledRss(b.pid, previous)
+    if (rounds === 1) rssAfterFirstWarmup = now
+    else if (now - previous <= Math.max(64, previous / 100)) break
+    previous = now
   }
 
   const heapBefore = await memoryOf(b)
@@ -191,6 +206,8 @@ export async function measureIdleConnections (b: RunningBroker, given: Partial<I
     const heap = heapBefore === undefined || heapAfter === undefined ? undefined : per((heapAfter.heapUsed - heapBefore.heapUsed) / 1024)
     return {
       connections: o.connections,
+      warmupRounds: rounds,
+      rssAfterFirstWarmupKiB: rssAfterFirstWarmup,
       brokerSockets,
       connectMs,
       rssBeforeKiB: before,
