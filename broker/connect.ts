@@ -283,6 +283,8 @@ export class ConnectPath {
 /** The router's side of {@link quietClientAnnouncements}: the listeners a topic would reach. */
 export interface RouteMatcher {
   listenersOf (topic: string): ReadonlyArray<unknown>
+  /** Changes whenever a subscription is added or removed. */
+  readonly revision: number
 }
 
 /**
@@ -299,10 +301,17 @@ export function quietClientAnnouncements (aedes: Aedes, router: RouteMatcher): b
   const own = new Set<unknown>()
   for (const t of topics) for (const l of router.listenersOf(t)) own.add(l)
   const publishListeners = broker.listenerCount('publish')
+  // Whether each topic has a subscriber of its own, as of the router's revision `seenAt` (one look-up per change of
+  // the subscriptions, not one per connection).
+  let seenAt = -1
+  const subscribed = [false, false]
   const wanted = (topic: string): boolean => {
     if (broker.listenerCount('publish') > publishListeners) return true
-    for (const l of router.listenersOf(topic)) if (!own.has(l)) return true
-    return false
+    if (seenAt !== router.revision) {
+      seenAt = router.revision
+      for (let i = 0; i < topics.length; i++) subscribed[i] = router.listenersOf(topics[i] as string).some((l) => !own.has(l))
+    }
+    return subscribed[topic === topics[0] ? 0 : 1] as boolean
   }
   broker.publish = function quietPublish (this: Aedes, packet: { topic: string; qos?: number; retain?: boolean }, client: unknown, done?: Callback): unknown {
     if ((packet.qos ?? 0) === 0 && packet.retain !== true && (packet.topic === topics[0] || packet.topic === topics[1]) && !wanted(packet.topic)) {

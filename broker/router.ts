@@ -127,13 +127,18 @@ export class MessageRouter {
   /** Messages waiting in the backlog (mqemitter's `length`). */
   get length (): number { return this.backlog.length }
 
+  /** Incremented whenever a subscription is added or removed, so a caller can cache what {@link listenersOf} said. */
+  revision = 0
+
   on (filter: string, listener: RouteListener, done?: () => void): this {
+    this.revision++
     this.trie.add(filter, listener)
     if (done !== undefined) setImmediate(done)
     return this
   }
 
   removeListener (filter: string, listener: RouteListener, done?: () => void): this {
+    this.revision++
     this.trie.remove(filter, listener)
     if (done !== undefined) setImmediate(done)
     return this
