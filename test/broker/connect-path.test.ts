@@ -164,6 +164,16 @@ describe('$SYS client announcements', () => {
     expect((await announced).topic).toMatch(/^\$SYS\/[^/]+\/new\/clients$/)
   })
 
+  it('publishes the announcement while something listens to the broker\'s publish event', async () => {
+    const b = await broker()
+    const announced = until<string>('the publish event of the announcement', (resolve) => {
+      b.on('publish', (m) => { if (m.topic.endsWith('/new/clients')) resolve(m.payload.toString()) })
+    })
+    const r = raw(b.port!, [connectPacket('heard-1')])
+    await r.first
+    expect(await announced).toBe('heard-1')
+  })
+
   it('routes no announcement when nothing would see it', async () => {
     const b = await broker()
     const routed = b.stats().router.routed
