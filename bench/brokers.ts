@@ -48,6 +48,15 @@ export function rssKiB (pid: number): number {
   return m === null ? 0 : Number(m[1])
 }
 
+/** CPU time a process has used so far (user + system, all its threads), in ms, from /proc (10 ms resolution). */
+export function cpuMs (pid: number): number {
+  // Fields after the command name (which may contain spaces, so split after its closing parenthesis): utime is the
+  // 14th field of the line, stime the 15th, both in clock ticks (100 a second on Linux).
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
 /** Open sockets of a process (its file descriptors that are sockets), from /proc. */
 export function socketCount (pid: number): number {
   let n = 0
