@@ -69,6 +69,31 @@ describe('connect path', () => {
     await until('PINGRESP', (resolve) => { const t = setInterval(() => { if (r.received.some((p) => p.cmd === 'pingresp')) { clearInterval(t); resolve(undefined) } }, 10) })
   })
 
+  it('answers packets sent right behind the CONNECT, in the same segment, after the CONNACK', async () => {
+    const b = await broker()
+    const socket = td.add(netConnect(b.port!, '127.0.0.1'), (x) => x.destroy())
+    const parser = mqttPacket.parser({ protocolVersion: 4 })
+    const received: string[] = []
+    const answered = until<void>('CONNACK, SUBACK and PINGRESP', (resolve) => {
+      parser.on('packet', (p) => { received.push(p.cmd); if (received.length === 3) resolve() })
+    })
+    socket.on('data', (d) => parser.parse(d))
+    socket.on('error', () => undefined)
+    socket.on('connect', () => {
+      socket.write(Buffer.concat([
+        mqttPacket.generate(connectPacket('eager-1')),
+        mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'home/e/cmd', qos: 1 }] }),
+        mqttPacket.generate({ cmd: 'pingreq' })
+      ]))
+    })
+    await answered
+    // CONNACK first; the PINGRESP may overtake the SUBACK (aedes answers a PINGREQ at once, a SUBSCRIBE a few ticks
+    // later, on either connect path).
+    expect(received[0]).toBe('connack')
+    expect(received.slice(1).sort()).toEqual(['pingresp', 'suback'])
+    expect(b.stats().connects.direct).toBe(1)
+  })
+
   it('persistent sessions go through aedes: QoS 1 messages queued while offline arrive on reconnect', async () => {
     const b = await broker()
     const first = td.client(await connectClient(b.url!, { clientId: 'persist-1', clean: false }))
