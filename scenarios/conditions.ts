@@ -241,8 +241,7 @@ function checkDeployment (c: DeploymentCondition, ctx: ConditionContext): Condit
     const h = s.halt
     if (h === undefined) {
       if (missedStop === undefined || s.phase === c.phase) wrong.push(`not halted (phase ${s.phase}), expected ${stop ?? 'halted'}${haltWords(c.halt)}`)
-    }
-    else {
+    } else {
       if (c.halt.wave !== undefined && h.wave !== c.halt.wave) wrong.push(`halted in wave ${h.wave}, expected wave ${c.halt.wave}`)
       if (c.halt.failureRate !== undefined && !compare(h.failureRate ?? 0, c.halt.failureRate)) wrong.push(`halted with a failure rate of ${rate(h.failureRate)}, expected ${showComparison(c.halt.failureRate, '%')}`)
       if (c.halt.reason !== undefined && !new RegExp(c.halt.reason, 'i').test(h.reason)) wrong.push(`halted because "${h.reason}", expected /${c.halt.reason}/`)
