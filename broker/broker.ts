@@ -78,7 +78,7 @@ export interface BrokerOptions extends BrokerHooks {
   host: string
   /** Open the TCP listener at all. With `false` only the in-process transport is available. Default true. */
   tcp: boolean
-  /** aedes `concurrency`: messages in flight through the router at once. Default 1000. */
+  /** Messages in flight through the router at once. Default 1000. */
   concurrency: number
   /** Seconds between `$SYS/<id>/heartbeat` publications. Default 60. */
   heartbeatInterval: number
@@ -235,7 +235,11 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
   })
   const hooks = { authenticate: options.authenticate, authorizePublish: options.authorizePublish, authorizeSubscribe: options.authorizeSubscribe }
   const aedesOptions: AedesOptions = {
-    concurrency: options.concurrency,
+    // With its own `mq` given, aedes reads `concurrency` only to set each connection's listener limit
+    // (`concurrency * 2`: a `drain` listener per write in flight). Never below Node's default limit: a TCP socket has
+    // three `end` listeners before its first packet (Node's, aedes', end-of-stream's), so `concurrency: 1` made every
+    // connection raise a MaxListenersExceededWarning.
+    concurrency: Math.max(options.concurrency, Math.ceil(EventEmitter.defaultMaxListeners / 2)),
     mq: router,
     heartbeatInterval: options.heartbeatInterval * 1000,
     drainTimeout: options.drainTimeout,
