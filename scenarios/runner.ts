@@ -491,13 +491,19 @@ async function answerProbes (controller: MqttClient, own: RunAnnouncement, prefi
   await withTimeout(controller.subscribeAsync(ping, { qos: 0 }), PUBLISH_BATCH_MS, `subscribing to ${ping}`)
 }
 
-/** Is the run behind this announcement still there? A process on this host is looked up; any other is probed. */
-async function runIsLive (controller: MqttClient, other: RunAnnouncement, prefix: string): Promise<boolean> {
+/** Why an announcement is stale: its process on this host is gone, or its run did not answer a probe in time. */
+type StaleReason = 'process gone' | 'no answer'
+
+/**
+ * Is the run behind this announcement still there? A process on this host is looked up (no probe needed when it is
+ * gone); any other is probed. Resolves with undefined when it is live, else with why it is not.
+ */
+async function runIsStale (controller: MqttClient, other: RunAnnouncement, prefix: string): Promise<StaleReason | undefined> {
   if (other.host === hostname() && other.pid > 0 && other.pid !== process.pid) {
     try {
       process.kill(other.pid, 0)
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return 'process gone'
     }
   }
   const ping = `${runTopic(prefix, other.runId)}/ping`
@@ -509,7 +515,7 @@ async function runIsLive (controller: MqttClient, other: RunAnnouncement, prefix
   try {
     await withTimeout(controller.subscribeAsync(pong, { qos: 0 }), PUBLISH_BATCH_MS, `subscribing to ${pong}`)
     controller.publish(ping, '', { qos: 0 })
-    return await withTimeout(answer.then(() => true), LIVENESS_MS, `run ${other.runId} answering on ${pong}`).catch(() => false)
+    return await withTimeout(answer.then(() => undefined), LIVENESS_MS, `run ${other.runId} answering on ${pong}`).catch(() => 'no answer' as const)
   } finally {
     controller.off('message', onMessage)
     await controller.unsubscribeAsync(pong).catch(() => undefined)
@@ -535,9 +541,11 @@ async function refuseLiveRun (observer: Observer, controller: MqttClient, own: R
   }
   const live = async (): Promise<RunAnnouncement | undefined> => {
     for (let other = conflict(); other !== undefined; other = conflict()) {
-      if (await runIsLive(controller, other, prefix)) return other
+      const reason = await runIsStale(controller, other, prefix)
+      if (reason === undefined) return other
       stale.add(other.runId)
-      logger.warn({ run: other.runId, scenario: other.scenario, host: other.host, pid: other.pid, since: other.startedAt }, 'withdrawing a stale run announcement: its run does not answer')
+      const why = reason === 'process gone' ? `its process (pid ${other.pid}) on this host is gone` : `its run did not answer a probe within ${LIVENESS_MS / 1000} s`
+      logger.warn({ run: other.runId, scenario: other.scenario, host: other.host, pid: other.pid, since: other.startedAt, reason }, `withdrawing a stale run announcement: ${why}`)
       await clearRetained(controller, [runTopic(prefix, other.runId)])
     }
     return undefined
