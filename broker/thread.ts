@@ -59,6 +59,8 @@ export interface ThreadBroker extends BrokerHandle {
 }
 
 const STATS_INTERVAL_MS = 1000
+/** How long close() waits for the thread to close its broker before ending the thread. */
+const CLOSE_TIMEOUT_MS = 10_000
 
 /**
  * Start the embedded broker in a worker thread. Resolves once it listens (with `tcp`) and accepts in-process
@@ -122,11 +124,19 @@ export async function createThreadBroker (given: ThreadBrokerOptions = {}): Prom
       closing ??= (async () => {
         closed = true
         if (ended) return
+        // The thread closes its broker (connections, listener) and says so; one that does not within the bound is
+        // ended all the same, so close() cannot hang on it.
+        let timer: NodeJS.Timeout | undefined
         await new Promise<void>((resolve) => {
           onClosed = resolve
+          timer = setTimeout(() => {
+            logger.warn({ part: 'broker', waitedMs: CLOSE_TIMEOUT_MS }, 'the broker thread did not close in time; ending it')
+            resolve()
+          }, CLOSE_TIMEOUT_MS)
           const m: MainMessage = { type: 'close' }
           worker.postMessage(m)
         })
+        clearTimeout(timer)
         mux.close()
         await worker.terminate()
       })()
