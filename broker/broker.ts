@@ -150,6 +150,11 @@ export interface EmbeddedBroker {
   readonly url: string | undefined
   /** Open an in-process connection: the returned stream is the client's end; the broker holds the other. */
   connectInProcess (): Duplex
+  /**
+   * Serve a connection made by other means (a transport of one's own, the broker thread's channel): the stream is
+   * the broker's end, as a socket accepted by its listener would be. Destroyed at once when the broker is closed.
+   */
+  acceptStream (stream: Duplex): void
   stats (): BrokerStats
   /** One connected subscriber's queue and drop counts, or undefined when no client with that id is connected. */
   subscriberStats (clientId: string): SubscriberStats | undefined
@@ -399,6 +404,10 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
       const [clientSide, brokerSide] = duplexPair()
       accept(brokerSide)
       return clientSide
+    },
+    acceptStream (stream) {
+      if (aedes.closed || closing !== undefined) { stream.destroy(); return }
+      accept(stream)
     },
     stats () {
       return { ...stats, clients: aedes.connectedClients, router: router.stats(), delivery: delivery.stats() }

@@ -22,7 +22,7 @@
  */
 import type { MqttClient } from 'mqtt'
 import { setMaxListeners } from 'node:events'
-import { hostname } from 'node:os'
+import { availableParallelism, hostname } from 'node:os'
 import { delay, ScaledClock } from '../core/clock.ts'
 import { Commander, type CommandReply } from '../core/commander.ts'
 import { FleetError, isFleetError } from '../core/errors.ts'
@@ -30,7 +30,8 @@ import { silentLogger, type Logger } from '../core/logger.ts'
 import { createMqttClient, describeTarget, endClient, reconnectWithBackoff, refusedStream, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
 import { IssueCollector } from '../core/options.ts'
 import { checkPrefix, createTopics, type Topics } from '../core/topics.ts'
-import { createBroker, type EmbeddedBroker } from '../broker/broker.ts'
+import { createBroker } from '../broker/broker.ts'
+import { createThreadBroker, type BrokerHandle } from '../broker/thread.ts'
 import type { Device } from '../devices/device.ts'
 import { Fleet, planFleet } from '../devices/fleet.ts'
 import { evaluateCondition, describeCondition, list, observerMissed, type ConditionContext, type DeviceTruth } from './conditions.ts'
@@ -51,6 +52,13 @@ export interface RunOptions {
   port?: number
   /** The embedded broker's host (default 127.0.0.1). */
   host?: string
+  /**
+   * Run the embedded broker in a thread of its own (broker/thread.ts), so the broker's side of every connection and
+   * the devices' side run on two cores: `auto` (the default) does so for fleets of {@link BROKER_THREAD_MIN_DEVICES}
+   * devices or more on a machine with at least two cores; `on` always; `off` never (the broker shares the run's
+   * thread).
+   */
+  brokerThread?: 'auto' | 'on' | 'off'
   /** Overrides the file's seed. */
   seed?: number
   /** Overrides the file's speed. */
@@ -92,6 +100,9 @@ export type ProgressEvent =
   | { type: 'step'; index: number; line: number | undefined; atMs: number; status: 'passed' | 'failed' | 'inconclusive' | 'done'; description: string; detail?: string }
   | { type: 'tick'; elapsedMs: number; durationMs: number; messages: number; online?: number }
   | { type: 'expectation'; description: string; status: 'passed' | 'failed' | 'inconclusive'; detail: string }
+
+/** Fleets at least this large get the embedded broker in a thread of its own when `brokerThread` is `auto`. */
+export const BROKER_THREAD_MIN_DEVICES = 2000
 
 /** How often a check step with `within` looks again. */
 const POLL_MS = 100
@@ -135,7 +146,7 @@ function untilAborted<T> (p: Promise<T>, signal: AbortSignal | undefined): Promi
 }
 
 interface Resources {
-  broker: EmbeddedBroker | undefined
+  broker: BrokerHandle | undefined
   /** Retained topics to clear when the run ends (`clearRetained` after/both on an external broker). */
   clearAfter: boolean
   /** The run's announcement topic on a shared broker, withdrawn at the end. */
@@ -168,6 +179,7 @@ function validateRunOptions (o: RunOptions): void {
   c.integer('connectTimeoutMs', o.connectTimeoutMs, 1, 600_000)
   c.integer('brokerGraceMs', o.brokerGraceMs, 0, 3_600_000)
   c.oneOf('clearRetained', o.clearRetained, ['before', 'after', 'both'])
+  c.oneOf('brokerThread', o.brokerThread, ['auto', 'on', 'off'])
   c.string('runId', o.runId)
   c.throwIfAny('run')
 }
@@ -252,8 +264,12 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
     // ---- broker
     let target: BrokerTarget
     if (brokerSetting === 'embedded') {
-      const broker = await createBroker({ port: options.port ?? 0, host: options.host ?? '127.0.0.1', logger: options.logger ?? silentLogger })
+      const brokerOptions = { port: options.port ?? 0, host: options.host ?? '127.0.0.1', logger: options.logger ?? silentLogger }
+      const mode = options.brokerThread ?? 'auto'
+      const threaded = mode === 'on' || (mode === 'auto' && specs.length >= BROKER_THREAD_MIN_DEVICES && availableParallelism() >= 2)
+      const broker = threaded ? await createThreadBroker(brokerOptions) : await createBroker(brokerOptions)
       res.broker = broker
+      logger.info({ threaded, devices: specs.length }, threaded ? 'embedded broker in a thread of its own' : 'embedded broker in the run\'s thread')
       const gate = res.gate
       target = { stream: () => (gate.open ? broker.connectInProcess() : refusedStream('the scenario run is closing: no new connections')), label: `embedded broker${broker.url === undefined ? '' : ` ${broker.url}`}` }
       report.broker = `embedded ${broker.url ?? '(in-process)'}`
