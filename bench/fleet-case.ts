@@ -3,6 +3,7 @@
  * Usage: node --import tsx bench/fleet-case.ts '<json case>'   (bench/fleet.ts runs the cases)
  */
 import { createBroker, type EmbeddedBroker } from '../broker/index.ts'
+import { createThreadBroker, type ThreadBroker } from '../broker/thread.ts'
 import { Fleet, planFleet } from '../devices/fleet.ts'
 import type { BrokerTarget } from '../core/mqtt-connect.ts'
 import { createMqttClient, endClient, waitConnected } from '../core/mqtt-connect.ts'
@@ -17,8 +18,11 @@ export interface BenchCase {
   name: string
   /** homefleet: HomeFleet devices; bare: plain MQTT.js clients doing the same connect/subscribe/retain, no simulation. */
   clients: 'homefleet' | 'bare'
-  /** embedded: our broker; aedes: plain aedes with its default persistence; url: an external broker. */
-  broker: 'embedded' | 'aedes' | 'url'
+  /**
+   * embedded: our broker in this thread; thread: our broker in a thread of its own (as `fleet run` uses for big
+   * fleets); aedes: plain aedes with its default persistence; url: an external broker.
+   */
+  broker: 'embedded' | 'thread' | 'aedes' | 'url'
   transport: 'inproc' | 'tcp'
   devices: number
   url?: string
@@ -53,6 +57,7 @@ const rss = (): number => Math.round(process.memoryUsage().rss / 1048576)
 const rssBefore = rss()
 
 let embedded: EmbeddedBroker | undefined
+let threaded: ThreadBroker | undefined
 let plain: { aedes: Aedes; close: () => Promise<void>; url: string } | undefined
 let target: BrokerTarget
 let published = (): number => 0
@@ -60,6 +65,11 @@ let published = (): number => 0
 if (c.broker === 'embedded') {
   embedded = await createBroker({ port: 0, tcp: c.transport === 'tcp' })
   const b = embedded
+  target = c.transport === 'inproc' ? { stream: () => b.connectInProcess() } : { url: b.url as string }
+  published = () => b.stats().publishedIn
+} else if (c.broker === 'thread') {
+  const b = await createThreadBroker({ port: 0, tcp: c.transport === 'tcp' })
+  threaded = b
   target = c.transport === 'inproc' ? { stream: () => b.connectInProcess() } : { url: b.url as string }
   published = () => b.stats().publishedIn
 } else if (c.broker === 'aedes') {
@@ -292,6 +302,7 @@ if (c.stopTimeoutMs !== undefined) {
   await stop()
 }
 await embedded?.close()
+await threaded?.close()
 await plain?.close()
 process.stdout.write(JSON.stringify(result) + '\n')
 process.exit(0)

@@ -9,7 +9,9 @@
  * Every case is bounded: fixed device counts, a 5 s measurement window, a 5-minute time-out per run.
  *
  * `--scale` (`npm run bench:fleet100k`) runs the fleet-scale cases instead, once each: 100,000 in-process devices
- * (telemetry every 10 s) and 10,000 over TCP to the embedded broker in a process of its own. Each reports the online
+ * (telemetry every 10 s) on the embedded broker in a thread of its own (as `fleet run` runs a fleet that size;
+ * `--same-thread` adds the same case with the broker in the devices' thread) and 10,000 over TCP to the embedded
+ * broker in a process of its own. Each reports the online
  * time, the connect ramp (devices online at 10, 20, … s), peak RSS and RSS per device, the telemetry rate, and a
  * sequence check over a 25 s window (an observer subscribed to all telemetry counts per-device gaps and duplicates;
  * every device must report). Target: 100,000 online in < 60 s and < 4 GB RSS, no gaps. `--devices N` scales the
@@ -77,8 +79,14 @@ if (process.argv.includes('--scale')) {
   // The heap of 100,000 devices (~2.7 GB live) is near V8's default old-space limit (about 4 GB here), where it would
   // collect garbage almost continuously: give it room (RSS, not the limit, is what the target bounds). Larger
   // semi-spaces promote less of the connect storm's short-lived garbage (docs/performance.md, "Fleet scale").
-  const inproc = await runOnce({ ...scale, name: `homefleet-inproc-${n}`, clients: 'homefleet', broker: 'embedded', transport: 'inproc', devices: n, connectConcurrency: 1000 }, ['--max-old-space-size=8192', '--max-semi-space-size=32'], 8 * 60_000)
+  // The embedded broker runs in a thread of its own, as `fleet run` does for a fleet this size (--broker-thread auto);
+  // `--same-thread` also runs the case with the broker in the devices' thread, for the comparison in the same run.
+  const heapArgs = ['--max-old-space-size=8192', '--max-semi-space-size=32']
+  const inproc = await runOnce({ ...scale, name: `homefleet-inproc-${n}`, clients: 'homefleet', broker: 'thread', transport: 'inproc', devices: n, connectConcurrency: 1000 }, heapArgs, 8 * 60_000)
   record(inproc)
+  if (process.argv.includes('--same-thread')) {
+    record(await runOnce({ ...scale, name: `homefleet-inproc-${n}-same-thread`, clients: 'homefleet', broker: 'embedded', transport: 'inproc', devices: n, connectConcurrency: 1000 }, heapArgs, 8 * 60_000))
+  }
   // 10,000 TCP connections in one process would need 20,000 descriptors (both ends): the broker runs in its own
   // process, as `fleet broker` would, and the devices connect to it.
   const tcpN = Math.min(10_000, n)

@@ -79,7 +79,7 @@ export interface BrokerOptions extends BrokerHooks {
   host: string
   /** Open the TCP listener at all. With `false` only the in-process transport is available. Default true. */
   tcp: boolean
-  /** aedes `concurrency`: messages in flight through the router at once. Default 1000. */
+  /** Messages in flight through the router at once. Default 1000. */
   concurrency: number
   /** Seconds between `$SYS/<id>/heartbeat` publications. Default 60. */
   heartbeatInterval: number
@@ -156,6 +156,11 @@ export interface EmbeddedBroker {
   readonly url: string | undefined
   /** Open an in-process connection: the returned stream is the client's end; the broker holds the other. */
   connectInProcess (): Duplex
+  /**
+   * Serve a connection made by other means (a transport of one's own, the broker thread's channel): the stream is
+   * the broker's end, as a socket accepted by its listener would be. Destroyed at once when the broker is closed.
+   */
+  acceptStream (stream: Duplex): void
   stats (): BrokerStats
   /** One connected subscriber's queue and drop counts, or undefined when no client with that id is connected. */
   subscriberStats (clientId: string): SubscriberStats | undefined
@@ -244,7 +249,11 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
   const connectPath = new ConnectPath(persistence as unknown as ConnectPersistence)
   const hooks = { authenticate: options.authenticate, authorizePublish: options.authorizePublish, authorizeSubscribe: options.authorizeSubscribe }
   const aedesOptions: AedesOptions = {
-    concurrency: options.concurrency,
+    // With its own `mq` given, aedes reads `concurrency` only to set each connection's listener limit
+    // (`concurrency * 2`: a `drain` listener per write in flight). Never below Node's default limit: a TCP socket has
+    // three `end` listeners before its first packet (Node's, aedes', end-of-stream's), so `concurrency: 1` made every
+    // connection raise a MaxListenersExceededWarning.
+    concurrency: Math.max(options.concurrency, Math.ceil(EventEmitter.defaultMaxListeners / 2)),
     mq: router,
     heartbeatInterval: options.heartbeatInterval * 1000,
     drainTimeout: options.drainTimeout,
@@ -408,6 +417,10 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
       const [clientSide, brokerSide] = duplexPair()
       accept(brokerSide)
       return clientSide
+    },
+    acceptStream (stream) {
+      if (aedes.closed || closing !== undefined) { stream.destroy(); return }
+      accept(stream)
     },
     stats () {
       return { ...stats, clients: aedes.connectedClients, router: router.stats(), delivery: delivery.stats(), connects: { direct: connectPath.fast, aedes: connectPath.delegated } }

@@ -12,7 +12,7 @@ import { RolloutClient } from '../bridge/rollout/client.ts'
 import { RolloutEngine, type DeploymentStatus, type GroupCompliance, type StateCounts } from '../bridge/rollout/engine.ts'
 import { planImport } from '../bridge/rollout/manifest-import.ts'
 import type { DeploymentInput, DeviceRecord } from '../bridge/rollout/model.ts'
-import { RolloutService } from '../bridge/rollout/service.ts'
+import { RolloutService, type ServiceWarning } from '../bridge/rollout/service.ts'
 import { DEFAULT_DATA_DIR, RolloutStore } from '../bridge/rollout/store.ts'
 import { terminalLogger } from './broker.ts'
 import { ROLLOUT_ACTIONS, type CommandContext, type RolloutAction, type RolloutValues } from './commands.ts'
@@ -47,7 +47,7 @@ export async function runRolloutCommand (ctx: CommandContext<RolloutValues>): Pr
     }
     return withClient(o, async (c) => {
       if (id === undefined) { print(io, o.json, await c.request<Overview>('status'), formatOverview); return 0 }
-      const status = await c.request<DeploymentStatus & { devices?: DeviceRecord[] }>('status', { id, devices: o.devices })
+      const status = await c.request<DeploymentStatus & { devices?: DeviceRecord[]; warnings?: ServiceWarning[] }>('status', { id, devices: o.devices })
       if (!o.watch) { print(io, o.json, status, formatStatus); return 0 }
       return watch(c, id, status, ctx)
     })
@@ -220,8 +220,9 @@ function formatImport (r: { imported: string[]; unchanged: string[] }): string {
   return `${lines.join('\n')}\n`
 }
 
-function formatStatus (s: DeploymentStatus & { devices?: DeviceRecord[] }): string {
+function formatStatus (s: DeploymentStatus & { devices?: DeviceRecord[]; warnings?: readonly ServiceWarning[] }): string {
   const out = [
+    ...warningLines(s.warnings),
     `deployment ${s.id}: ${s.update} to group ${s.groupId}${s.spec.targetCondition === undefined ? '' : ` where ${s.spec.targetCondition}`}`,
     `  state ${s.state} (${s.phase}), ${s.currentWave < 0 ? 'not started' : `wave ${s.currentWave + 1} of ${s.waves.length}`}, failure rate ${s.failureRate}%${s.ratePerMinute === undefined ? '' : `, rate ${s.ratePerMinute}/min`}`
   ]
@@ -242,10 +243,15 @@ function formatStatus (s: DeploymentStatus & { devices?: DeviceRecord[] }): stri
   return `${out.join('\n')}\n`
 }
 
-interface Overview { deployments: DeploymentStatus[]; groups: GroupCompliance[]; updates: { key: string; deployable: boolean; files: number }[] }
+/** The service's warnings first, where they are seen: `warning [CODE]: message`. */
+function warningLines (warnings: readonly ServiceWarning[] | undefined): string[] {
+  return (warnings ?? []).map((w) => `warning [${w.code}]: ${w.message}`)
+}
+
+interface Overview { warnings?: readonly ServiceWarning[]; deployments: DeploymentStatus[]; groups: GroupCompliance[]; updates: { key: string; deployable: boolean; files: number }[] }
 
 function formatOverview (r: Overview): string {
-  const out: string[] = []
+  const out: string[] = warningLines(r.warnings)
   out.push(r.updates.length === 0 ? 'no updates imported' : 'updates:')
   for (const u of r.updates) out.push(`  ${u.key}${u.deployable ? '' : ' (not deployable: a child update)'}, ${u.files} file${u.files === 1 ? '' : 's'}`)
   out.push(r.deployments.length === 0 ? 'no deployments' : 'deployments:')

@@ -102,6 +102,7 @@ async function runChecked (ctx: CommandContext<RunValues>): Promise<number> {
   if (o.broker !== undefined) runOptions.broker = o.broker
   if (o.port !== undefined) runOptions.port = o.port
   if (o.host !== undefined) runOptions.host = o.host
+  runOptions.brokerThread = o.brokerThread
   if (o.seed !== undefined) runOptions.seed = o.seed
   if (o.speed !== undefined) runOptions.speed = o.speed
   if (o.prefix !== undefined) runOptions.prefix = o.prefix

@@ -18,7 +18,11 @@ export interface LoggerOptions {
 export function createLogger (options: LoggerOptions = {}): Logger {
   const dest = options.destination ?? 'silent'
   if (dest === 'silent') return pino({ level: 'silent' })
-  const stream = pino.destination({ dest, sync: typeof dest === 'number', mkdir: true })
+  // A file: minLength 1, not sonic-boom's default 0: each line is still written at once (every line is longer than a byte),
+  // but with 0 its flush(cb) calls back at once, before the write in progress (or the file's opening) is done, so
+  // flushLogger resolved with lines missing from the file.
+  const sync = typeof dest === 'number'
+  const stream = pino.destination({ dest, sync, mkdir: true, ...(sync ? {} : { minLength: 1 }) })
   return pino({ level: options.level ?? 'info', name: options.name ?? 'homefleet', base: { pid: process.pid } }, stream)
 }
 

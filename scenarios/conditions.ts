@@ -10,6 +10,7 @@
  * not makes it `failed`.
  */
 import type { DeploymentStatus } from '../bridge/rollout/engine.ts'
+import type { DeploymentPhase } from '../bridge/rollout/model.ts'
 import { AgentState } from '../core/device-update.ts'
 import type { DeviceSpec } from '../devices/device.ts'
 import type { Observer } from './observer.ts'
@@ -101,20 +102,34 @@ function compare (actual: number, c: Comparison): boolean {
   }
 }
 
-/** `deployment canary: rolled back, halted in wave 2 with a failure rate ≥ 5%` */
+/** Phases a deployment stops in, with a halt record: how a condition names the stop. */
+const STOP_PHASES: Partial<Record<DeploymentPhase, string>> = { halted: 'halted', aborted: 'aborted', rolledBack: 'rolled back' }
+
+/** A phase as words: `rolled back` for `rolledBack`, the others as they are. */
+function phaseWords (phase: DeploymentPhase): string {
+  return STOP_PHASES[phase] ?? phase
+}
+
+/**
+ * `deployment canary: rolled back, halted in wave 2 with a failure rate ≥ 5%`. A stop phase and `halt` together are
+ * one clause (`aborted in wave 1`, not `aborted, halted in wave 1`).
+ */
 function describeDeployment (c: DeploymentCondition): string {
   const parts: string[] = []
+  const stop = c.phase === undefined ? undefined : STOP_PHASES[c.phase]
   if (c.state !== undefined) parts.push(c.state)
-  if (c.phase !== undefined) parts.push(c.phase)
-  if (c.rolledBack !== undefined) parts.push(c.rolledBack ? 'rolled back' : 'not rolled back')
+  if (c.phase !== undefined && (c.halt === undefined || stop === undefined)) parts.push(phaseWords(c.phase))
+  if (c.rolledBack !== undefined && !(c.rolledBack && c.phase === 'rolledBack')) parts.push(c.rolledBack ? 'rolled back' : 'not rolled back')
   if (c.wave !== undefined) parts.push(`in wave ${c.wave}`)
-  if (c.halt !== undefined) {
-    const h = c.halt
-    parts.push(`halted${h.wave === undefined ? '' : ` in wave ${h.wave}`}${h.failureRate === undefined ? '' : ` with a failure rate ${showComparison(h.failureRate, '%')}`}${h.reason === undefined ? '' : ` (/${h.reason}/)`}`)
-  }
+  if (c.halt !== undefined) parts.push(`${stop ?? 'halted'}${haltWords(c.halt)}`)
   if (c.failureRate !== undefined) parts.push(`failure rate ${showComparison(c.failureRate, '%')}`)
   for (const [state, cmp] of Object.entries(c.counts ?? {})) parts.push(`${state} ${showComparison(cmp)}`)
   return `deployment ${c.id}${parts.length === 0 ? ' exists' : `: ${parts.join(', ')}`}`
+}
+
+/** ` in wave 2 with a failure rate ≥ 5% (/threshold/)` */
+function haltWords (h: NonNullable<DeploymentCondition['halt']>): string {
+  return `${h.wave === undefined ? '' : ` in wave ${h.wave}`}${h.failureRate === undefined ? '' : ` with a failure rate ${showComparison(h.failureRate, '%')}`}${h.reason === undefined ? '' : ` (/${h.reason}/)`}`
 }
 
 function range (min: number, max: number | undefined): string {
@@ -213,7 +228,10 @@ function checkDeployment (c: DeploymentCondition, ctx: ConditionContext): Condit
   const wrong: string[] = []
   const rate = (n: number | undefined): string => (n === undefined ? 'none' : `${Math.round(n * 100) / 100}%`)
   if (c.state !== undefined && s.state !== c.state) wrong.push(`state is ${s.state}, expected ${c.state}`)
-  if (c.phase !== undefined && s.phase !== c.phase) wrong.push(`phase is ${s.phase}, expected ${c.phase}`)
+  const stop = c.phase === undefined ? undefined : STOP_PHASES[c.phase]
+  // A stop phase expected with a halt that did not happen is one mistake, said once.
+  const missedStop = c.halt !== undefined && stop !== undefined && s.halt === undefined ? `${stop}${haltWords(c.halt)}` : undefined
+  if (c.phase !== undefined && s.phase !== c.phase) wrong.push(`phase is ${s.phase}, expected ${missedStop ?? c.phase}`)
   if (c.rolledBack !== undefined) {
     const rolled = s.phase === 'rolledBack' && s.rolledBackBy !== undefined
     if (rolled !== c.rolledBack) wrong.push(c.rolledBack ? `not rolled back (phase ${s.phase}), expected rolled back` : `rolled back by ${s.rolledBackBy ?? '?'}, expected not`)
@@ -221,8 +239,9 @@ function checkDeployment (c: DeploymentCondition, ctx: ConditionContext): Condit
   if (c.wave !== undefined && s.currentWave + 1 !== c.wave) wrong.push(`in wave ${s.currentWave + 1} of ${s.waves.length}, expected wave ${c.wave}`)
   if (c.halt !== undefined) {
     const h = s.halt
-    if (h === undefined) wrong.push(`not halted (phase ${s.phase}), expected halted${c.halt.wave === undefined ? '' : ` in wave ${c.halt.wave}`}`)
-    else {
+    if (h === undefined) {
+      if (missedStop === undefined || s.phase === c.phase) wrong.push(`not halted (phase ${s.phase}), expected ${stop ?? 'halted'}${haltWords(c.halt)}`)
+    } else {
       if (c.halt.wave !== undefined && h.wave !== c.halt.wave) wrong.push(`halted in wave ${h.wave}, expected wave ${c.halt.wave}`)
       if (c.halt.failureRate !== undefined && !compare(h.failureRate ?? 0, c.halt.failureRate)) wrong.push(`halted with a failure rate of ${rate(h.failureRate)}, expected ${showComparison(c.halt.failureRate, '%')}`)
       if (c.halt.reason !== undefined && !new RegExp(c.halt.reason, 'i').test(h.reason)) wrong.push(`halted because "${h.reason}", expected /${c.halt.reason}/`)

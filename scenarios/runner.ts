@@ -22,7 +22,7 @@
  */
 import type { MqttClient } from 'mqtt'
 import { setMaxListeners } from 'node:events'
-import { hostname } from 'node:os'
+import { availableParallelism, hostname } from 'node:os'
 import { delay, ScaledClock } from '../core/clock.ts'
 import { Commander, type CommandReply } from '../core/commander.ts'
 import { FleetError, isFleetError } from '../core/errors.ts'
@@ -30,7 +30,8 @@ import { silentLogger, type Logger } from '../core/logger.ts'
 import { createMqttClient, describeTarget, endClient, reconnectWithBackoff, refusedStream, waitConnected, type BrokerTarget } from '../core/mqtt-connect.ts'
 import { IssueCollector } from '../core/options.ts'
 import { checkPrefix, createTopics, type Topics } from '../core/topics.ts'
-import { createBroker, type EmbeddedBroker } from '../broker/broker.ts'
+import { createBroker } from '../broker/broker.ts'
+import { createThreadBroker, type BrokerHandle } from '../broker/thread.ts'
 import type { Device } from '../devices/device.ts'
 import { Fleet, planFleet } from '../devices/fleet.ts'
 import { evaluateCondition, describeCondition, list, observerMissed, type ConditionContext, type DeviceTruth } from './conditions.ts'
@@ -51,6 +52,13 @@ export interface RunOptions {
   port?: number
   /** The embedded broker's host (default 127.0.0.1). */
   host?: string
+  /**
+   * Run the embedded broker in a thread of its own (broker/thread.ts), so the broker's side of every connection and
+   * the devices' side run on two cores: `auto` (the default) does so for fleets of {@link BROKER_THREAD_MIN_DEVICES}
+   * devices or more on a machine with at least two cores; `on` always; `off` never (the broker shares the run's
+   * thread).
+   */
+  brokerThread?: 'auto' | 'on' | 'off'
   /** Overrides the file's seed. */
   seed?: number
   /** Overrides the file's speed. */
@@ -92,6 +100,9 @@ export type ProgressEvent =
   | { type: 'step'; index: number; line: number | undefined; atMs: number; status: 'passed' | 'failed' | 'inconclusive' | 'done'; description: string; detail?: string }
   | { type: 'tick'; elapsedMs: number; durationMs: number; messages: number; online?: number }
   | { type: 'expectation'; description: string; status: 'passed' | 'failed' | 'inconclusive'; detail: string }
+
+/** Fleets at least this large get the embedded broker in a thread of its own when `brokerThread` is `auto`. */
+export const BROKER_THREAD_MIN_DEVICES = 2000
 
 /** How often a check step with `within` looks again. */
 const POLL_MS = 100
@@ -135,7 +146,7 @@ function untilAborted<T> (p: Promise<T>, signal: AbortSignal | undefined): Promi
 }
 
 interface Resources {
-  broker: EmbeddedBroker | undefined
+  broker: BrokerHandle | undefined
   /** Retained topics to clear when the run ends (`clearRetained` after/both on an external broker). */
   clearAfter: boolean
   /** The run's announcement topic on a shared broker, withdrawn at the end. */
@@ -168,6 +179,7 @@ function validateRunOptions (o: RunOptions): void {
   c.integer('connectTimeoutMs', o.connectTimeoutMs, 1, 600_000)
   c.integer('brokerGraceMs', o.brokerGraceMs, 0, 3_600_000)
   c.oneOf('clearRetained', o.clearRetained, ['before', 'after', 'both'])
+  c.oneOf('brokerThread', o.brokerThread, ['auto', 'on', 'off'])
   c.string('runId', o.runId)
   c.throwIfAny('run')
 }
@@ -252,8 +264,12 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
     // ---- broker
     let target: BrokerTarget
     if (brokerSetting === 'embedded') {
-      const broker = await createBroker({ port: options.port ?? 0, host: options.host ?? '127.0.0.1', logger: options.logger ?? silentLogger })
+      const brokerOptions = { port: options.port ?? 0, host: options.host ?? '127.0.0.1', logger: options.logger ?? silentLogger }
+      const mode = options.brokerThread ?? 'auto'
+      const threaded = mode === 'on' || (mode === 'auto' && specs.length >= BROKER_THREAD_MIN_DEVICES && availableParallelism() >= 2)
+      const broker = threaded ? await createThreadBroker(brokerOptions) : await createBroker(brokerOptions)
       res.broker = broker
+      logger.info({ threaded, devices: specs.length }, threaded ? 'embedded broker in a thread of its own' : 'embedded broker in the run\'s thread')
       const gate = res.gate
       target = { stream: () => (gate.open ? broker.connectInProcess() : refusedStream('the scenario run is closing: no new connections')), label: `embedded broker${broker.url === undefined ? '' : ` ${broker.url}`}` }
       report.broker = `embedded ${broker.url ?? '(in-process)'}`
@@ -491,13 +507,19 @@ async function answerProbes (controller: MqttClient, own: RunAnnouncement, prefi
   await withTimeout(controller.subscribeAsync(ping, { qos: 0 }), PUBLISH_BATCH_MS, `subscribing to ${ping}`)
 }
 
-/** Is the run behind this announcement still there? A process on this host is looked up; any other is probed. */
-async function runIsLive (controller: MqttClient, other: RunAnnouncement, prefix: string): Promise<boolean> {
+/** Why an announcement is stale: its process on this host is gone, or its run did not answer a probe in time. */
+type StaleReason = 'process gone' | 'no answer'
+
+/**
+ * Is the run behind this announcement still there? A process on this host is looked up (no probe needed when it is
+ * gone); any other is probed. Resolves with undefined when it is live, else with why it is not.
+ */
+async function runIsStale (controller: MqttClient, other: RunAnnouncement, prefix: string): Promise<StaleReason | undefined> {
   if (other.host === hostname() && other.pid > 0 && other.pid !== process.pid) {
     try {
       process.kill(other.pid, 0)
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return 'process gone'
     }
   }
   const ping = `${runTopic(prefix, other.runId)}/ping`
@@ -509,7 +531,7 @@ async function runIsLive (controller: MqttClient, other: RunAnnouncement, prefix
   try {
     await withTimeout(controller.subscribeAsync(pong, { qos: 0 }), PUBLISH_BATCH_MS, `subscribing to ${pong}`)
     controller.publish(ping, '', { qos: 0 })
-    return await withTimeout(answer.then(() => true), LIVENESS_MS, `run ${other.runId} answering on ${pong}`).catch(() => false)
+    return await withTimeout(answer.then(() => undefined), LIVENESS_MS, `run ${other.runId} answering on ${pong}`).catch(() => 'no answer' as const)
   } finally {
     controller.off('message', onMessage)
     await controller.unsubscribeAsync(pong).catch(() => undefined)
@@ -535,9 +557,11 @@ async function refuseLiveRun (observer: Observer, controller: MqttClient, own: R
   }
   const live = async (): Promise<RunAnnouncement | undefined> => {
     for (let other = conflict(); other !== undefined; other = conflict()) {
-      if (await runIsLive(controller, other, prefix)) return other
+      const reason = await runIsStale(controller, other, prefix)
+      if (reason === undefined) return other
       stale.add(other.runId)
-      logger.warn({ run: other.runId, scenario: other.scenario, host: other.host, pid: other.pid, since: other.startedAt }, 'withdrawing a stale run announcement: its run does not answer')
+      const why = reason === 'process gone' ? `its process (pid ${other.pid}) on this host is gone` : `its run did not answer a probe within ${LIVENESS_MS / 1000} s`
+      logger.warn({ run: other.runId, scenario: other.scenario, host: other.host, pid: other.pid, since: other.startedAt, reason }, `withdrawing a stale run announcement: ${why}`)
       await clearRetained(controller, [runTopic(prefix, other.runId)])
     }
     return undefined

@@ -58,12 +58,37 @@ export type RolloutReply =
   | { rid: string; command: string; ok: true; result: unknown }
   | { rid: string; command: string; ok: false; error: { code: string; message: string; issues?: readonly Issue[] } }
 
+/**
+ * Something the service found wrong with its surroundings that an operator must fix (it keeps running): logged as a
+ * warning when found and listed by the `status` request (`fleet rollout status`).
+ */
+export interface ServiceWarning {
+  /** `RETAINED_DROPPED`: the broker did not deliver every retained info / reported twin on subscribe. */
+  readonly code: 'RETAINED_DROPPED'
+  readonly message: string
+  /** Wall time it was found (ISO 8601). */
+  readonly at: string
+}
+
+/** How many of the devices heard on one channel only are asked for again to confirm the broker dropped the other. */
+const DROP_SAMPLE = 8
+
 /** An update's key as one topic level: `provider_name_version` (`_` appears in none of the three). */
 export function topicKey (key: string): string {
   return key.replaceAll('/', '_')
 }
 
 interface Offer { manifest: string; fileUrls: Record<string, string> }
+
+/** What the service heard of one device: its tags, its reported twin, and on which channels (retained or live). */
+interface DeviceView {
+  tags: Record<string, unknown>
+  reported: Record<string, unknown>
+  info: boolean
+  twin: boolean
+  retainedInfo: boolean
+  retainedTwin: boolean
+}
 
 /** Served file bytes kept in memory, at most this much in all (beyond it, a file is made again for each fetch). */
 const FILE_CACHE_BYTES = 64 * 1024 * 1024
@@ -76,7 +101,10 @@ export class RolloutService {
   private readonly clock: Clock
   private readonly logger: Logger
   private readonly ownStore: boolean
-  private readonly views = new Map<string, { tags: Record<string, unknown>; reported: Record<string, unknown> }>()
+  private readonly views = new Map<string, DeviceView>()
+  /** Retained info and reported messages delivered because of the service's own subscriptions (retain flag set). */
+  private retainedDelivered = 0
+  private readonly warningList: ServiceWarning[] = []
   private readonly offers = new Map<string, Offer>()
   /** Topic of a file → how to make its bytes. */
   private readonly files = new Map<string, () => Buffer>()
@@ -133,7 +161,7 @@ export class RolloutService {
     const service = new RolloutService(options, client, store)
     try {
       await waitConnected(client, options.target, options.connectTimeoutMs ?? 10_000)
-      client.on('message', (topic, payload) => { service.onMessage(topic, payload) })
+      client.on('message', (topic, payload, packet) => { service.onMessage(topic, payload, packet.retain) })
       const t = service.topics
       const filters = [t.filter('info'), t.filter('reported'), t.filter('rolloutCommand'), t.filter('rolloutFetch')]
       try {
@@ -143,6 +171,7 @@ export class RolloutService {
         throw err
       }
       await service.settle(options.settleMs ?? 300)
+      await service.checkRetainedDelivery()
       service.engine.start()
       for (const d of service.engine.list()) service.markDeployment(d)
       service.logger.info({ deployments: service.engine.list().length, devices: service.engine.knownDevices() }, 'rollout service started')
@@ -161,6 +190,55 @@ export class RolloutService {
       await new Promise((resolve) => setTimeout(resolve, Math.max(10, quietMs - quiet)))
     }
   }
+
+  /**
+   * Did the broker deliver every retained message the subscriptions asked for? A device always retains both its
+   * `info` and its reported twin, and a broker sends all retained messages matching a new subscription. Mosquitto
+   * queues at most `max_queued_messages` (default 1,000) QoS 1 messages per client beyond the ones in flight and drops
+   * the rest, retained ones sent on subscribe included, so with more than ~500 devices the service hears one channel
+   * of some devices and nothing at all of others, and says nothing. The symptom is devices heard (retained) on one
+   * channel only; it is confirmed, not guessed, by subscribing to the missing topic of a few of them: if the broker
+   * then sends it, it held it all along and dropped it on the way. A device that never retained the other message
+   * gets nothing back and raises no warning.
+   */
+  private async checkRetainedDelivery (): Promise<void> {
+    let infos = 0
+    let twins = 0
+    const oneSided: string[] = []
+    for (const [id, v] of this.views) {
+      if (v.retainedInfo) infos++
+      if (v.retainedTwin) twins++
+      if (v.retainedInfo !== v.retainedTwin && v.info !== v.twin) oneSided.push(id)
+    }
+    if (oneSided.length === 0) return
+    const delivered = this.retainedDelivered
+    const sample = oneSided.slice(0, DROP_SAMPLE)
+    const topics = sample.map((id) => ((this.views.get(id) as DeviceView).info ? this.topics.reported(id) : this.topics.info(id)))
+    try {
+      // Retained messages for a new subscription come before the broker's answer to the next packet (mosquitto
+      // queues them while handling SUBSCRIBE), so once UNSUBACK is in they have arrived.
+      await this.client.subscribeAsync(topics, { qos: 1 })
+      await this.client.unsubscribeAsync(topics)
+    } catch (err) {
+      this.logger.debug({ error: (err as Error).message }, 'could not check the retained messages the broker delivered')
+      return
+    }
+    const recovered = sample.filter((id) => { const v = this.views.get(id) as DeviceView; return v.info && v.twin })
+    if (recovered.length === 0) return
+    const message = `the broker dropped retained messages it owed the rollout service on subscribe: it delivered ${delivered} ` +
+      `(the info of ${infos} devices, the reported twins of ${twins}); ${oneSided.length} devices were heard on one channel only, ` +
+      `and asked again for ${sample.length} of them the broker did hold the missing message of ${recovered.length} (${recovered.slice(0, 3).join(', ')}${recovered.length > 3 ? ', …' : ''}). ` +
+      'What it did not deliver stays unknown to the service until the device publishes it again: a device without its reported twin ' +
+      'has no update agent to offer updates to, one without its info is in no group. ' +
+      'Mosquitto keeps at most max_queued_messages (default 1000) QoS 1 messages per client beyond max_inflight_messages and drops the rest, ' +
+      'retained messages sent on subscribe included: set "max_queued_messages 0" (or a value above twice the number of devices) in mosquitto.conf, ' +
+      'then restart mosquitto and the rollout service'
+    this.warningList.push({ code: 'RETAINED_DROPPED', message, at: new Date().toISOString() })
+    this.logger.warn({ code: 'RETAINED_DROPPED', delivered, infos, twins, oneSided: oneSided.length, asked: sample.length, recovered: recovered.length }, message)
+  }
+
+  /** What the service found wrong with its surroundings (see {@link ServiceWarning}); empty when all is well. */
+  get warnings (): readonly ServiceWarning[] { return this.warningList }
 
   // ---- the programmatic API (the CLI reaches it over MQTT, see handleCommand) ----
 
@@ -196,9 +274,11 @@ export class RolloutService {
       case 'status': {
         if (typeof args.id === 'string') {
           const status = this.engine.status(args.id)
-          return args.devices === true ? { ...status, devices: this.engine.deviceRecords(args.id) } : status
+          const withWarnings = this.warningList.length === 0 ? status : { ...status, warnings: this.warningList }
+          return args.devices === true ? { ...withWarnings, devices: this.engine.deviceRecords(args.id) } : withWarnings
         }
         return {
+          warnings: this.warningList,
           deployments: this.engine.list().map((d) => summary(this.engine.status(d.spec.id))),
           groups: this.engine.groups().map((g) => this.engine.compliance(g)),
           updates: this.store.listUpdates().map((u) => ({ key: u.key, deployable: u.manifest.isDeployable, files: u.files.length, importedAt: u.importedAt }))
@@ -211,14 +291,14 @@ export class RolloutService {
 
   // ---- MQTT in ----
 
-  private onMessage (topic: string, payload: Buffer): void {
+  private onMessage (topic: string, payload: Buffer, retained: boolean): void {
     this.stats.received++
     const parsed = this.topics.parse(topic)
     if (parsed === undefined) return
     try {
       switch (parsed.channel) {
-        case 'info': this.stats.receivedBy.info++; this.lastRetained = Date.now(); this.onInfo(parsed.deviceId, payload); break
-        case 'reported': this.stats.receivedBy.reported++; this.lastRetained = Date.now(); this.onReported(parsed.deviceId, payload); break
+        case 'info': this.stats.receivedBy.info++; this.lastRetained = Date.now(); this.onInfo(parsed.deviceId, payload, retained); break
+        case 'reported': this.stats.receivedBy.reported++; this.lastRetained = Date.now(); this.onReported(parsed.deviceId, payload, retained); break
         case 'rolloutCommand': this.stats.receivedBy.command++; this.onCommand(parsed.name, parsed.rid, payload); break
         case 'rolloutFetch': this.stats.receivedBy.fetch++; this.onFetch(parsed.agentId, parsed.rid, payload); break
         default: break
@@ -240,24 +320,28 @@ export class RolloutService {
     return undefined
   }
 
-  private view (id: string): { tags: Record<string, unknown>; reported: Record<string, unknown> } {
+  private view (id: string): DeviceView {
     let v = this.views.get(id)
-    if (v === undefined) { v = { tags: {}, reported: {} }; this.views.set(id, v) }
+    if (v === undefined) { v = { tags: {}, reported: {}, info: false, twin: false, retainedInfo: false, retainedTwin: false }; this.views.set(id, v) }
     return v
   }
 
-  private onInfo (id: string, payload: Buffer): void {
+  private onInfo (id: string, payload: Buffer, retained: boolean): void {
     const info = this.parseJson(this.topics.info(id), payload)
     if (info === undefined) return
     const v = this.view(id)
+    v.info = true
+    if (retained) { v.retainedInfo = true; this.retainedDelivered++ }
     v.tags = typeof info.tags === 'object' && info.tags !== null ? info.tags as Record<string, unknown> : {}
     this.engine.upsertDevice({ id, tags: v.tags, reported: v.reported, online: true })
   }
 
-  private onReported (id: string, payload: Buffer): void {
+  private onReported (id: string, payload: Buffer, retained: boolean): void {
     const reported = this.parseJson(this.topics.reported(id), payload)
     if (reported === undefined) return
     const v = this.view(id)
+    v.twin = true
+    if (retained) { v.retainedTwin = true; this.retainedDelivered++ }
     v.reported = reported
     this.engine.upsertDevice({ id, tags: v.tags, reported, online: true })
   }

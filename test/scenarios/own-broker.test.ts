@@ -9,12 +9,26 @@ import { Teardown } from '../helpers/teardown.ts'
 import { connectClient } from '../helpers/mqtt.ts'
 import { spawnSync } from 'node:child_process'
 import { hostname } from 'node:os'
+import { pino, type Logger } from 'pino'
 
 const td = new Teardown()
 afterEach(async () => { await td.run() })
 
 async function mosquitto (config: readonly string[] = []): Promise<Mosquitto> {
   return td.add(await startMosquitto({ config }), (m) => m.stop())
+}
+
+/** A logger whose lines (warn and above) are kept as parsed JSON. */
+function warnLog (): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = []
+  return { lines, logger: pino({ level: 'warn' }, { write (line: string) { lines.push(JSON.parse(line) as Record<string, unknown>) } }) }
+}
+
+/** The runs whose announcements were withdrawn, with the reason each log line gives. */
+function withdrawn (lines: ReadonlyArray<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const l of lines) if (String(l.msg).startsWith('withdrawing a stale run announcement')) out[String(l.run)] = l.reason
+  return out
 }
 
 /** Steps and checks that failed, with their details, for a readable assertion message. */
@@ -97,9 +111,11 @@ describe.runIf(interopAvailable(true))('runs on a stock mosquitto', () => {
     }
     const client = td.add(await connectClient(broker.url), (c) => c.endAsync())
     for (const [id, a] of Object.entries(leftovers)) await client.publishAsync(`home/.run/${id}`, JSON.stringify(a), { qos: 1, retain: true })
-    const report = await runScenario(loadScenarioText(SMALL, 'small.yaml'), { broker: broker.url })
+    const log = warnLog()
+    const report = await runScenario(loadScenarioText(SMALL, 'small.yaml'), { broker: broker.url, logger: log.logger })
     expect(failures(report)).toEqual([])
     expect(report.result).toBe('passed')
+    expect(withdrawn(log.lines)).toEqual({ 'remote-1': 'no answer', 'local-1': 'process gone' })
     // Both retained announcements are gone from the broker: a fresh subscription gets none of them (retained messages
     // come before a message published after the SUBACK, on one connection).
     const seen: string[] = []
@@ -113,6 +129,19 @@ describe.runIf(interopAvailable(true))('runs on a stock mosquitto', () => {
     await client.publishAsync('home/.sync-end', 'x', { qos: 1 })
     await synced
     expect(seen).toEqual([])
+  }, 120_000)
+
+  it('an announcement of this host whose process is gone is withdrawn on the pid alone, without waiting for a probe', async () => {
+    const broker = await mosquitto()
+    const gonePid = spawnSync(process.execPath, ['-e', '0']).pid
+    const client = td.add(await connectClient(broker.url), (c) => c.endAsync())
+    await client.publishAsync('home/.run/local-2', JSON.stringify({ runId: 'local-2', scenario: 'old', host: hostname(), pid: gonePid, startedAt: '2026-01-01T00:00:00.000Z' }), { qos: 1, retain: true })
+    const log = warnLog()
+    const report = await runScenario(loadScenarioText(SMALL, 'small.yaml'), { broker: broker.url, logger: log.logger })
+    expect(report.result, formatReport(report)).toBe('passed')
+    // The reason names the pid check; a probe (no answer within 5 s) would name itself.
+    expect(withdrawn(log.lines)).toEqual({ 'local-2': 'process gone' })
+    expect(log.lines.find((l) => l.run === 'local-2')?.msg).toBe(`withdrawing a stale run announcement: its process (pid ${gonePid}) on this host is gone`)
   }, 120_000)
 
   it('with max_queued_messages 100 a run passes or ends inconclusive with the observer\'s loss in plain words, never failing devices', async () => {

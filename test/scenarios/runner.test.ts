@@ -1,5 +1,7 @@
 import { connect as netConnect, createServer, type Socket } from 'node:net'
 import { describe, expect, it, vi } from 'vitest'
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
 import { createBroker } from '../../broker/index.ts'
 import { FleetError } from '../../core/errors.ts'
 import { Device } from '../../devices/device.ts'
@@ -117,6 +119,33 @@ describe('runScenario over the embedded broker', () => {
     // Nothing is left listening.
     const url = (events[0] as Extract<ProgressEvent, { type: 'broker' }>).url as string
     expect(await refused(url)).toBe(true)
+  })
+
+  it('runs the same scenario with the embedded broker in a thread of its own (brokerThread: on), and closes it', async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const sink = new Writable({ write (chunk: Buffer, _e, cb) { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); cb() } })
+    const events: ProgressEvent[] = []
+    const report = await runScenario(loadScenarioText(PASSING, 'passing.yaml'), { brokerThread: 'on', logger: pino({ level: 'info' }, sink), onProgress: (e) => events.push(e) })
+    expect(report.steps.filter((s) => s.status === 'failed')).toEqual([])
+    expect(report.result).toBe('passed')
+    expect(report.expectations).toEqual({ passed: 9, failed: 0, inconclusive: 0 })
+    expect(lines.find((l) => l.msg === 'embedded broker in a thread of its own')).toMatchObject({ threaded: true, devices: 6 })
+    // The broker thread's own log lines come through the run's logger.
+    expect(lines.some((l) => l.part === 'broker' && l.msg === 'broker listening')).toBe(true)
+    const url = (events[0] as Extract<ProgressEvent, { type: 'broker' }>).url as string
+    expect(await refused(url)).toBe(true)
+  })
+
+  it('keeps a small fleet\'s broker in the run\'s thread by default, and refuses an unknown brokerThread', async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const sink = new Writable({ write (chunk: Buffer, _e, cb) { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); cb() } })
+    const quick = `name: quick\nduration: 500ms\n${FLEET}\ntimeline:\n  - at: 0s\n    note: start\n`
+    const report = await runScenario(loadScenarioText(quick, 'quick.yaml'), { logger: pino({ level: 'info' }, sink) })
+    expect(report.result).toBe('passed')
+    expect(lines.find((l) => l.msg === "embedded broker in the run's thread")).toMatchObject({ threaded: false, devices: 6 })
+    const err = await runScenario(loadScenarioText(quick, 'quick.yaml'), { brokerThread: 'sometimes' as 'on' }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(FleetError)
+    expect((err as FleetError).issues.map((i) => i.path)).toEqual(['brokerThread'])
   })
 
   it('fails the run when an expectation fails, naming the device', async () => {
