@@ -245,10 +245,12 @@ const pub0 = published()
 const dropped0 = dropped()
 const w0 = performance.now()
 const cpu0 = process.cpuUsage()
+const main0 = mainThreadCpuMs()
 if (check !== undefined) check.counting = true
 await new Promise((resolve) => setTimeout(resolve, c.windowMs))
 if (check !== undefined) check.counting = false
 const cpuWindow = process.cpuUsage(cpu0)
+const mainWindowMs = main0 === undefined ? undefined : (mainThreadCpuMs() ?? main0) - main0
 const windowS = (performance.now() - w0) / 1000
 const brokerRssMb = c.brokerPid === undefined ? undefined : Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${c.brokerPid}/status`, 'utf8'))?.[1] ?? 0) / 1024)
 const rssPeakMb = Math.round(process.resourceUsage().maxRSS / 1024)
@@ -265,6 +267,8 @@ const result = {
   expectedMsgsPerSec: Math.round(specs.length * 1000 / c.telemetryMs),
   // CPU of this process (devices, and the broker when embedded) during the window, % of one core.
   cpuPctWindow: Math.round((cpuWindow.user + cpuWindow.system) / 1000 / (windowS * 1000) * 100),
+  // The same for the main thread alone (the devices and the observer; with `broker: thread` the broker is not in it).
+  ...(mainWindowMs === undefined ? {} : { cpuPctMainWindow: Math.round(mainWindowMs / (windowS * 1000) * 100) }),
   rssMbBefore: rssBefore,
   rssMbOnline: rssOnline,
   rssMbPeak: rssPeakMb,
@@ -306,3 +310,18 @@ await threaded?.close()
 await plain?.close()
 process.stdout.write(JSON.stringify(result) + '\n')
 process.exit(0)
+
+/**
+ * CPU time of this process's main thread so far, ms (user + system, from /proc: Linux only, 10 ms resolution), or
+ * undefined where /proc is not there. `process.cpuUsage()` counts every thread, the broker's too.
+ */
+function mainThreadCpuMs (): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
+    // Fields after the command name (which may hold spaces, so split after its closing parenthesis): utime, stime are 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return undefined
+  }
+}

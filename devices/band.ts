@@ -61,6 +61,18 @@ export const ACTIVITY_RATES_PER_HOUR: Readonly<Record<Activity, Readonly<Partial
   run: { walk: 2, rest: 0.5 }
 })
 
+/** {@link ACTIVITY_RATES_PER_HOUR} as `[to, rate]` lists, made once. */
+const ACTIVITY_EXITS: Readonly<Record<Activity, ReadonlyArray<readonly [Activity, number]>>> = Object.freeze({
+  rest: Object.freeze(Object.entries(ACTIVITY_RATES_PER_HOUR.rest) as Array<[Activity, number]>),
+  walk: Object.freeze(Object.entries(ACTIVITY_RATES_PER_HOUR.walk) as Array<[Activity, number]>),
+  run: Object.freeze(Object.entries(ACTIVITY_RATES_PER_HOUR.run) as Array<[Activity, number]>)
+})
+
+/** The rate of leaving `from` for `to` at activity factor `f`: starting to move (or speeding up) follows the hour; stopping is quicker when the hour is quiet. */
+function exitRate (from: Activity, to: Activity, base: number, f: number): number {
+  return to === 'rest' ? base * (1 + 4 * (1 - f)) : from === 'rest' || to === 'run' ? base * f : base
+}
+
 /** How active people are in each local hour, 0–1 (index 0 is 00:00–01:00): asleep at night, peaks before and after work. */
 export const HOURLY_ACTIVITY: readonly number[] = Object.freeze([
   0.02, 0.01, 0.01, 0.01, 0.01, 0.03, 0.2, 0.8, 1, 0.6, 0.5, 0.6,
@@ -307,21 +319,18 @@ export class BandCapability implements Capability {
   private nextActivity (dtMs: number, hour: number): Activity {
     const f = activityFactor(hour)
     const from = this.activity
-    const rates: Array<[Activity, number]> = []
+    // Runs on every tick of every band: the exits are listed once (ACTIVITY_EXITS) and their rates computed twice
+    // rather than collected into a new array; the same sums in the same order, so the same draws.
+    const exits = ACTIVITY_EXITS[from]
     let total = 0
-    for (const [to, base] of Object.entries(ACTIVITY_RATES_PER_HOUR[from]) as Array<[Activity, number]>) {
-      // Starting to move (or speeding up) follows the hour; stopping is quicker when the hour is quiet.
-      const r = to === 'rest' ? base * (1 + 4 * (1 - f)) : from === 'rest' || to === 'run' ? base * f : base
-      rates.push([to, r])
-      total += r
-    }
+    for (const [to, base] of exits) total += exitRate(from, to, base, f)
     if (!this.ctx.rng.chance(1 - Math.exp(-total * dtMs / HOUR_MS))) return from
     let u = this.ctx.rng.next() * total
-    for (const [to, r] of rates) {
-      u -= r
+    for (const [to, base] of exits) {
+      u -= exitRate(from, to, base, f)
       if (u < 0) return to
     }
-    return (rates[rates.length - 1] as [Activity, number])[0]
+    return (exits[exits.length - 1] as readonly [Activity, number])[0]
   }
 
   step (dtMs: number): void {

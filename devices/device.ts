@@ -15,7 +15,7 @@ import { CATALOGUE_VERSION, checkArgs, checkValue, commandSpec, kindSpec, type C
 import { CommandError, REPLY_OK_STATUS, REPLY_STATUS, type Reply, type ReplyError, type ReplyOk } from '../core/replies.ts'
 import type { Capability, CapabilityFactory, CommandArgs, CommandHandler, DeviceContext } from './capability.ts'
 import { schedulerFor, type ScheduledTask, type TelemetryScheduler } from './scheduler.ts'
-import { DeviceSession } from './session.ts'
+import { DeviceSession, type SessionHooks } from './session.ts'
 import type { DeviceSpec } from './spec.ts'
 
 export { DEVICE_KINDS, type DeviceKind } from './kind-names.ts'
@@ -133,19 +133,11 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
     this.firmwareVersion = spec.firmware
     const t = runtime.topics
     this.topic = { info: t.info(spec.id), telemetry: t.telemetry(spec.id), reported: t.reported(spec.id) }
-    // Methods, not arrow-function properties, here and in Context: these objects exist once per device, and
-    // tsx (esbuild's keepNames) redefines `name` on every arrow function stored under a key, which puts each such
+    // The session's hooks and the capabilities' context are small objects whose methods live on a prototype
+    // (Hooks, Context below): an object literal of methods would make a closure per method per device, and tsx
+    // (esbuild's keepNames) redefines `name` on every arrow function stored under a key, which puts each such
     // closure's properties in a dictionary of its own (~300 bytes apiece, docs/performance.md, "Fleet scale").
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the hooks call back into this device
-    const device = this
-    this.session = new DeviceSession(spec.id, runtime, () => this.logger, {
-      connected () { device.onConnected() },
-      filters () { return [t.filter('command', device.id), t.desired(device.id), ...device.routes.map((r) => r.filter)] },
-      message (topic, payload) { device.onMessage(topic, payload) },
-      published () { device.counters.messagesOut++ },
-      reconnected () { device.counters.reconnects++ },
-      dropped () { device.counters.dropped++ }
-    })
+    this.session = new DeviceSession(spec.id, runtime, new Hooks(this))
     this.context = this.makeContext()
   }
 
@@ -309,8 +301,7 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
       // next one supersedes this one: drop it (counted) instead of queueing without bound.
       if (this.session.backedUp) { this.counters.telemetryDropped++; return }
       this.counters.telemetrySent++
-      const body = { ts: this.clock.now(), seq: this.telemetrySeq, ...this.sample() }
-      this.session.publish(this.topic.telemetry, JSON.stringify(body), 0, false)
+      this.session.publish(this.topic.telemetry, telemetryPayload(this.clock.now(), this.telemetrySeq, this.sample()), 0, false)
     } catch (err) {
       this.counters.internalErrors++
       this.log('error', 'telemetry tick failed', { err: (err as Error).message })
@@ -473,6 +464,24 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
   }
 }
 
+/** What a device's session calls back into (see {@link SessionHooks}); one object per device, methods on the prototype. */
+class Hooks implements SessionHooks {
+  private readonly device: Device
+  constructor (device: Device) { this.device = device }
+  logger (): Logger { return this.device['logger'] }
+  connected (): void { this.device['onConnected']() }
+  filters (): string[] {
+    const d = this.device
+    const t = d['runtime'].topics
+    return [t.filter('command', d.id), t.desired(d.id), ...d['routes'].map((r) => r.filter)]
+  }
+
+  message (topic: string, payload: Buffer): void { this.device['onMessage'](topic, payload) }
+  published (): void { this.device.counters.messagesOut++ }
+  reconnected (): void { this.device.counters.reconnects++ }
+  dropped (): void { this.device.counters.dropped++ }
+}
+
 /**
  * A device's {@link DeviceContext}: one small object whose getters and methods live on the prototype and read the
  * live device (the firmware, the connection), instead of an object literal of ~20 closures per device. (Bracket
@@ -499,6 +508,17 @@ class Context implements DeviceContext {
     const device = this.device
     return device['session'].restart(options.offlineMs, options.firmware === undefined ? undefined : () => { device.setFirmware(options.firmware as string) })
   }
+}
+
+/**
+ * `JSON.stringify({ ts, seq, ...sample })`, without copying the sample into a new object on every tick: the sample is
+ * serialized on its own and `ts` and `seq` are written in front of it. A sample with its own `ts` or `seq` (which
+ * the spread would let win, in the first places) takes the spread.
+ */
+export function telemetryPayload (ts: number, seq: number, sample: Record<string, unknown>): string {
+  if (Object.hasOwn(sample, 'ts') || Object.hasOwn(sample, 'seq') || !Number.isFinite(ts)) return JSON.stringify({ ts, seq, ...sample })
+  const json = JSON.stringify(sample)
+  return json.length === 2 ? `{"ts":${ts},"seq":${seq}}` : `{"ts":${ts},"seq":${seq},${json.slice(1)}`
 }
 
 function parseArgs (payload: Buffer | string | CommandArgs): CommandArgs {

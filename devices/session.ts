@@ -15,6 +15,8 @@ import type { Random } from '../core/random.ts'
 
 /** What the session calls back into its device. */
 export interface SessionHooks {
+  /** The device's logger, made on first use (see Device.logger). */
+  logger: () => Logger
   /** Connected (first time, after a reconnect, after a reboot), `online` published: publish what a fresh subscriber needs. */
   connected: () => void
   /** The filters to subscribe on each connect. */
@@ -43,14 +45,18 @@ const RECONNECT_BACKOFF = { initialMs: 500, maxMs: 10_000, jitter: 0.3 } as cons
 
 const LEVEL_INDEX: Record<string, number> = Object.fromEntries(LOG_LEVELS.map((l, i) => [l, i]))
 
+/** Publish options by QoS, then retain (0 or 1): made once, not per message. */
+const PUBLISH_OPTIONS = [
+  [Object.freeze({ qos: 0, retain: false }), Object.freeze({ qos: 0, retain: true })],
+  [Object.freeze({ qos: 1, retain: false }), Object.freeze({ qos: 1, retain: true })]
+] as const
+
 /** How long a graceful stop waits for the broker to acknowledge `offline` before dropping the connection. */
 const STOP_ACK_TIMEOUT_MS = 2000
 
 export class DeviceSession {
   readonly id: string
   private readonly runtime: DeviceRuntime
-  /** The device's logger, made on first use (see Device.logger). */
-  private readonly getLogger: () => Logger
   private readonly hooks: SessionHooks
   private readonly statusTopic: string
   private readonly logTopic: string
@@ -65,10 +71,9 @@ export class DeviceSession {
   /** Jitter for reconnects, from the fleet's seed: the same run reconnects the same way. */
   private readonly jitter: Random
 
-  constructor (id: string, runtime: DeviceRuntime, logger: () => Logger, hooks: SessionHooks) {
+  constructor (id: string, runtime: DeviceRuntime, hooks: SessionHooks) {
     this.id = id
     this.runtime = runtime
-    this.getLogger = logger
     this.hooks = hooks
     this.statusTopic = runtime.topics.status(id)
     this.logTopic = runtime.topics.log(id)
@@ -245,18 +250,26 @@ export class DeviceSession {
       return
     }
     this.hooks.published()
-    client.publish(topic, payload, { qos, retain }, (err) => {
-      if (err !== undefined && err !== null && !this.stopped) this.debug('publish failed', { err: err.message, topic })
-    })
+    // The callback only ever logs at debug level, so it is made only when debug is on: a closure per message costs
+    // an allocation on every telemetry tick, and MQTT.js parks a QoS 0 callback on the stream's `drain` event
+    // whenever a write fills the buffer. Without one MQTT.js uses its own no-op. The options are shared constants
+    // (MQTT.js copies them).
+    if (this.runtime.logger.isLevelEnabled('debug')) {
+      client.publish(topic, payload, PUBLISH_OPTIONS[qos][retain ? 1 : 0], (err) => {
+        if (err !== undefined && err !== null && !this.stopped) this.debug('publish failed', { err: err.message, topic })
+      })
+    } else {
+      client.publish(topic, payload, PUBLISH_OPTIONS[qos][retain ? 1 : 0])
+    }
   }
 
   private debug (msg: string, fields: Record<string, unknown>): void {
-    if (this.runtime.logger.isLevelEnabled('debug')) this.getLogger().debug(fields, msg)
+    if (this.runtime.logger.isLevelEnabled('debug')) this.hooks.logger().debug(fields, msg)
   }
 
   /** Log through pino and, at or above the publish level, on the device's log topic. */
   log (level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
-    if (this.runtime.logger.isLevelEnabled(level)) this.getLogger()[level](fields, msg)
+    if (this.runtime.logger.isLevelEnabled(level)) this.hooks.logger()[level](fields, msg)
     if ((LEVEL_INDEX[level] ?? 0) >= this.publishLevel) {
       this.publish(this.logTopic, JSON.stringify({ ...fields, ts: this.runtime.clock.now(), level, msg }), 0, false)
     }
