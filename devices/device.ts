@@ -295,11 +295,12 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
     // event loop where it would take the whole in-process fleet down.
     try {
       this.step(this.spec.telemetryIntervalMs)
-      if (!this.connected) return
+      const state = this.session.sendState
+      if (state === 0) return // not connected
       this.telemetrySeq++
       // Backpressure: the stream has more queued than its high-water mark. Telemetry is a stream of samples, the
       // next one supersedes this one: drop it (counted) instead of queueing without bound.
-      if (this.session.backedUp) { this.counters.telemetryDropped++; return }
+      if (state === 1) { this.counters.telemetryDropped++; return }
       this.counters.telemetrySent++
       this.session.publish(this.topic.telemetry, telemetryPayload(this.clock.now(), this.telemetrySeq, this.sample()), 0, false)
     } catch (err) {

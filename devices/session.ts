@@ -88,6 +88,17 @@ export class DeviceSession {
    * the broker or the network is not keeping up. MQTT.js would queue whatever is published meanwhile.
    */
   get backedUp (): boolean { return this.client?.stream.writableNeedDrain === true }
+  /**
+   * {@link connected} and {@link backedUp} in one look at the client, for the telemetry tick: 0 not connected,
+   * 1 connected but backed up, 2 ready to send. (MQTT.js clients keep their properties in a dictionary after the
+   * CONNACK, so each read of `client.connected` or `client.stream` is a hash lookup; a tick does one of each.)
+   */
+  get sendState (): 0 | 1 | 2 {
+    const client = this.client
+    if (client === undefined || !client.connected) return 0
+    return client.stream.writableNeedDrain ? 1 : 2
+  }
+
   /** Started and not stopped (connected or not). */
   get active (): boolean { return this.client !== undefined }
   /** Stopped on purpose: publish errors are expected, not worth a log line. */
