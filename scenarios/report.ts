@@ -95,7 +95,7 @@ export interface ScenarioReport {
   durationMs: number
   /** Wall time from fleet online to the end of the timeline. */
   timelineMs: number
-  /** `embedded mqtt://127.0.0.1:port` or the external broker's URL. */
+  /** `embedded mqtt://127.0.0.1:port`, with ` (in its own thread)` when the broker ran in a thread of its own, or the external broker's URL. */
   broker: string
   embeddedBroker: boolean
   prefix: string

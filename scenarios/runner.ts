@@ -272,7 +272,7 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
       logger.info({ threaded, devices: specs.length }, threaded ? 'embedded broker in a thread of its own' : 'embedded broker in the run\'s thread')
       const gate = res.gate
       target = { stream: () => (gate.open ? broker.connectInProcess() : refusedStream('the scenario run is closing: no new connections')), label: `embedded broker${broker.url === undefined ? '' : ` ${broker.url}`}` }
-      report.broker = `embedded ${broker.url ?? '(in-process)'}`
+      report.broker = `embedded ${broker.url ?? '(in-process)'}${threaded ? ' (in its own thread)' : ''}`
       emit({ type: 'broker', url: broker.url, embedded: true })
     } else {
       target = { url: brokerSetting }

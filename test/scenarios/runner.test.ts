@@ -130,6 +130,8 @@ describe('runScenario over the embedded broker', () => {
     expect(report.result).toBe('passed')
     expect(report.expectations).toEqual({ passed: 9, failed: 0, inconclusive: 0 })
     expect(lines.find((l) => l.msg === 'embedded broker in a thread of its own')).toMatchObject({ threaded: true, devices: 6 })
+    expect(report.broker).toMatch(/^embedded mqtt:\/\/127\.0\.0\.1:\d+ \(in its own thread\)$/)
+    expect(formatReport(report)).toContain('(in its own thread)')
     // The broker thread's own log lines come through the run's logger.
     expect(lines.some((l) => l.part === 'broker' && l.msg === 'broker listening')).toBe(true)
     const url = (events[0] as Extract<ProgressEvent, { type: 'broker' }>).url as string
@@ -143,6 +145,7 @@ describe('runScenario over the embedded broker', () => {
     const report = await runScenario(loadScenarioText(quick, 'quick.yaml'), { logger: pino({ level: 'info' }, sink) })
     expect(report.result).toBe('passed')
     expect(lines.find((l) => l.msg === "embedded broker in the run's thread")).toMatchObject({ threaded: false, devices: 6 })
+    expect(report.broker).toMatch(/^embedded mqtt:\/\/127\.0\.0\.1:\d+$/)
     const err = await runScenario(loadScenarioText(quick, 'quick.yaml'), { brokerThread: 'sometimes' as 'on' }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(FleetError)
     expect((err as FleetError).issues.map((i) => i.path)).toEqual(['brokerThread'])
