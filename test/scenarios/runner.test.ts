@@ -138,6 +138,30 @@ describe('runScenario over the embedded broker', () => {
     expect(await refused(url)).toBe(true)
   })
 
+  it('moves the broker of a fleet of 2,000 devices or more to its own thread by default, and the run passes', async () => {
+    const big = `
+name: auto thread
+seed: 4
+duration: 2s
+fleet:
+  demoHome: false
+  homes: 223
+timeline:
+  - at: 500ms
+    command: setVolume
+    target: { kind: speaker, home: home-0042 }
+    args: { level: 12 }
+expect:
+  online: { target: { kind: camera } }
+  state: { target: { kind: speaker, home: home-0042 }, reported: { volume: 12 } }
+`
+    const report = await runScenario(loadScenarioText(big, 'big.yaml'))
+    expect(report.fleet.devices).toBeGreaterThanOrEqual(2000)
+    expect(report.broker).toMatch(/\(in its own thread\)$/)
+    expect(report.result, formatReport(report)).toBe('passed')
+    expect(report.steps[0]).toMatchObject({ devices: 4, replies: { ok: 4 } })
+  }, 120_000)
+
   it('keeps a small fleet\'s broker in the run\'s thread by default, and refuses an unknown brokerThread', async () => {
     const lines: Array<Record<string, unknown>> = []
     const sink = new Writable({ write (chunk: Buffer, _e, cb) { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); cb() } })
