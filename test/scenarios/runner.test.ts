@@ -1,6 +1,7 @@
 import { connect as netConnect, createServer, type Socket } from 'node:net'
 import { describe, expect, it, vi } from 'vitest'
 import { Writable } from 'node:stream'
+import { availableParallelism } from 'node:os'
 import { pino } from 'pino'
 import { createBroker } from '../../broker/index.ts'
 import { FleetError } from '../../core/errors.ts'
@@ -157,7 +158,9 @@ expect:
 `
     const report = await runScenario(loadScenarioText(big, 'big.yaml'))
     expect(report.fleet.devices).toBeGreaterThanOrEqual(2000)
-    expect(report.broker).toMatch(/\(in its own thread\)$/)
+    // auto moves it on a machine with two cores or more (this project's machines have two).
+    if (availableParallelism() >= 2) expect(report.broker).toMatch(/\(in its own thread\)$/)
+    else expect(report.broker).not.toContain('thread')
     expect(report.result, formatReport(report)).toBe('passed')
     expect(report.steps[0]).toMatchObject({ devices: 4, replies: { ok: 4 } })
   }, 120_000)
