@@ -11,6 +11,15 @@ function once (emitter: NodeJS.EventEmitter, event: string, what: string, timeou
   })
 }
 
+/** Poll `ok` once per event-loop turn until it holds, or fail naming what it waited for. */
+async function until (ok: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`waited ${timeoutMs} ms for ${what}`)
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+}
+
 /** Two ends of a real MessageChannel (the same kind of port a worker thread talks over), each with a mux. */
 function pair (): { a: ThreadMux; b: ThreadMux; accepted: MuxStream[]; ports: MessagePort[] } {
   const { port1, port2 } = new MessageChannel()
@@ -29,15 +38,8 @@ async function connected (): Promise<{ mux: ReturnType<typeof pair>; client: Mux
   const mux = pair()
   opened.push(mux)
   const client = mux.a.open()
-  const server = await new Promise<MuxStream>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error('waited 10000 ms for the other side to see the connection open')) }, 10_000)
-    const poll = (): void => {
-      const s = mux.accepted[0]
-      if (s !== undefined) { clearTimeout(timer); resolve(s) } else setImmediate(poll)
-    }
-    poll()
-  })
-  return { mux, client, server }
+  await until(() => mux.accepted.length > 0, 'the other side to see the connection open')
+  return { mux, client, server: mux.accepted[0] as MuxStream }
 }
 
 describe('ThreadMux (the broker thread\'s channel)', () => {
@@ -84,8 +86,10 @@ describe('ThreadMux (the broker thread\'s channel)', () => {
     let writes = 0
     // Write until told to stop, bounded: without flow control this would go to 1 MiB.
     while (writes < 128 && client.write(chunk)) writes++
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    // The writer stopped near the window plus the reader's buffer, not at 1 MiB, and nothing more crossed.
+    // Once the reader's side has taken in what crossed (and had its turn to acknowledge, which it must not while
+    // paused), the writer stopped near the window plus the reader's buffer, not at 1 MiB.
+    await until(() => mux.b.counters.batchesIn >= 1 && server.readableLength > 0, 'the first batch to reach the paused reader')
+    await new Promise((resolve) => setImmediate(resolve))
     const inFlight = mux.a.counters.bytesOut
     expect(writes).toBeLessThan(128)
     expect(inFlight).toBeLessThanOrEqual(WINDOW_BYTES + 16 * 1024 + 4 * chunk.length + 1024)
