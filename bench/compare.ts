@@ -17,6 +17,8 @@ if (figures.length === 0) { process.stderr.write(`no such figure; figures: ${FIG
 
 const ctx: FigureContext = { durationMs, peak: new Map() }
 let failed = 0
+/** Baselines other than mosquitto (plain aedes, the bare Node server) that could not be measured. */
+const baselineFailures: string[] = []
 const results = new Map<string, Map<BrokerKind, number>>()
 // The brokers compared, every figure each; then the baselines some figures add, that figure only.
 const runs: Array<[BrokerKind, Figure]> = []
@@ -33,13 +35,19 @@ for (const [kind, figure] of runs) {
     const base = results.get(figure.name)?.get('mosquitto')
     process.stdout.write(JSON.stringify({ figure: figure.name, broker: kind, value, unit: figure.unit, better: figure.better, ratioToMosquitto: base === undefined || base === 0 ? null : Math.round((value / base) * 1000) / 1000, ...(typeof measured === 'number' ? {} : { detail: measured.detail }) }) + '\n')
   } catch (err) {
-    // A figure that could not be measured is an error line and a failed run, never a number.
-    failed++
-    process.stdout.write(JSON.stringify({ figure: figure.name, broker: kind, error: err instanceof Error ? err.message : String(err) }) + '\n')
+    // A figure that could not be measured is an error line, never a number. It fails the run when it is HomeFleet's
+    // or mosquitto's (the ratios rest on both); plain aedes under overload can crash on its own (mqemitter's
+    // `RangeError: Maximum call stack size exceeded`), which is a finding about that baseline, reported as such.
+    const error = err instanceof Error ? err.message : String(err)
+    const baseline = kind !== 'homefleet' && kind !== 'mosquitto'
+    if (baseline) baselineFailures.push(`${kind} ${figure.name}`)
+    else failed++
+    process.stdout.write(JSON.stringify({ figure: figure.name, broker: kind, error, ...(baseline ? { baseline: true } : {}) }) + '\n')
   } finally {
     await b.stop()
   }
 }
+if (baselineFailures.length > 0) process.stderr.write(`bench: baseline(s) not measured, see their error lines: ${baselineFailures.join(', ')}\n`)
 if (failed > 0) {
   process.stderr.write(`bench: ${failed} figure(s) could not be measured (see the error lines)\n`)
   process.exitCode = 1
