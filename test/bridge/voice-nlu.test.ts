@@ -174,6 +174,40 @@ describe('beyond the templates', () => {
     })
 })
 
+describe('put, mettre, passer: verbs that do not always mean play', () => {
+  it.each<[string, Record<string, unknown>]>([
+    ['put the music on hold', {}],
+    ['put the song on hold', {}],
+    ['put the music on pause', {}],
+    ['put it on hold', {}],
+    ['put the kitchen speaker on hold', { device: 'kitchen speaker' }],
+    ['could you put the music in the office on hold please', { room: 'office' }]
+  ])('put X on hold, put X on pause: a pause, by a template rather than a tolerated guess: %s → MediaPause %j', (text, slots) => {
+    const p = parse(text)
+    expect(p).toMatchObject({ intent: 'MediaPause', lang: 'en', slots })
+    expect(p.explanation).not.toMatch(/tolerated/)
+  })
+
+  it.each<[string, Record<string, unknown>]>([
+    ['put some music on', {}],
+    ['put on some music', {}],
+    ['put something on in the bedroom', { room: 'bedroom' }],
+    ['put the radio on in the kitchen', { room: 'kitchen' }],
+    ['put on some Miles Davis', { media: 'Miles Davis' }],
+    ['mets de la musique', {}],
+    ['mets la radio', {}],
+    ['mets la musique en pause', {}]
+  ])('near misses keep their meaning: %s', (text, slots) => {
+    const p = parse(text)
+    expect(p.intent).toBe(text.includes('pause') ? 'MediaPause' : 'MediaPlay')
+    expect(p.slots).toEqual(slots)
+  })
+
+  it.each([['put the call on hold'], ['put the table on hold']])('what is put on hold must be this home\'s: %j → None', (text) => {
+    expect(parse(text)).toMatchObject({ intent: 'None', slots: {} })
+  })
+})
+
 describe('vocabulary', () => {
   it('prefers the longest phrase, a device name over a room and kind', () => {
     const v = new Vocabulary([{ id: 'kitchen', names: { en: ['kitchen'], fr: ['cuisine'] } }])

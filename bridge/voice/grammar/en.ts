@@ -5,7 +5,7 @@
 import { DEFAULT_VOLUME_STEP as STEP } from '../intents.ts'
 import type { Grammar } from './types.ts'
 
-const MEDIA_WORDS = ['music', 'song', 'songs', 'track', 'tracks', 'tune', 'tunes', 'playback', 'playing', 'audio', 'player', 'playlist']
+const MEDIA_WORDS = ['music', 'song', 'songs', 'track', 'tracks', 'tune', 'tunes', 'playback', 'playing', 'audio', 'player', 'playlist', 'radio']
 const QUERY = ['what', 'whats', 's', 'is', 'how', 'much', 'many', 'tell', 'give', 'check', 'show', 'current', 'currently',
   'does', 'do', 'say', 'says', 'have', 'has', 'level', 'get', 'see', 'reading', 'read', 'know', 'find', 'out', 'am', 'at', 'left']
 const NIGHT = '(night (mode|vision|view|setting|sight)|infrared [mode|vision|view]|ir [mode|vision]|low light mode|dark mode)'
@@ -89,12 +89,14 @@ export const EN: Grammar = {
     { intent: 'MediaResume', pattern: 'pick … up' },
     { intent: 'MediaResume', pattern: '(go|get|come) back to (playing|the music|music|the song|my music)' },
     { intent: 'MediaResume', pattern: '(where|from where) (we|i|you) (left off|stopped|paused)' },
+    { intent: 'MediaPause', pattern: '(put|place|set) … on (hold|pause)' },
     { intent: 'MediaPause', pattern: '(pause|halt)' },
     { intent: 'MediaPause', pattern: '(stop|hold) … (music|song|track|playback|playing|audio)' },
     { intent: 'MediaPause', pattern: '^ stop $' },
     { intent: 'MediaPause', pattern: 'stop playing' },
     { intent: 'MediaPlay', pattern: '(start|begin) … (music|playing|playback|a playlist|the playlist|some tunes)' },
     { intent: 'MediaPause', pattern: '(kill|cut) … (music|song|track|audio)' },
+    { intent: 'MediaPlay', pattern: '(put|throw|stick) … (music|tunes|tune|song|songs|track|playlist|radio|something|anything) on' },
     { intent: 'MediaPlay', pattern: '(play|put on|listen to|hear|queue up|queue|throw on)' },
 
     { intent: 'ShowCamera', pattern: 'who … at … door', impliedRoom: 'front door' },
