@@ -71,6 +71,12 @@ const MAX_UNEXPLAINED_SHARE = 0.5
 const POLITE_END = new Set(['please', 'pls', 'plz', 'thanks', 'thank', 'you', 'now', 'again', 'then', 'ok', 'okay', 'cortana',
   'merci', 'stp', 'svp', 's', 'il', 'te', 'vous', 'plait', 'maintenant', 'encore', 'alors', 'donc', 'voila'])
 const DEFINITE = new Set(['the', 'le', 'la', 'les', 'l'])
+/** Words that introduce a quantity of something, which to a speaker is music: `du jazz`, `un peu de Brel`, `some Miles Davis`, `a little Chet Baker`. */
+const PARTITIVES = new Set(['du', 'de', 'd', 'some', 'peu', 'bit', 'little'])
+/** Determiners: before a common noun (`la table`, `ton manteau`, `a jacket`, `your shoes`), unless a capital makes it a title (`La Vie en rose`). */
+const DETERMINERS = new Set(['the', 'a', 'an', 'my', 'your', 'his', 'her', 'our', 'their', 'this', 'that', 'these', 'those',
+  'le', 'la', 'les', 'l', 'un', 'une', 'des', 'mon', 'ma', 'mes', 'ton', 'ta', 'tes', 'son', 'sa', 'ses', 'notre', 'nos',
+  'votre', 'vos', 'leur', 'leurs', 'ce', 'cet', 'cette', 'ces'])
 /** Prepositions that introduce a target after the media: `play jazz in the kitchen`, `joue du jazz sur l'enceinte`. */
 const TARGET_PREPS = new Set(['in', 'on', 'at', 'to', 'from', 'through', 'dans', 'sur', 'au', 'a', 'en', 'chez', 'avec', 'with', 'via'])
 
@@ -370,6 +376,9 @@ export class Recognizer {
     let mediaUsed = false
     if (intent === 'MediaPlay' && consumed.length > 0) {
       const m = this.media(units, (consumed[consumed.length - 1] as number) + 1)
+      // A verb that also means put or pass (`mets`, `put on`) is no MediaPlay when what follows it is not something to
+      // play (`mets la table`), in either pass: those words are what it acts on, whatever else could explain them.
+      if (m !== undefined && ct.t.playableObject === true && !playable(units, tokens, text, m, ct.extras)) return undefined
       if (m !== undefined) {
         for (let k = m.from; k < m.to; k++) explained[k] = 1
         if (!m.generic) { slots.media = text.slice((tokens[(units[m.core] as Unit).from] as Token).start, (tokens[(units[m.to - 1] as Unit).to - 1] as Token).end); span('media', m.core, m.to - 1); mediaUsed = true }
@@ -559,6 +568,35 @@ function trim (units: readonly Unit[], first: number, last: number): [number, nu
   while (first <= last && (units[first]?.wake === true || isPadding(units[first]))) first++
   while (last >= first && (units[last]?.wake === true || isPadding(units[last]))) last--
   return [first, last]
+}
+
+/**
+ * Whether the words after a verb that also means put or pass (`mets`, `passe`, `put on`) are something to play: a
+ * media word (`mets la radio`, `put on my playlist`), what a partitive or quantity introduces (`mets du jazz`,
+ * `mets-moi un peu de Brel`, `put on some Miles Davis`), or a name: said without a determiner (`mets Nina Simone`),
+ * or capitalised after one (`put on La Vie en rose`, `mets Les Rita Mitsouko`). A common noun after a determiner is
+ * what the verb puts or passes: `mets la table`, `passe-moi le sel`, `put on a jacket`. Capitals say nothing in an
+ * utterance written all in capitals.
+ */
+function playable (units: readonly Unit[], tokens: readonly Token[], text: string, m: { from: number; to: number }, mediaWords: ReadonlySet<string>): boolean {
+  let determiner = false
+  let name: Unit | undefined
+  for (let k = m.from; k < m.to; k++) {
+    const u = units[k] as Unit
+    const w = u.type === 'word' ? u.norm : ''
+    // A determiner only when a word follows it: `son manteau`, but `mets le son`.
+    if (DETERMINERS.has(w) && k + 1 < m.to) { if (name === undefined) determiner = true; continue }
+    if (MEDIA_GENERIC.has(w) || mediaWords.has(w)) return true
+    if (name !== undefined) continue
+    if (PARTITIVES.has(w)) return true
+    // `mets-moi`, `mets-nous`, `put on me`: who it is for, not what.
+    if (MEDIA_LEADS.has(w)) continue
+    name = u
+  }
+  if (!determiner) return true
+  if (name === undefined) return false
+  const first = text[(tokens[name.from] as Token).start] ?? ''
+  return first !== first.toLowerCase() && text !== text.toUpperCase()
 }
 
 function hasTarget (s: Slots): boolean {

@@ -167,6 +167,26 @@ describe('the error vocabulary', () => {
   })
 })
 
+describe('put and mettre: a pause, and a request that is not this home\'s', () => {
+  afterEach(async () => { await teardown.run() })
+
+  it('"put the music on hold" pauses the speaker that heard it', async () => {
+    const home = await demoHome(url, teardown)
+    expect((await home.bridge.voice.ask('play music in the office')).outcome).toBe('done')
+    const a = await home.bridge.voice.ask('put the music on hold', { from: 'demo-office-speaker' })
+    expect(a).toMatchObject({ intent: 'MediaPause', lang: 'en', outcome: 'done' })
+    expect(ids(a)).toEqual(['demo-office-speaker'])
+    expect(a.results[0]?.result).toMatchObject({ playback: 'paused' })
+  })
+
+  it('"mets la table" (set the table) is not understood: nothing sent, the refusal spoken in French', async () => {
+    const home = await demoHome(url, teardown)
+    expect(await home.bridge.voice.ask('mets la table', { from: 'demo-kitchen-speaker' })).toMatchObject({
+      intent: 'None', lang: 'fr', outcome: 'notUnderstood', error: 'notUnderstood', results: [], speech: "Désolée, je n'ai pas compris.", spoken: true
+    })
+  })
+})
+
 describe('context, partial success, and the home followed live', () => {
   afterEach(async () => { await teardown.run() })
 

@@ -188,20 +188,35 @@ describe('put, mettre, passer: verbs that do not always mean play', () => {
     expect(p.explanation).not.toMatch(/tolerated/)
   })
 
-  it.each<[string, Record<string, unknown>]>([
-    ['put some music on', {}],
-    ['put on some music', {}],
-    ['put something on in the bedroom', { room: 'bedroom' }],
-    ['put the radio on in the kitchen', { room: 'kitchen' }],
-    ['put on some Miles Davis', { media: 'Miles Davis' }],
-    ['mets de la musique', {}],
-    ['mets la radio', {}],
-    ['mets la musique en pause', {}]
-  ])('near misses keep their meaning: %s', (text, slots) => {
+  it.each<[string, string, Record<string, unknown>]>([
+    ['put some music on', 'MediaPlay', {}],
+    ['put on some music', 'MediaPlay', {}],
+    ['put something on in the bedroom', 'MediaPlay', { room: 'bedroom' }],
+    ['put the radio on in the kitchen', 'MediaPlay', { room: 'kitchen' }],
+    ['put on some Miles Davis', 'MediaPlay', { media: 'Miles Davis' }],
+    ['put on La Vie en rose', 'MediaPlay', { media: 'La Vie en rose' }],
+    ['mets de la musique', 'MediaPlay', {}],
+    ['mets la radio', 'MediaPlay', {}],
+    ['mets une chanson', 'MediaPlay', {}],
+    ['mets du Daft Punk', 'MediaPlay', { media: 'Daft Punk' }],
+    ['mets-moi un peu de jazz', 'MediaPlay', { media: 'jazz' }],
+    ['passe-moi du Aya Nakamura', 'MediaPlay', { media: 'Aya Nakamura' }],
+    ['mets Nina Simone dans le salon', 'MediaPlay', { media: 'Nina Simone', room: 'living room' }],
+    ['mets La Vie en rose', 'MediaPlay', { media: 'La Vie en rose' }],
+    ['mets la musique en pause', 'MediaPause', {}],
+    ['mets la suivante', 'MediaNext', {}],
+    ['mets le volume à 20', 'SetVolume', { level: 20 }]
+  ])('something playable after put, mettre or passer is still played: %s → %s %j', (text, intent, slots) => {
     const p = parse(text)
-    expect(p.intent).toBe(text.includes('pause') ? 'MediaPause' : 'MediaPlay')
+    expect(p.intent).toBe(intent)
     expect(p.slots).toEqual(slots)
   })
+
+  it.each([['mets la table'], ['Mets la table.'], ['mets la table dans la cuisine'], ["mets le couvert s'il te plaît"],
+    ['mets ton manteau'], ['mets son manteau'], ['passe-moi le sel'], ['put on a jacket'], ['put on your coat']])(
+    'a common noun after put, mettre or passer is not something to play: %j → None', (text) => {
+      expect(parse(text)).toMatchObject({ intent: 'None', slots: {} })
+    })
 
   it.each([['put the call on hold'], ['put the table on hold']])('what is put on hold must be this home\'s: %j → None', (text) => {
     expect(parse(text)).toMatchObject({ intent: 'None', slots: {} })

@@ -97,7 +97,9 @@ export const EN: Grammar = {
     { intent: 'MediaPlay', pattern: '(start|begin) … (music|playing|playback|a playlist|the playlist|some tunes)' },
     { intent: 'MediaPause', pattern: '(kill|cut) … (music|song|track|audio)' },
     { intent: 'MediaPlay', pattern: '(put|throw|stick) … (music|tunes|tune|song|songs|track|playlist|radio|something|anything) on' },
-    { intent: 'MediaPlay', pattern: '(play|put on|listen to|hear|queue up|queue|throw on)' },
+    { intent: 'MediaPlay', pattern: '(play|listen to|hear|queue up|queue)' },
+    // `put on` and `throw on` also mean dress: play only with something playable after them (`put on a jacket`).
+    { intent: 'MediaPlay', pattern: '(put on|throw on)', playableObject: true },
 
     { intent: 'ShowCamera', pattern: 'who … at … door', impliedRoom: 'front door' },
     { intent: 'ShowCamera', pattern: 'who (s|is|was) (at|on|in|outside|out|by|near|around)' },

@@ -69,7 +69,9 @@ export const FR: Grammar = {
     { intent: 'MediaPause', pattern: '^ (stop|arrete|arretez|stoppe) $' },
     { intent: 'MediaPlay', pattern: '(lance|lancer|mets|met|demarre) … (musique|playlist|radio)' },
     { intent: 'MediaPlay', pattern: '(fais|faites|fait) (jouer|entendre|ecouter)' },
-    { intent: 'MediaPlay', pattern: '(joue|jouer|jouez|mets|met|mettre|mettez|lance|lancer|lancez|passe|passer|ecouter|ecoute|entendre|balance)' },
+    { intent: 'MediaPlay', pattern: '(joue|jouer|jouez|lance|lancer|lancez|ecouter|ecoute|entendre|balance)' },
+    // `mettre` and `passer` also mean put and pass: play only with something playable after them (`mets la table`).
+    { intent: 'MediaPlay', pattern: '(mets|met|mettre|mettez|passe|passer|passez)', playableObject: true },
 
     { intent: 'ShowCamera', pattern: 'qui … (sonne|est|frappe) … porte', impliedRoom: 'front door' },
     { intent: 'ShowCamera', pattern: 'qui (est|sonne|frappe|c est|attend|traine) (a|devant|dehors|au|dans|sur)' },

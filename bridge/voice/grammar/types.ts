@@ -13,6 +13,13 @@ export interface Template {
    * to an explicit request elsewhere in the utterance (`unmute the bedroom, I can't hear a thing`).
    */
   readonly remark?: true
+  /**
+   * A verb that means "play" only with something playable after it (`mets`, `passe`, `put on`): a media word of the
+   * grammar (`mets la radio`), what a partitive or quantity introduces (`mets du jazz`, `put on some Miles Davis`), or
+   * a name (`mets Nina Simone`, `put on La Vie en rose`). Anything else after it (`mets la table`, `passe-moi le sel`,
+   * `put on a jacket`) is what the verb acts on: the template does not match, in either pass.
+   */
+  readonly playableObject?: true
 }
 
 /** A language's grammar: its templates (order breaks ties) and, per intent, words that may go unexplained. */
