@@ -209,7 +209,7 @@ export class RolloutService {
    * ({@link checkRetainedDelivery}). Runs on the first connection (from start(), which rejects if it fails) and on every
    * reconnect: the session is clean, so each connection subscribes anew and the broker sends the whole burst again.
    */
-  private async hearFleet (after: BurstAfter): Promise<void> {
+  private async hearFleet (after: BurstAfter): Promise<{ delivered: number }> {
     const connection = ++this.connection
     this.connected = true
     this.retainedDelivered = 0
@@ -223,9 +223,11 @@ export class RolloutService {
       throw err
     }
     await this.settle(this.settleMs)
+    const delivered = this.retainedDelivered
     // A newer connection has its own burst to check; this one's is gone.
-    if (connection !== this.connection || this.stopped) return
+    if (connection !== this.connection || this.stopped) return { delivered }
     await this.checkRetainedDelivery(connection, after)
+    return { delivered }
   }
 
   /** A later connection (MQTT.js reconnects on its own): subscribe again and check its burst, as at start. */
@@ -235,9 +237,9 @@ export class RolloutService {
     const connection = this.connection
     this.logger.info({ connection }, 'reconnected to the broker: hearing the fleet\'s retained state again')
     heard.then(
-      () => {
+      ({ delivered }) => {
         if (connection !== this.connection || this.stopped) return
-        this.logger.info({ connection, delivered: this.retainedDelivered, devices: this.engine.knownDevices(), warnings: this.warningList.length }, 'heard the fleet\'s retained state again after reconnecting')
+        this.logger.info({ connection, delivered, devices: this.engine.knownDevices(), warnings: this.warningList.length }, 'heard the fleet\'s retained state again after reconnecting')
       },
       (err: unknown) => {
         if (!this.stopped) this.logger.error({ connection, error: (err as Error).message }, 'could not subscribe again after reconnecting to the broker')
