@@ -20,10 +20,13 @@ let failed = 0
 /** Baselines other than mosquitto (plain aedes, the bare Node server) that could not be measured. */
 const baselineFailures: string[] = []
 const results = new Map<string, Map<BrokerKind, number>>()
-// The brokers compared, every figure each; then the baselines some figures add, that figure only.
+// Figure by figure, each broker in turn and then the baselines the figure adds: a figure's brokers are measured
+// minutes apart at most, so a change in the shared machine's load between figures does not fall on one broker alone.
 const runs: Array<[BrokerKind, Figure]> = []
-for (const kind of brokers) for (const figure of figures) runs.push([kind, figure])
-for (const figure of figures) for (const kind of figure.baselines ?? []) if (!brokers.includes(kind)) runs.push([kind, figure])
+for (const figure of figures) {
+  for (const kind of brokers) runs.push([kind, figure])
+  for (const kind of figure.baselines ?? []) if (!brokers.includes(kind)) runs.push([kind, figure])
+}
 for (const [kind, figure] of runs) {
   // A fresh broker per figure: no figure inherits another's connections or memory.
   const b = await startBroker(kind)
