@@ -1,6 +1,8 @@
 /**
  * The brokers the benchmarks compare, each started in its own process on a free loopback port and ended by its PID:
  * mosquitto (the Debian package, a minimal configuration), plain aedes with its defaults, and HomeFleet's broker.
+ * One more kind is not a broker: `node-tcp`, a bare Node TCP server that answers each connection's first bytes with a
+ * CONNACK and does nothing else, the ceiling any broker on Node's `net` module can reach in a connection storm.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
@@ -9,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-export type BrokerKind = 'mosquitto' | 'aedes' | 'homefleet'
+export type BrokerKind = 'mosquitto' | 'aedes' | 'homefleet' | 'node-tcp'
 
 /** A Node broker's `process.memoryUsage()`, in bytes, after a full garbage collection. */
 export interface NodeMemory { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; rss: number }
@@ -50,11 +52,17 @@ export function rssKiB (pid: number): number {
 
 /** CPU time a process has used so far (user + system, all its threads), in ms, from /proc (10 ms resolution). */
 export function cpuMs (pid: number): number {
+  const { user, system } = cpuSplitMs(pid)
+  return user + system
+}
+
+/** CPU time a process has used so far, in ms, split into user and system (kernel) time; see {@link cpuMs}. */
+export function cpuSplitMs (pid: number): { user: number; system: number } {
   // Fields after the command name (which may contain spaces, so split after its closing parenthesis): utime is the
   // 14th field of the line, stime the 15th, both in clock ticks (100 a second on Linux).
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 10
+  return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 }
 }
 
 /** Open sockets of a process (its file descriptors that are sockets), from /proc. */

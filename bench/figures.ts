@@ -4,7 +4,7 @@
  * turn and prints each as a ratio to mosquitto's.
  */
 import { runBench } from './load/run.ts'
-import { cpuMs, rssKiB, socketCount, type RunningBroker } from './brokers.ts'
+import { cpuSplitMs, rssKiB, socketCount, type BrokerKind, type RunningBroker } from './brokers.ts'
 import { measureIdleConnections } from './idle.ts'
 
 export interface Figure {
@@ -12,6 +12,8 @@ export interface Figure {
   unit: string
   /** Higher is better (throughput) or lower is better (memory). */
   better: 'higher' | 'lower'
+  /** Kinds measured for this figure only, after the brokers compared (e.g. `node-tcp` for the connection storm). */
+  baselines?: BrokerKind[]
   measure (broker: RunningBroker, ctx: FigureContext): Promise<number | Measured>
 }
 
@@ -113,22 +115,36 @@ export const FIGURES: Figure[] = [
     name: 'connect-storm',
     unit: 'conn/s',
     better: 'higher',
+    // The ceiling of a broker on Node's `net` module, measured in the same run: a bare server that answers each
+    // connection with a CONNACK and nothing else (bench/broker-process.ts).
+    baselines: ['node-tcp'],
     // 10,000 clients connecting as fast as the generator goes.
     // At most 100 connects in progress (TCP connected or CONNECT sent, no CONNACK yet), under every broker's listen
     // backlog (mosquitto's is 100, Node's 511): an unbounded storm overflows the backlogs, and the figure then measures
     // the kernel's SYN retransmission timer (1 s, 3 s) rather than the broker.
     // The detail adds the broker process's CPU time per connection, connecting and closing it (read from /proc before
-    // the storm and once the broker holds no more sockets than before it): a cost that, unlike the rate, does not
-    // depend on how much of the shared machine the broker got.
+    // the storm and once the broker holds no more sockets than before it), in all and split into user and system
+    // (kernel) time: a cost that, unlike the rate, does not depend on how much of the shared machine the broker got.
     async measure (b) {
       const sockets = socketCount(b.pid)
-      const cpu0 = cpuMs(b.pid)
+      const cpu0 = cpuSplitMs(b.pid)
       const r = await runBench({ mode: 'conn', broker: b.url, clients: 10_000, connectRate: 0, connectConcurrency: 100, durationMs: 500 })
       if (r.connectLatencyMs.count < 10_000) throw new Error(`connect-storm: ${r.connectLatencyMs.count} of 10,000 connected (${JSON.stringify(r.errors)})`)
       const deadline = Date.now() + 30_000
       while (socketCount(b.pid) > sockets && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
-      const cpuPerConnection = socketCount(b.pid) > sockets ? undefined : Math.round((cpuMs(b.pid) - cpu0) / 10_000 * 1000) / 1000
-      return { value: r.connectRate, detail: { connackP50Ms: r.connectLatencyMs.p50, connackP99Ms: r.connectLatencyMs.p99, cpuMsPerConnection: cpuPerConnection } }
+      const settled = socketCount(b.pid) <= sockets
+      const cpu1 = cpuSplitMs(b.pid)
+      const perConnection = (ms: number): number | undefined => settled ? Math.round(ms / 10_000 * 1000) / 1000 : undefined
+      return {
+        value: r.connectRate,
+        detail: {
+          connackP50Ms: r.connectLatencyMs.p50,
+          connackP99Ms: r.connectLatencyMs.p99,
+          cpuMsPerConnection: perConnection(cpu1.user + cpu1.system - cpu0.user - cpu0.system),
+          userMsPerConnection: perConnection(cpu1.user - cpu0.user),
+          systemMsPerConnection: perConnection(cpu1.system - cpu0.system)
+        }
+      }
     }
   },
   {

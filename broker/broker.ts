@@ -14,7 +14,7 @@ import { duplexPair } from './duplex-pair.ts'
 import { indexRetained, type RetainedPersistence } from './retained-index.ts'
 import { MessageRouter, type RouterStats } from './router.ts'
 import { DeliveryCore, type DeliveryStats, type SubscriberStats } from './delivery.ts'
-import { trimConnection, withLeanParser } from './connection.ts'
+import { listenerNoDelay, trimConnection, withLeanParser } from './connection.ts'
 import { ConnectPath, quietClientAnnouncements, type ConnectPersistence } from './connect.ts'
 import { createRequire } from 'node:module'
 
@@ -343,8 +343,12 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
   let server: Server | undefined
   let port: number | undefined
   if (options.tcp) {
+    // TCP_NODELAY on every connection (a CONNACK or PUBACK is not held back by Nagle's algorithm). Linux copies it
+    // from the listening socket to each accepted one, so there it is set once (see listenerNoDelay); elsewhere, and
+    // if that failed, per socket.
+    let inherited = false
     const srv = createServer((socket: Socket) => {
-      socket.setNoDelay(true)
+      if (!inherited) socket.setNoDelay(true)
       accept(socket)
     })
     server = srv
@@ -363,6 +367,7 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
       throw new FleetError('FLEET_ERR_LISTEN', `cannot listen on ${where}: ${(err as Error).message}`, { cause: err })
     }
     srv.on('error', (err) => { log.error({ err }, 'listener error') })
+    inherited = listenerNoDelay(srv)
     const addr = srv.address()
     port = typeof addr === 'object' && addr !== null ? addr.port : undefined
     log.info({ host: options.host, port }, 'broker listening')

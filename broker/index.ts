@@ -3,3 +3,4 @@ export type { BrokerClient, BrokerEvents, BrokerHooks, BrokerMessage, BrokerOpti
 export type { RouterStats } from './router.ts'
 export type { DeliveryStats, SubscriberStats } from './delivery.ts'
 export { duplexPair } from './duplex-pair.ts'
+export { listenerNoDelay } from './connection.ts'

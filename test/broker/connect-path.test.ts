@@ -2,7 +2,9 @@
  * The broker's connect path (broker/connect.ts) and per-connection trims (broker/connection.ts): clean sessions take
  * the direct path, everything else aedes' own, with the same behaviour either way.
  */
+import { execFileSync } from 'node:child_process'
 import { connect as netConnect, type Socket } from 'node:net'
+import { fileURLToPath } from 'node:url'
 import { setFlagsFromString } from 'node:v8'
 import { afterEach, describe, expect, it } from 'vitest'
 import mqttPacket from 'mqtt-packet'
@@ -244,5 +246,18 @@ describe('per-connection trims', () => {
     await closed
     expect(b.stats().clientErrors).toBe(1)
     expect(b.stats().clients).toBe(1)
+  })
+})
+
+describe('TCP_NODELAY', () => {
+  // Node cannot read a socket option back: a Python helper asks the kernel for it on the broker's socket.
+  const helper = fileURLToPath(new URL('../helpers/tcp-nodelay.py', import.meta.url))
+
+  it.runIf(process.platform === 'linux')('holds on the sockets the broker accepts, inherited from its listener', async () => {
+    const b = await broker()
+    const { socket, first } = raw(b.port as number, [connectPacket('nodelay-1')])
+    expect((await first).cmd).toBe('connack')
+    const answer = execFileSync('python3', [helper, String(process.pid), String(b.port), String(socket.localPort)], { encoding: 'utf8' })
+    expect(answer.trim()).toBe('1')
   })
 })
