@@ -243,9 +243,13 @@ function formatStatus (s: DeploymentStatus & { devices?: DeviceRecord[]; warning
   return `${out.join('\n')}\n`
 }
 
-/** The service's warnings first, where they are seen: `warning [CODE]: message`. */
+/**
+ * The service's warnings first, where they are seen: `warning [CODE]: message (first found …; last confirmed … after
+ * the start|a reconnect, by N checks)`. The service keeps only what its last check found, so each line is current.
+ */
 function warningLines (warnings: readonly ServiceWarning[] | undefined): string[] {
-  return (warnings ?? []).map((w) => `warning [${w.code}]: ${w.message}`)
+  return (warnings ?? []).map((w) => `warning [${w.code}]: ${w.message} (first found ${w.at}; last confirmed ${w.confirmedAt} ` +
+    `${w.confirmedAfter === 'start' ? 'at the start' : 'after a reconnect'}, by ${w.confirmations} check${w.confirmations === 1 ? '' : 's'})`)
 }
 
 interface Overview { warnings?: readonly ServiceWarning[]; deployments: DeploymentStatus[]; groups: GroupCompliance[]; updates: { key: string; deployable: boolean; files: number }[] }

@@ -63,12 +63,26 @@ export type RolloutReply =
  * warning when found and listed by the `status` request (`fleet rollout status`).
  */
 export interface ServiceWarning {
-  /** `RETAINED_DROPPED`: the broker did not deliver every retained info / reported twin on subscribe. */
+  /**
+   * `RETAINED_DROPPED`: the broker did not deliver every retained info / reported twin on subscribe. Checked after
+   * the retained burst of every connection (the start and each reconnect): a check that confirms it again updates
+   * it in place, one that finds nothing dropped removes it.
+   */
   readonly code: 'RETAINED_DROPPED'
+  /** What the last check that confirmed it found. */
   readonly message: string
-  /** Wall time it was found (ISO 8601). */
+  /** Wall time it was first found (ISO 8601). */
   readonly at: string
+  /** Wall time a check last confirmed it (ISO 8601). */
+  readonly confirmedAt: string
+  /** Which connection's retained burst that check followed: the first one (`start`) or a later one (`reconnect`). */
+  readonly confirmedAfter: BurstAfter
+  /** How many checks have confirmed it since it was first found. */
+  readonly confirmations: number
 }
+
+/** A retained burst comes after the service's first connection to the broker or after a reconnect. */
+export type BurstAfter = 'start' | 'reconnect'
 
 /** How many of the devices heard on one channel only are asked for again to confirm the broker dropped the other. */
 const DROP_SAMPLE = 8
@@ -80,10 +94,14 @@ export function topicKey (key: string): string {
 
 interface Offer { manifest: string; fileUrls: Record<string, string> }
 
-/** What the service heard of one device: its tags, its reported twin, and on which channels (retained or live). */
+/**
+ * What the service heard of one device: its tags and its reported twin, and on which channels (retained or live) it
+ * heard them on the connection numbered `connection`; those four flags count as false on any other connection.
+ */
 interface DeviceView {
   tags: Record<string, unknown>
   reported: Record<string, unknown>
+  connection: number
   info: boolean
   twin: boolean
   retainedInfo: boolean
@@ -102,9 +120,16 @@ export class RolloutService {
   private readonly logger: Logger
   private readonly ownStore: boolean
   private readonly views = new Map<string, DeviceView>()
-  /** Retained info and reported messages delivered because of the service's own subscriptions (retain flag set). */
+  /** Connections to the broker accepted so far: 1 from the start, one more for each reconnect. */
+  private connection = 0
+  private connected = false
+  private readonly settleMs: number
+  /**
+   * Retained info and reported messages delivered on this connection because of the service's own subscriptions
+   * (retain flag set).
+   */
   private retainedDelivered = 0
-  private readonly warningList: ServiceWarning[] = []
+  private warningList: ServiceWarning[] = []
   private readonly offers = new Map<string, Offer>()
   /** Topic of a file → how to make its bytes. */
   private readonly files = new Map<string, () => Buffer>()
@@ -134,6 +159,7 @@ export class RolloutService {
     this.clock = options.clock ?? systemClock
     this.logger = (options.logger ?? silentLogger).child({ component: 'rollout' })
     this.topics = createTopics(options.prefix ?? DEFAULT_PREFIX)
+    this.settleMs = options.settleMs ?? 300
     this.deploymentFlush = new Coalescer(options.statusIntervalMs ?? 100, () => { this.flushDeployments() })
     this.groupFlush = new Coalescer(options.complianceIntervalMs ?? 1000, () => { this.flushGroups() })
     const port: RolloutPort = {
@@ -156,22 +182,18 @@ export class RolloutService {
       clientId: options.clientId ?? `homefleet-rollout-${process.pid}-${Math.floor(Math.random() * 1e6)}`,
       clean: true,
       reconnectPeriod: 1000,
-      connectTimeout: options.connectTimeoutMs ?? 10_000
+      connectTimeout: options.connectTimeoutMs ?? 10_000,
+      // Every connection subscribes in hearFleet(), so that each one's retained burst is checked the same way.
+      resubscribe: false
     })
     const service = new RolloutService(options, client, store)
     try {
       await waitConnected(client, options.target, options.connectTimeoutMs ?? 10_000)
       client.on('message', (topic, payload, packet) => { service.onMessage(topic, payload, packet.retain) })
-      const t = service.topics
-      const filters = [t.filter('info'), t.filter('reported'), t.filter('rolloutCommand'), t.filter('rolloutFetch')]
-      try {
-        await client.subscribeAsync(filters, { qos: 1 })
-      } catch (err) {
-        if (isSubscriptionRefused(err)) throw new FleetError('FLEET_ERR_BROKER_REFUSED', `the broker refused the rollout service's subscriptions (${filters.join(', ')})`, { cause: err })
-        throw err
-      }
-      await service.settle(options.settleMs ?? 300)
-      await service.checkRetainedDelivery()
+      client.on('connect', () => { service.onReconnect() })
+      client.on('close', () => { service.onClose() })
+      client.on('error', (err) => { service.logger.debug({ error: err.message }, 'broker connection error') })
+      await service.hearFleet('start')
       service.engine.start()
       for (const d of service.engine.list()) service.markDeployment(d)
       service.logger.info({ deployments: service.engine.list().length, devices: service.engine.knownDevices() }, 'rollout service started')
@@ -182,35 +204,91 @@ export class RolloutService {
     }
   }
 
+  /**
+   * One connection's start: subscribe, hear the retained burst out, check that the broker delivered all of it
+   * ({@link checkRetainedDelivery}). Runs on the first connection (from start(), which rejects if it fails) and on every
+   * reconnect: the session is clean, so each connection subscribes anew and the broker sends the whole burst again.
+   */
+  private async hearFleet (after: BurstAfter): Promise<{ delivered: number }> {
+    const connection = ++this.connection
+    this.connected = true
+    this.retainedDelivered = 0
+    this.lastRetained = Date.now()
+    const t = this.topics
+    const filters = [t.filter('info'), t.filter('reported'), t.filter('rolloutCommand'), t.filter('rolloutFetch')]
+    try {
+      await this.client.subscribeAsync(filters, { qos: 1 })
+    } catch (err) {
+      if (isSubscriptionRefused(err)) throw new FleetError('FLEET_ERR_BROKER_REFUSED', `the broker refused the rollout service's subscriptions (${filters.join(', ')})`, { cause: err })
+      throw err
+    }
+    await this.settle(this.settleMs)
+    const delivered = this.retainedDelivered
+    // A newer connection has its own burst to check; this one's is gone.
+    if (connection !== this.connection || this.stopped) return { delivered }
+    await this.checkRetainedDelivery(connection, after)
+    return { delivered }
+  }
+
+  /** A later connection (MQTT.js reconnects on its own): subscribe again and check its burst, as at start. */
+  private onReconnect (): void {
+    if (this.stopped) return
+    const heard = this.hearFleet('reconnect')
+    const connection = this.connection
+    this.logger.info({ connection }, 'reconnected to the broker: hearing the fleet\'s retained state again')
+    heard.then(
+      ({ delivered }) => {
+        if (connection !== this.connection || this.stopped) return
+        this.logger.info({ connection, delivered, devices: this.engine.knownDevices(), warnings: this.warningList.length }, 'heard the fleet\'s retained state again after reconnecting')
+      },
+      (err: unknown) => {
+        if (!this.stopped) this.logger.error({ connection, error: (err as Error).message }, 'could not subscribe again after reconnecting to the broker')
+      }
+    )
+  }
+
+  private onClose (): void {
+    // 'close' comes again for every failed reconnect attempt: say it once per connection lost.
+    if (!this.connected || this.stopped) return
+    this.connected = false
+    this.logger.warn({ connection: this.connection }, 'lost the connection to the broker; reconnecting')
+  }
+
   private async settle (quietMs: number): Promise<void> {
     const start = Date.now()
     for (;;) {
       const quiet = Date.now() - this.lastRetained
-      if (quiet >= quietMs || Date.now() - start >= quietMs * 20) return
+      if (this.stopped || quiet >= quietMs || Date.now() - start >= quietMs * 20) return
       await new Promise((resolve) => setTimeout(resolve, Math.max(10, quietMs - quiet)))
     }
   }
 
   /**
-   * Did the broker deliver every retained message the subscriptions asked for? A device always retains both its
-   * `info` and its reported twin, and a broker sends all retained messages matching a new subscription. Mosquitto
-   * queues at most `max_queued_messages` (default 1,000) QoS 1 messages per client beyond the ones in flight and drops
-   * the rest, retained ones sent on subscribe included, so with more than ~500 devices the service hears one channel
-   * of some devices and nothing at all of others, and says nothing. The symptom is devices heard (retained) on one
-   * channel only; it is confirmed, not guessed, by subscribing to the missing topic of a few of them: if the broker
-   * then sends it, it held it all along and dropped it on the way. A device that never retained the other message
-   * gets nothing back and raises no warning.
+   * Did the broker deliver every retained message this connection's subscriptions asked for? A device always retains
+   * both its `info` and its reported twin, and a broker sends all retained messages matching a new subscription.
+   * Mosquitto queues at most `max_queued_messages` (default 1,000) QoS 1 messages per client beyond the ones in flight
+   * and drops the rest, retained ones sent on subscribe included, so with more than ~500 devices the service hears one
+   * channel of some devices and nothing at all of others, and says nothing. The symptom is devices heard (retained)
+   * on one channel only on this connection; it is confirmed, not guessed, by subscribing to the missing topic of a few
+   * of them: if the broker then sends it, it held it all along and dropped it on the way. A device that never
+   * retained the other message gets nothing back and raises no warning.
+   *
+   * The same check follows every connection's burst, the first and each reconnect's: a confirmed drop sets the
+   * `RETAINED_DROPPED` warning (or updates the one there is: figures, time, count), a check that finds nothing
+   * dropped clears it, since that burst gave the service every retained message again. A check that cannot ask (the
+   * connection went meanwhile) leaves the warning as it is.
    */
-  private async checkRetainedDelivery (): Promise<void> {
+  private async checkRetainedDelivery (connection: number, after: BurstAfter): Promise<void> {
     let infos = 0
     let twins = 0
     const oneSided: string[] = []
     for (const [id, v] of this.views) {
+      if (v.connection !== connection) continue
       if (v.retainedInfo) infos++
       if (v.retainedTwin) twins++
       if (v.retainedInfo !== v.retainedTwin && v.info !== v.twin) oneSided.push(id)
     }
-    if (oneSided.length === 0) return
+    if (oneSided.length === 0) { this.retainedDeliveryChecked(after, undefined); return }
     const delivered = this.retainedDelivered
     const sample = oneSided.slice(0, DROP_SAMPLE)
     const topics = sample.map((id) => ((this.views.get(id) as DeviceView).info ? this.topics.reported(id) : this.topics.info(id)))
@@ -223,9 +301,10 @@ export class RolloutService {
       this.logger.debug({ error: (err as Error).message }, 'could not check the retained messages the broker delivered')
       return
     }
-    const recovered = sample.filter((id) => { const v = this.views.get(id) as DeviceView; return v.info && v.twin })
-    if (recovered.length === 0) return
-    const message = `the broker dropped retained messages it owed the rollout service on subscribe: it delivered ${delivered} ` +
+    if (connection !== this.connection || this.stopped) return
+    const recovered = sample.filter((id) => { const v = this.views.get(id) as DeviceView; return v.connection === connection && v.info && v.twin })
+    if (recovered.length === 0) { this.retainedDeliveryChecked(after, undefined); return }
+    const message = `the broker dropped retained messages it owed the rollout service on subscribe${after === 'reconnect' ? ' after it reconnected' : ''}: it delivered ${delivered} ` +
       `(the info of ${infos} devices, the reported twins of ${twins}); ${oneSided.length} devices were heard on one channel only, ` +
       `and asked again for ${sample.length} of them the broker did hold the missing message of ${recovered.length} (${recovered.slice(0, 3).join(', ')}${recovered.length > 3 ? ', …' : ''}). ` +
       'What it did not deliver stays unknown to the service until the device publishes it again: a device without its reported twin ' +
@@ -233,8 +312,31 @@ export class RolloutService {
       'Mosquitto keeps at most max_queued_messages (default 1000) QoS 1 messages per client beyond max_inflight_messages and drops the rest, ' +
       'retained messages sent on subscribe included: set "max_queued_messages 0" (or a value above twice the number of devices) in mosquitto.conf, ' +
       'then restart mosquitto and the rollout service'
-    this.warningList.push({ code: 'RETAINED_DROPPED', message, at: new Date().toISOString() })
-    this.logger.warn({ code: 'RETAINED_DROPPED', delivered, infos, twins, oneSided: oneSided.length, asked: sample.length, recovered: recovered.length }, message)
+    this.retainedDeliveryChecked(after, { message, fields: { delivered, infos, twins, oneSided: oneSided.length, asked: sample.length, recovered: recovered.length } })
+  }
+
+  /** Set, update or clear the `RETAINED_DROPPED` warning after a check: `dropped` undefined when nothing was. */
+  private retainedDeliveryChecked (after: BurstAfter, dropped: { message: string; fields: Record<string, number> } | undefined): void {
+    const previous = this.warningList.find((w) => w.code === 'RETAINED_DROPPED')
+    const others = this.warningList.filter((w) => w.code !== 'RETAINED_DROPPED')
+    if (dropped === undefined) {
+      if (previous === undefined) return
+      this.warningList = others
+      this.logger.info({ code: 'RETAINED_DROPPED', after, foundAt: previous.at, confirmedAt: previous.confirmedAt },
+        'the broker delivered every retained message the rollout service checked for after it reconnected: the RETAINED_DROPPED warning is cleared')
+      return
+    }
+    const now = new Date().toISOString()
+    const warning: ServiceWarning = {
+      code: 'RETAINED_DROPPED',
+      message: dropped.message,
+      at: previous?.at ?? now,
+      confirmedAt: now,
+      confirmedAfter: after,
+      confirmations: (previous?.confirmations ?? 0) + 1
+    }
+    this.warningList = [...others, warning]
+    this.logger.warn({ code: 'RETAINED_DROPPED', after, confirmations: warning.confirmations, ...dropped.fields }, dropped.message)
   }
 
   /** What the service found wrong with its surroundings (see {@link ServiceWarning}); empty when all is well. */
@@ -322,7 +424,8 @@ export class RolloutService {
 
   private view (id: string): DeviceView {
     let v = this.views.get(id)
-    if (v === undefined) { v = { tags: {}, reported: {}, info: false, twin: false, retainedInfo: false, retainedTwin: false }; this.views.set(id, v) }
+    if (v === undefined) { v = { tags: {}, reported: {}, connection: 0, info: false, twin: false, retainedInfo: false, retainedTwin: false }; this.views.set(id, v) }
+    if (v.connection !== this.connection) { v.connection = this.connection; v.info = false; v.twin = false; v.retainedInfo = false; v.retainedTwin = false }
     return v
   }
 

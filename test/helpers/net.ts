@@ -1,4 +1,4 @@
-import { createServer, type AddressInfo } from 'node:net'
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import type { EmbeddedBroker } from '../../broker/index.ts'
 
 /** A loopback port nothing listens on now: bind port 0, note it, close. (Also a free port for a server to take.) */
@@ -22,4 +22,60 @@ export function subscribedTo (broker: EmbeddedBroker, topic: string, timeoutMs =
     }
     broker.on('subscribe', on)
   })
+}
+
+/**
+ * A TCP relay from a loopback port of its own (port 0) to a broker's, to cut one client's link without touching the
+ * broker: `cut()` destroys every relayed connection, and closes every new one at once until `restore()`, so the
+ * client's reconnect attempts fail until then.
+ */
+export interface LinkCutter {
+  readonly url: string
+  /** Connections relayed to the broker so far (not counting those closed while cut). */
+  readonly relayed: number
+  cut: () => void
+  restore: () => void
+  close: () => Promise<void>
+}
+
+export async function startLinkCutter (targetPort: number): Promise<LinkCutter> {
+  const live = new Set<Socket>()
+  let down = false
+  let relayed = 0
+  const server = createServer((client) => {
+    if (down) { client.destroy(); return }
+    relayed++
+    const upstream = connect(targetPort, '127.0.0.1')
+    client.setNoDelay(true)
+    upstream.setNoDelay(true)
+    live.add(client)
+    live.add(upstream)
+    const end = (): void => {
+      client.destroy()
+      upstream.destroy()
+      live.delete(client)
+      live.delete(upstream)
+    }
+    for (const s of [client, upstream]) { s.on('error', end); s.on('close', end) }
+    client.pipe(upstream)
+    upstream.pipe(client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    get relayed () { return relayed },
+    cut: () => {
+      down = true
+      for (const s of [...live]) s.destroy()
+      live.clear()
+    },
+    restore: () => { down = false },
+    close: () => new Promise<void>((resolve) => {
+      down = true
+      for (const s of [...live]) s.destroy()
+      live.clear()
+      server.close(() => { resolve() })
+    })
+  }
 }

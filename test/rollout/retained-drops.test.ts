@@ -2,7 +2,9 @@
  * `fleet rollout serve` on a mosquitto that drops part of the retained burst it owes the service on subscribe
  * (`max_queued_messages`, default 1000, here 20 so 40 devices are enough): the service must say so, in its log and in
  * `fleet rollout status`, naming the setting to change; on a mosquitto without the limit, and for devices that
- * simply retained one message of the two, it must say nothing.
+ * simply retained one message of the two, it must say nothing. The burst comes again after every reconnect and is
+ * checked the same way: the warning appears when a reconnect's burst overflows though the first did not, is updated
+ * (not repeated) when the next one overflows too, and is cleared once one arrives whole.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,6 +16,7 @@ import { createTopics } from '../../core/topics.ts'
 import { testIo, type TestIo } from '../cli/helpers.ts'
 import { interopAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts'
 import { connectClient } from '../helpers/mqtt.ts'
+import { startLinkCutter } from '../helpers/net.ts'
 import { Teardown } from '../helpers/teardown.ts'
 import { within } from './mqtt-helpers.ts'
 
@@ -26,9 +29,18 @@ const PREFIX = 'drops'
 /** Mosquitto with these settings and a fleet of {@link DEVICES} speakers online on it (each retains info and reported). */
 async function fleetOn (config: string[]): Promise<Mosquitto> {
   const mosquitto = td.add(await startMosquitto({ config }), (m) => m.stop())
-  const fleet = td.add(new Fleet(planFleet({ demoHome: false, groups: [{ kind: 'speaker', count: DEVICES }] }), { target: { url: mosquitto.url }, prefix: PREFIX, connectRate: 0 }), (f) => f.stop())
-  await fleet.start()
+  await startFleet(mosquitto.url, DEVICES, 'speaker')
   return mosquitto
+}
+
+/**
+ * `count` speakers `{idPrefix}-0001`… online on the broker. Resolves once the broker holds each one's info and reported
+ * twin: a device publishes both on connect, before the SUBSCRIBE whose SUBACK its start waits for.
+ */
+async function startFleet (url: string, count: number, idPrefix: string): Promise<Fleet> {
+  const fleet = td.add(new Fleet(planFleet({ demoHome: false, groups: [{ kind: 'speaker', count, idPrefix }] }), { target: { url }, prefix: PREFIX, connectRate: 0 }), (f) => f.stop())
+  await fleet.start()
+  return fleet
 }
 
 /** `fleet rollout serve` in-process; resolves once it says it runs. Stopped by the teardown (Ctrl-C). */
@@ -39,6 +51,24 @@ async function serve (url: string): Promise<TestIo> {
   td.add(io, async () => { io.controller.abort(); expect(await exit).toBe(0) })
   await io.err.waitFor(/rollout service started/, 20_000)
   return io
+}
+
+/**
+ * Resolves once the service has logged `re` `n` times in all; rejects after `timeoutMs` naming `what` and showing
+ * the log.
+ */
+async function logged (io: TestIo, re: RegExp, n: number, what: string, timeoutMs = 20_000): Promise<void> {
+  try {
+    await io.err.waitFor(new RegExp(`(?:[\\s\\S]*?${re.source}){${n}}`), timeoutMs)
+  } catch (err) {
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${n}× ${String(re)} in the service's log)`, { cause: err })
+  }
+}
+
+interface WarningJson { code: string; message: string; at: string; confirmedAt: string; confirmedAfter: string; confirmations: number }
+
+async function warnings (url: string): Promise<WarningJson[]> {
+  return (JSON.parse(await status(url, true)) as { warnings: WarningJson[] }).warnings
 }
 
 async function status (url: string, json: boolean): Promise<string> {
@@ -75,4 +105,71 @@ describe.runIf(interopAvailable(true))('the rollout service on a mosquitto that 
     expect(io.err.text).not.toMatch(/RETAINED_DROPPED|WARN/)
     expect(await within(status(mosquitto.url, false), 15_000, 'fleet rollout status')).not.toMatch(/warning/)
   }, 60_000)
+
+  it('checks again after each reconnect: warns when only a later burst overflows, updates the warning, clears it', async () => {
+    const mosquitto = td.add(await startMosquitto({ config: ['max_queued_messages 20'] }), (m) => m.stop())
+    // 10 devices retain 20 messages: mosquitto sends them all at once (20 in flight, 20 more may queue).
+    await startFleet(mosquitto.url, 10, 'early')
+    // The service reaches mosquitto through a link the test can cut; devices and the CLI's client connect directly.
+    const link = td.add(await startLinkCutter(mosquitto.port), (l) => l.close())
+    const io = await serve(link.url)
+    expect(io.err.text).not.toMatch(/RETAINED_DROPPED|WARN/)
+    // 30 more join while the service listens, 5 at a time (10 live messages, within mosquitto's limit); the status
+    // request after each batch reaches the service behind that batch's messages, so it has heard them all, live.
+    const late: Fleet[] = []
+    for (let b = 1; b <= 6; b++) {
+      late.push(await startFleet(mosquitto.url, 5, `late${b}`))
+      expect(await warnings(mosquitto.url)).toEqual([])
+    }
+    expect(mosquitto.log).not.toMatch(/Outgoing messages are being dropped/)
+
+    // Cut 1: the reconnect's burst is 80 retained messages and mosquitto drops half. Every device is one the service
+    // already heard on both channels, so only a check of this connection's own burst can see it.
+    link.cut()
+    await logged(io, /WARN: lost the connection to the broker/, 1, 'the service noticing cut 1')
+    link.restore()
+    await logged(io, /WARN: the broker dropped retained messages it owed the rollout service on subscribe after it reconnected: it delivered \d+/, 1, 'the RETAINED_DROPPED warning after reconnect 1')
+    expect(link.relayed).toBe(2)
+    expect(io.err.text).toMatch(/"code":"RETAINED_DROPPED","after":"reconnect","confirmations":1/)
+    expect(mosquitto.log).toMatch(/Outgoing messages are being dropped/)
+    const [first, ...more1] = await warnings(mosquitto.url)
+    expect(more1).toEqual([])
+    expect(first).toMatchObject({ code: 'RETAINED_DROPPED', confirmedAfter: 'reconnect', confirmations: 1, message: expect.stringContaining('max_queued_messages 0') as unknown })
+    expect(first?.confirmedAt).toBe(first?.at)
+    const text1 = await status(mosquitto.url, false)
+    expect(text1.split('\n')[0]).toMatch(/^warning \[RETAINED_DROPPED\]: the broker dropped retained messages .* after it reconnected: .*\(first found \S+; last confirmed \S+ after a reconnect, by 1 check\)$/)
+
+    // Cut 2, the same fleet: confirmed again, one warning with a later confirmation time and a count of 2.
+    link.cut()
+    await logged(io, /WARN: lost the connection to the broker/, 2, 'the service noticing cut 2')
+    link.restore()
+    await logged(io, /heard the fleet's retained state again after reconnecting/, 2, 'the check after reconnect 2')
+    expect(io.err.text).toMatch(/"code":"RETAINED_DROPPED","after":"reconnect","confirmations":2/)
+    const [second, ...more2] = await warnings(mosquitto.url)
+    expect(more2).toEqual([])
+    expect(second).toMatchObject({ code: 'RETAINED_DROPPED', at: first?.at, confirmedAfter: 'reconnect', confirmations: 2 })
+    // At least a reconnect period (1 s) after the first confirmation.
+    expect(Date.parse(second?.confirmedAt ?? '')).toBeGreaterThan(Date.parse(first?.confirmedAt ?? ''))
+    expect((await status(mosquitto.url, false)).split('\n')[0]).toMatch(/by 2 checks\)$/)
+
+    // Cut 3: the late devices leave and their retained messages are cleared, so the next burst (20) arrives whole:
+    // the warning is cleared, in the log and in fleet rollout status.
+    link.cut()
+    await logged(io, /WARN: lost the connection to the broker/, 3, 'the service noticing cut 3')
+    for (const f of late) await f.stop()
+    const other = td.client(await connectClient(mosquitto.url))
+    const t = createTopics(PREFIX)
+    for (let b = 1; b <= 6; b++) {
+      for (let i = 1; i <= 5; i++) {
+        const id = `late${b}-000${i}`
+        await other.publishAsync(t.info(id), '', { qos: 1, retain: true })
+        await other.publishAsync(t.reported(id), '', { qos: 1, retain: true })
+      }
+    }
+    link.restore()
+    await logged(io, /heard the fleet's retained state again after reconnecting/, 3, 'the check after reconnect 3')
+    expect(io.err.text).toMatch(/INFO: the broker delivered every retained message .* the RETAINED_DROPPED warning is cleared/)
+    expect(await warnings(mosquitto.url)).toEqual([])
+    expect(await status(mosquitto.url, false)).not.toMatch(/warning/)
+  }, 90_000)
 })
