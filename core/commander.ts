@@ -19,6 +19,11 @@ interface Pending {
   timer: NodeJS.Timeout
   /** How far the request got, for the time-out message: a time-out before the PUBACK points at the broker. */
   stage: 'subscribing' | 'publishing' | 'sent'
+  command: string
+  topic: string
+  payload: string
+  /** Times {@link Commander.resend} published it again. */
+  resent: number
 }
 
 /**
@@ -26,6 +31,11 @@ interface Pending {
  * moment it is called: waiting for the reply subscription, for the PUBACK and for the reply all count, so a broker
  * that went away mid-run (MQTT.js then queues the publish) ends in FLEET_ERR_COMMAND_TIMEOUT, never in a wait
  * without end.
+ *
+ * A request published while its device was reconnecting (clean session: between its CONNACK and its SUBACK the broker
+ * has no subscription for it) goes to nobody. {@link Commander.resend} publishes a device's unanswered requests again,
+ * with the same request id, for a caller that sees the device announce itself `online` (devices do so only once
+ * subscribed, and do not run a request id they have just answered a second time, docs/topics.md).
  */
 export class Commander {
   private readonly client: MqttClient
@@ -96,23 +106,43 @@ export class Commander {
     try { topic = this.topics.command(deviceId, command, rid) } catch (err) { return Promise.reject(err instanceof Error ? err : new Error(String(err))) }
     const payload = typeof args === 'string' ? args : JSON.stringify(args)
     return new Promise<CommandReply>((resolve, reject) => {
-      const p: Pending = { deviceId, resolve, reject, stage: 'subscribing', timer: setTimeout(() => { this.fail(rid, timeoutError(deviceId, command, timeoutMs, p.stage)) }, timeoutMs) }
+      const p: Pending = { deviceId, resolve, reject, stage: 'subscribing', command, topic, payload, resent: 0, timer: setTimeout(() => { this.fail(rid, timeoutError(deviceId, command, timeoutMs, p)) }, timeoutMs) }
       this.pending.set(rid, p)
       this.ready().then(() => {
         if (this.pending.get(rid) !== p) return // timed out or closed meanwhile
         p.stage = 'publishing'
-        const failed = (err: Error): void => { this.fail(rid, new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `cannot send ${command} to ${deviceId}: ${err.message}`, { cause: err })) }
-        try {
-          this.client.publish(topic, payload, { qos: 1 }, (err) => {
-            if (err === undefined || err === null) p.stage = 'sent'
-            else failed(err)
-          })
-        } catch (err) {
-          // MQTT.js throws, rather than calling back, for a client whose stores are already closed.
-          failed(err instanceof Error ? err : new Error(String(err)))
-        }
+        this.publish(rid, p)
       }, (err: unknown) => { this.fail(rid, err instanceof Error ? err : new Error(String(err))) })
     })
+  }
+
+  private publish (rid: string, p: Pending): void {
+    const failed = (err: Error): void => { this.fail(rid, new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `cannot send ${p.command} to ${p.deviceId}: ${err.message}`, { cause: err })) }
+    try {
+      this.client.publish(p.topic, p.payload, { qos: 1 }, (err) => {
+        if (err === undefined || err === null) { if (p.stage === 'publishing') p.stage = 'sent' } else failed(err)
+      })
+    } catch (err) {
+      // MQTT.js throws, rather than calling back, for a client whose stores are already closed.
+      failed(err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  /**
+   * Publish again, with the same request id, every request to `deviceId` that was published and is still waiting
+   * for its reply: call it when the device announces itself `online`, as a request published while it was
+   * reconnecting reached nobody. A device that did get the first one does not run it twice. Returns how many.
+   */
+  resend (deviceId: string): number {
+    if (this.closed || this.pending.size === 0) return 0
+    let n = 0
+    for (const [rid, p] of this.pending) {
+      if (p.deviceId !== deviceId || p.stage === 'subscribing') continue
+      p.resent++
+      n++
+      this.publish(rid, p)
+    }
+    return n
   }
 
   /** Stop listening; pending commands reject with FLEET_ERR_CLOSED. Does not end the client. */
@@ -127,10 +157,12 @@ export class Commander {
   }
 }
 
-function timeoutError (deviceId: string, command: string, timeoutMs: number, stage: Pending['stage']): FleetError {
-  const why = stage === 'subscribing'
-    ? ' (the broker never acknowledged the reply subscription)'
-    : stage === 'publishing' ? ' (the broker never acknowledged the command)' : ''
+function timeoutError (deviceId: string, command: string, timeoutMs: number, p: Pending): FleetError {
+  const notes: string[] = []
+  if (p.stage === 'subscribing') notes.push('the broker never acknowledged the reply subscription')
+  else if (p.stage === 'publishing') notes.push('the broker never acknowledged the command')
+  if (p.resent > 0) notes.push(`sent again ${p.resent === 1 ? 'once' : `${p.resent} times`} when the device announced itself online`)
+  const why = notes.length === 0 ? '' : ` (${notes.join('; ')})`
   return new FleetError('FLEET_ERR_COMMAND_TIMEOUT', `no reply from ${deviceId} to ${command} within ${timeoutMs} ms${why}`)
 }
 

@@ -72,8 +72,20 @@ const ZERO_COUNTERS = {
   /** Messages given up while offline: telemetry and log lines, and QoS 1 messages past the offline queue's bound. */
   dropped: 0,
   /** Bugs caught in the simulation (a capability's step, sample or state threw); the device kept running. */
-  internalErrors: 0
+  internalErrors: 0,
+  /**
+   * Commands that repeated one of the device's last {@link RECENT_REQUESTS} requests (same command, same request id):
+   * a controller sending again what may not have arrived. Not run again, not answered again.
+   */
+  repeatedRequests: 0
 }
+
+/**
+ * How many of its last requests (command and request id) a device remembers, so that one sent again is not run twice.
+ * A controller that could not tell whether a command reached the device (sent while the device was resubscribing
+ * after a reconnect) sends it again with the same request id once the device announces itself `online`.
+ */
+export const RECENT_REQUESTS = 8
 
 export type DeviceCounters = { [K in keyof typeof ZERO_COUNTERS]: number }
 /** The names of a device's counters, for code that sums or lists them. */
@@ -121,6 +133,9 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
   private eventSeq = 0
   private desiredVersion: number | undefined
   private desiredErrors: Record<string, string> = {}
+  /** The last {@link RECENT_REQUESTS} requests as `name/rid`, oldest overwritten first; made on the first command. */
+  private recentRequests: string[] | undefined
+  private recentNext = 0
   /** This device's own topics, built once (they are on every publish). */
   private readonly topic: { info: string; telemetry: string; reported: string }
 
@@ -383,8 +398,23 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
   }
 
   private onCommand (name: string, rid: string, payload: Buffer): void {
+    if (this.isRepeat(`${name}/${rid}`)) {
+      // Answered already (its reply sent, or queued while offline): running it again would do it twice.
+      this.counters.repeatedRequests++
+      this.log('debug', `command ${name} repeated`, { rid })
+      return
+    }
     const full: Reply = { ...this.execute(name, payload), rid }
     this.session.publish(this.runtime.topics.reply(this.id, rid), JSON.stringify(full), 1, false)
+  }
+
+  /** Whether `key` is among the last requests; remembers it when it is not. */
+  private isRepeat (key: string): boolean {
+    const recent = (this.recentRequests ??= [])
+    if (recent.includes(key)) return true
+    recent[this.recentNext] = key
+    this.recentNext = (this.recentNext + 1) % RECENT_REQUESTS
+    return false
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
- * A device's MQTT session: one MQTT.js client and its lifecycle (connect, retained `online` with a last will
- * `offline`, subscriptions, publish, reconnects, a reboot, a graceful or abrupt stop) and the device's log lines.
+ * A device's MQTT session: one MQTT.js client and its lifecycle (connect, subscriptions, then retained `online`, with
+ * a last will `offline`; publish, reconnects, a reboot, a graceful or abrupt stop) and the device's log lines.
  * It knows nothing of what the device simulates: the device (devices/device.ts) hands it the filters to subscribe
  * and gets told when it is connected and what arrives.
  */
@@ -17,7 +17,10 @@ import type { Random } from '../core/random.ts'
 export interface SessionHooks {
   /** The device's logger, made on first use (see Device.logger). */
   logger: () => Logger
-  /** Connected (first time, after a reconnect, after a reboot), `online` published: publish what a fresh subscriber needs. */
+  /**
+   * Connected (first time, after a reconnect, after a reboot) and subscribed: publish what a fresh subscriber needs.
+   * `online` follows.
+   */
   connected: () => void
   /** The filters to subscribe on each connect. */
   filters: () => string[]
@@ -64,6 +67,8 @@ export class DeviceSession {
   private client: MqttClient | undefined
   private stopped = false
   private settleSubscribed: ((err?: Error) => void) | undefined
+  /** The client whose SUBSCRIBE has not been answered yet (MQTT.js's graceful end would wait for that SUBACK). */
+  private awaitingSuback: MqttClient | undefined
   /** Aborts the offline wait of a reboot when the device is stopped meanwhile. */
   private rebooting: AbortController | undefined
   /** QoS 1 messages waiting for the connection to come back (bounded by OFFLINE_QUEUE_LIMIT). */
@@ -104,7 +109,10 @@ export class DeviceSession {
   /** Stopped on purpose: publish errors are expected, not worth a log line. */
   get isStopped (): boolean { return this.stopped }
 
-  /** Connect, announce, subscribe. Resolves once the subscriptions are acknowledged; rejects with FLEET_ERR_BROKER_*. */
+  /**
+   * Connect, subscribe, announce. Resolves once the subscriptions are acknowledged and the broker has `online` (after
+   * the device's state); rejects with FLEET_ERR_BROKER_*.
+   */
   async start (): Promise<void> {
     if (this.client !== undefined) return
     this.stopped = false
@@ -117,7 +125,10 @@ export class DeviceSession {
       keepalive: this.runtime.keepalive ?? ('stream' in this.runtime.target ? 0 : 60),
       reconnectPeriod: 1000,
       connectTimeout: this.runtime.connectTimeoutMs ?? 30_000,
-      resubscribe: true,
+      // The session subscribes on every connect itself (onConnect) and announces `online` on the SUBACK. MQTT.js's own
+      // resubscription would send the SUBSCRIBE and make ours a no-op answered at once, before any SUBACK: `online`
+      // would then go out while the broker has no subscription for us, and a command sent on it would be lost.
+      resubscribe: false,
       // MQTT.js logs every packet through `debug`; even disabled, those calls cost CPU on every publish of every
       // device (docs/benchmarks.md). Off unless DEBUG asks for MQTT.js.
       ...(MQTTJS_DEBUG ? {} : { log: noop }),
@@ -133,7 +144,9 @@ export class DeviceSession {
     client.on('message', (topic, payload) => { this.hooks.message(topic, payload) })
     // start() resolves only once the subscriptions are acknowledged, so a command sent right after start() cannot
     // be lost [MQTT-3.8.4-1]: the broker must SUBACK before a publish to the new subscription is routed to us.
-    // A refused subscription (SUBACK 0x80, e.g. a broker ACL), a stop() meanwhile, or no SUBACK in time rejects.
+    // It waits for the broker's PUBACK of `online` too, so the device's announcement is on the broker by then.
+    // A refused subscription (SUBACK 0x80, e.g. a broker ACL), a stop() meanwhile, or no SUBACK or PUBACK in time
+    // rejects.
     const timeoutMs = this.runtime.connectTimeoutMs ?? 30_000
     const subscribed = new Promise<void>((resolve, reject) => {
       this.settleSubscribed = (err) => { if (err === undefined) resolve(); else reject(err) }
@@ -147,7 +160,7 @@ export class DeviceSession {
     try {
       await waitConnected(client, this.runtime.target, timeoutMs)
       await Promise.race([subscribed, new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => { reject(new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `${this.id}: no SUBACK from ${describeTarget(this.runtime.target)} within ${timeoutMs} ms`)) }, timeoutMs)
+        timer = setTimeout(() => { reject(new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `${this.id}: no SUBACK, or no PUBACK for its online status, from ${describeTarget(this.runtime.target)} within ${timeoutMs} ms`)) }, timeoutMs)
       })])
     } catch (err) {
       this.settleSubscribed = undefined
@@ -159,15 +172,29 @@ export class DeviceSession {
     }
   }
 
+  /**
+   * Each (re)connect: subscribe, and only once the broker has acknowledged the subscriptions announce the device: its
+   * current state (info, reported: republished whole, so nothing retained is queued), then `online`, then what waited
+   * offline. With a clean session the broker holds no subscription for us between the CONNACK and the SUBACK, and a
+   * command published then goes to nobody; a controller that sends once it sees `online` (or sends again then, as the
+   * scenario runner does) reaches the device [MQTT-3.8.4-1], and has its state already. start() settles on the
+   * broker's PUBACK for `online`. A refused subscription leaves the device connected but not announced, with an error
+   * logged; a connection lost before the SUBACK is retried by the next connect.
+   */
   private onConnect (client: MqttClient): void {
-    this.publish(this.statusTopic, STATUS_ONLINE, 1, true)
-    // Current state first (info, reported: republished whole, so nothing retained is queued), then what waited.
-    this.hooks.connected()
-    for (const m of this.offline.splice(0)) this.publish(m.topic, m.payload, 1, false)
     const filters = this.hooks.filters()
+    this.awaitingSuback = client
+    // The start() waiting on this connection, if any: a later start() (after a reboot) has its own.
+    const settleStart = this.settleSubscribed
+    const settle = (problem?: FleetError): void => {
+      if (settleStart === undefined || this.settleSubscribed !== settleStart) return
+      this.settleSubscribed = undefined
+      settleStart(problem)
+    }
     client.subscribe(filters, { qos: 1 }, (err) => {
-      let problem: FleetError | undefined
+      if (this.awaitingSuback === client) this.awaitingSuback = undefined
       if (err !== null && err !== undefined) {
+        let problem: FleetError
         if (isSubscriptionRefused(err)) {
           problem = new FleetError('FLEET_ERR_BROKER_REFUSED', `${this.id}: the broker refused the subscription to ${filters.join(', ')}: ${err.message}`, { cause: err })
           this.log('error', 'subscribe refused', { err: problem.message })
@@ -176,10 +203,16 @@ export class DeviceSession {
           problem = new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `${this.id}: no SUBACK for ${filters.join(', ')}: ${err.message}`, { cause: err })
           this.log('warn', 'subscribe interrupted', { err: problem.message })
         }
+        settle(problem)
+        return
       }
-      const settle = this.settleSubscribed
-      this.settleSubscribed = undefined
-      settle?.(problem)
+      if (this.client !== client || this.stopped) return
+      this.hooks.connected()
+      this.hooks.published()
+      client.publish(this.statusTopic, STATUS_ONLINE, PUBLISH_OPTIONS[1][1], (perr) => {
+        settle(perr === undefined || perr === null ? undefined : new FleetError('FLEET_ERR_BROKER_UNREACHABLE', `${this.id}: no PUBACK for its online status: ${perr.message}`, { cause: perr }))
+      })
+      for (const m of this.offline.splice(0)) this.publish(m.topic, m.payload, 1, false)
     })
   }
 
@@ -213,7 +246,10 @@ export class DeviceSession {
         client.publish(this.statusTopic, STATUS_OFFLINE, { qos: 1, retain: true }, (err) => { clearTimeout(timer); resolve(err === undefined || err === null) })
       })
     }
-    await endClient(client, !acked)
+    // A SUBSCRIBE still unanswered would hold a graceful end for good (MQTT.js waits for every acknowledgement).
+    const unanswered = this.awaitingSuback === client
+    if (unanswered) this.awaitingSuback = undefined
+    await endClient(client, !acked || unanswered)
   }
 
   /**

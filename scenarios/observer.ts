@@ -52,6 +52,12 @@ export interface DeviceObservation {
   malformed: number
   /** Last `status` payload: `online`, `offline`, or undefined if none seen. */
   status: 'online' | 'offline' | undefined
+  /**
+   * When (`performance.now()`) the observer last received `online` from the device (live, or redelivered as retained
+   * after the observer reconnected); 0: never. Compared with {@link Observer.lastLossAt} it tells whether the device
+   * has announced itself again since the broker went away.
+   */
+  onlineAt: number
   /** Latest reported state (parsed), or undefined. */
   reported: Record<string, unknown> | undefined
   /** The latest reported payload was not a JSON object: `reported` is then undefined, not a stale value. */
@@ -99,7 +105,7 @@ const SEQ_KEY = Buffer.from('"seq":')
 const DEVICE_UPDATE_KEY = Buffer.from('"deviceUpdate"')
 
 function newDevice (id: string): DeviceObservation {
-  return { id, telemetry: 0, lastSeq: 0, missing: 0, gaps: [], duplicates: 0, outOfOrder: 0, malformed: 0, status: undefined, reported: undefined, reportedUnreadable: false, events: undefined, messages: 0, live: false, offers: undefined }
+  return { id, telemetry: 0, lastSeq: 0, missing: 0, gaps: [], duplicates: 0, outOfOrder: 0, malformed: 0, status: undefined, onlineAt: 0, reported: undefined, reportedUnreadable: false, events: undefined, messages: 0, live: false, offers: undefined }
 }
 
 /** The integer after `"seq":` in a JSON payload, without parsing the rest; -1 when absent or not an integer. */
@@ -181,6 +187,9 @@ export class Observer {
   private down = 0
   private downSince = 0
   private readonly listeners = new Set<(up: boolean) => void>()
+  private readonly onlineListeners = new Set<(deviceId: string) => void>()
+  /** When (`performance.now()`) a connection of the observer was last lost; 0: never. */
+  private lostAt = 0
 
   constructor (options: ObserverOptions) {
     this.options = options
@@ -202,6 +211,19 @@ export class Observer {
   onConnection (listener: (up: boolean) => void): () => void {
     this.listeners.add(listener)
     return () => { this.listeners.delete(listener) }
+  }
+
+  /** When (`performance.now()`) a connection of the observer, and so most likely the broker, was last lost; 0: never. */
+  get lastLossAt (): number { return this.lostAt }
+
+  /**
+   * Called with a device's id each time the observer receives `online` from it: live, or redelivered as retained to
+   * the observer after a reconnect (a device announces `online` only once its subscriptions are acknowledged, so a
+   * command published after that reaches it). Few messages: one per device connection.
+   */
+  onOnline (listener: (deviceId: string) => void): () => void {
+    this.onlineListeners.add(listener)
+    return () => { this.onlineListeners.delete(listener) }
   }
 
   /**
@@ -260,7 +282,8 @@ export class Observer {
       if (--this.down === 0) this.health.downMs += performance.now() - this.downSince
     } else {
       this.wasDown.add(client)
-      if (this.down++ === 0) this.downSince = performance.now()
+      this.lostAt = performance.now()
+      if (this.down++ === 0) this.downSince = this.lostAt
     }
     const allUp = this.down === 0
     if (!up || allUp) for (const l of this.listeners) l(allUp)
@@ -272,6 +295,7 @@ export class Observer {
     this.state = undefined
     this.stream = undefined
     this.listeners.clear()
+    this.onlineListeners.clear()
     if (this.down > 0) { this.health.downMs += performance.now() - this.downSince; this.down = 0 }
     await Promise.all(clients.map(async (client) => {
       client.off('message', this.onStateMessage)
@@ -434,6 +458,9 @@ export class Observer {
   private onStatus (d: DeviceObservation, payload: Buffer): void {
     const s = payload.toString('utf8')
     d.status = s === STATUS_ONLINE ? 'online' : s === STATUS_OFFLINE ? 'offline' : d.status
+    if (s !== STATUS_ONLINE) return
+    d.onlineAt = performance.now()
+    for (const l of this.onlineListeners) l(d.id)
   }
 
   private onReported (d: DeviceObservation, payload: Buffer): void {

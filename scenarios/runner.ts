@@ -12,8 +12,9 @@
  *
  * No run hangs: every wait is bounded and named. Commands have their time-out, checks their `within`, publishes and
  * the tear-down their own bounds, and a watchdog ends a timeline that outlives its bound: its duration, or the
- * time-outs and withins of the steps of one `at` added up (they run one after another). A broker that goes away is reconnected to with backoff for `brokerGraceMs`; past that the run ends
- * with result `broker-lost` (exit 3).
+ * time-outs and withins of the steps of one `at` added up (they run one after another). A broker that goes away is
+ * reconnected to with backoff for `brokerGraceMs`; past that the run ends with result `broker-lost` (exit 3). A
+ * command that went out while its device was away or resubscribing is sent again when the device announces `online`.
  *
  * Runs are isolated: each has an id (in every client id of the runner and the report), the devices' client ids carry
  * the prefix, the observer ignores retained state from before the run, and on a shared broker each run announces
@@ -301,6 +302,13 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
     controller.on('error', (err) => { logger.debug({ err: err.message }, 'controller mqtt error') })
     await untilAborted(waitConnected(controller, target, connectTimeoutMs), signal)
     const commander = res.commander = new Commander(controller, topics)
+    // A command published while its device was reconnecting (after a broker outage, a reboot) reached nobody: the
+    // device had no subscription yet. Devices announce `online` only once subscribed, so when one does, whatever it
+    // has not answered is sent again, with the same request id (a device does not run one it answered twice).
+    observer.onOnline((id) => {
+      const n = commander.resend(id)
+      if (n > 0) logger.info({ deviceId: id, commands: n }, 'device online again: unanswered commands sent again')
+    })
     await untilAborted(withTimeout(commander.ready(), connectTimeoutMs, `subscribing to replies on ${describeTarget(target)}`), signal)
     checkAbort()
 
@@ -785,7 +793,7 @@ async function runCommand (step: CommandStep, r: StepReport, t: TimelineContext)
         // By its own count the device answered every command this run sent it: this reply was lost on the way back
         // to the runner (a broker dropping messages to a slow subscriber), not a device that did not reply.
         const d = devices[i] as Device
-        if (answered(d) >= (t.res.commandsSent.get(d.id) ?? 0)) { tally.repliesMissed++; missed.push(o.id) } else timedOut.push(o.id)
+        if (answered(d) >= (t.res.commandsSent.get(d.id) ?? 0)) { tally.repliesMissed++; missed.push(o.id) } else timedOut.push(`${o.id}${whyUnreachable(d.id, t.ctx.observer)}`)
       } else {
         failedToSend.push(`${o.id} (${isFleetError(o.err) ? o.err.code : (o.err as Error).message})`)
       }
@@ -828,6 +836,18 @@ async function runCommand (step: CommandStep, r: StepReport, t: TimelineContext)
     r.status = 'passed'
     r.detail = parts.join(', ')
   }
+}
+
+/**
+ * Why a device that did not answer may not have been reachable, by the observer's account: its last status was
+ * `offline`, or it has not announced itself `online` since the broker went away (its command subscription is then
+ * not known to be back). Empty when the observer knows no reason.
+ */
+function whyUnreachable (id: string, observer: Observer): string {
+  const o = observer.device(id)
+  if (o?.status === 'offline') return ' (offline)'
+  if (observer.lastLossAt > 0 && (o?.onlineAt ?? 0) < observer.lastLossAt) return ' (not online again since the broker went away)'
+  return ''
 }
 
 /** Commands a device answered (ok or error), by its own count since it started. */

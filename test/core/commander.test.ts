@@ -86,6 +86,37 @@ describe('Commander', () => {
     expect(commander.pendingCount).toBe(0)
   })
 
+  it('resend() publishes a device\'s unanswered requests again with the same request id, and only that device\'s', async () => {
+    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
+    const device = td.client(await connectClient(broker.url!))
+    await device.subscribeAsync(topics.filter('command'), { qos: 1 })
+    const seen: string[] = []
+    let arrived = (): void => undefined
+    device.on('message', (topic) => {
+      const p = topics.parse(topic)
+      if (p?.channel !== 'command') return
+      seen.push(topic)
+      arrived()
+      // The device answers the second copy only: the first one is "lost".
+      if (seen.filter((t) => t === topic).length === 2) void device.publishAsync(topics.reply(p.deviceId, p.rid), JSON.stringify({ rid: p.rid, command: p.name, ok: true, status: 200, result: {} }), { qos: 1 })
+    })
+    const ctl = td.client(await connectClient(broker.url!))
+    const commander = td.add(new Commander(ctl, topics), (c) => { c.close() })
+    const other = commander.send('d2', 'ping', {}, 20_000)
+    other.catch(() => undefined)
+    const firstTwo = new Promise<void>((resolve) => { arrived = () => { if (seen.length === 2) resolve() } })
+    const reply = commander.send('d1', 'ping', {}, 20_000)
+    await firstTwo
+    expect(commander.resend('d1')).toBe(1)
+    expect(await reply).toMatchObject({ ok: true, command: 'ping' })
+    const d1 = seen.filter((t) => t.startsWith('home/d1/'))
+    expect(d1).toHaveLength(2)
+    expect(d1[1]).toBe(d1[0])
+    expect(commander.resend('d1')).toBe(0) // answered: nothing left to send
+    expect(commander.pendingCount).toBe(1) // d2's, sent once
+    expect(seen.filter((t) => t.startsWith('home/d2/'))).toHaveLength(1)
+  })
+
   it('times out with FLEET_ERR_COMMAND_TIMEOUT when nobody answers', async () => {
     const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
     const ctl = td.client(await connectClient(broker.url!))

@@ -60,6 +60,111 @@ describe('a device that loses its connection', () => {
     await watcher.publishAsync(topics.command('band-0001', 'getBattery', 'r1'), '{}', { qos: 1 })
     expect(JSON.parse((await reply).payload.toString())).toMatchObject({ ok: true })
   })
+
+  it('announces itself online again only once the broker has acknowledged its subscriptions', async () => {
+    // With a clean session the broker has no subscription for the device between its CONNACK and its SUBACK: a
+    // command sent on an `online` published in between would go to nobody. The broker holds the reconnected device's
+    // SUBSCRIBE until the device has published something after it (its telemetry carries on once connected), and
+    // keeps what the device published from the cut until the SUBSCRIBE was let through.
+    let holding = false
+    let subscribeArrived = false
+    const whileHeld: string[] = []
+    let release = (): void => undefined
+    const held = new Promise<void>((resolve) => { release = resolve })
+    let subscribeHeld = (): void => undefined
+    const subscribing = new Promise<void>((resolve) => { subscribeHeld = resolve })
+    const broker = td.add(await createBroker({
+      port: 0,
+      authorizeSubscribe: async (client, sub) => {
+        if (holding && client.id === 'band-0001' && sub.topic === topics.filter('command', 'band-0001')) {
+          subscribeArrived = true
+          subscribeHeld()
+          await held
+        }
+        return true
+      },
+      authorizePublish: (client, message) => {
+        if (holding && client?.id === 'band-0001') {
+          whileHeld.push(`${message.topic} ${message.payload.toString().slice(0, 20)}`)
+          if (subscribeArrived) release()
+        }
+        return true
+      }
+    }), (b) => b.close())
+    const fleet = td.add(new Fleet(planFleet({ demoHome: false, groups: [{ kind: 'band', count: 1, telemetryIntervalMs: 50 }] }), {
+      target: { stream: () => broker.connectInProcess() },
+      seed: 5
+    }), (f) => f.stop())
+    await fleet.start()
+    const watcher = td.client(await connectClient(broker.url!))
+    await watcher.subscribeAsync(topics.status('band-0001'), { qos: 1 })
+    const online = nextMessage(watcher, (t, p) => t === topics.status('band-0001') && p.toString() === 'online' && whileHeld.length > 0, 'the band online again, after its SUBSCRIBE was let through')
+
+    holding = true
+    expect(broker.disconnect('band-0001')).toBe(true)
+    await subscribing
+    await held
+    holding = false
+    await online
+    // Something went out while the SUBSCRIBE was held (the will, telemetry), and it was not `online`.
+    expect(whileHeld.filter((m) => m === `${topics.status('band-0001')} online`)).toEqual([])
+    expect(whileHeld.some((m) => m.startsWith(`${topics.telemetry('band-0001')} `))).toBe(true)
+    // Subscribed and announced: a command sent now is answered.
+    const reply = nextMessage(watcher, (t) => t.startsWith('home/band-0001/replies/'), 'a reply after the announcement')
+    await watcher.subscribeAsync('home/band-0001/replies/+', { qos: 1 })
+    await watcher.publishAsync(topics.command('band-0001', 'getBattery', 'after-online'), '{}', { qos: 1 })
+    expect(JSON.parse((await reply).payload.toString())).toMatchObject({ ok: true })
+  })
+
+  it('stops (gracefully) even when the broker never answers its SUBSCRIBE after a reconnect', async () => {
+    let holding = false
+    let subscribeHeld = (): void => undefined
+    const subscribing = new Promise<void>((resolve) => { subscribeHeld = resolve })
+    const broker = td.add(await createBroker({
+      port: 0,
+      authorizeSubscribe: (client) => {
+        if (!holding || client.id !== 'band-0001') return true
+        subscribeHeld()
+        return new Promise<boolean>(() => undefined) // never answered
+      }
+    }), (b) => b.close())
+    const fleet = new Fleet(planFleet({ demoHome: false, groups: [{ kind: 'band', count: 1 }] }), { target: { stream: () => broker.connectInProcess() }, seed: 5 })
+    td.add(fleet, (f) => f.stop())
+    await fleet.start()
+    const watcher = td.client(await connectClient(broker.url!))
+    await watcher.subscribeAsync(topics.status('band-0001'), { qos: 1 })
+    holding = true
+    expect(broker.disconnect('band-0001')).toBe(true)
+    await subscribing
+    const offline = nextMessage(watcher, (t, p) => t === topics.status('band-0001') && p.toString() === 'offline', 'the band\'s offline status on stop')
+    // MQTT.js's graceful end waits for every acknowledgement, the SUBACK too: the session must not wait for it.
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([fleet.stop(), new Promise((_resolve, reject) => { timer = setTimeout(() => { reject(new Error('waited 20000 ms for the fleet to stop')) }, 20_000) })])
+    clearTimeout(timer)
+    await offline
+    expect(fleet.get('band-0001')!.connected).toBe(false)
+  })
+
+  it('does not run a repeated request (same command, same request id) a second time, nor answer it twice', async () => {
+    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
+    const fleet = td.add(new Fleet(planFleet({ demoHome: false, groups: [{ kind: 'speaker', count: 1 }] }), { target: { stream: () => broker.connectInProcess() } }), (f) => f.stop())
+    await fleet.start()
+    const speaker = fleet.get('speaker-0001')!
+    const watcher = td.client(await connectClient(broker.url!))
+    await watcher.subscribeAsync('home/speaker-0001/replies/+', { qos: 1 })
+    const replies: string[] = []
+    watcher.on('message', (t) => { replies.push(t) })
+    const first = nextMessage(watcher, (t) => t === topics.reply('speaker-0001', 'a'), 'the reply to request a')
+    await watcher.publishAsync(topics.command('speaker-0001', 'setVolume', 'a'), '{"level":20}', { qos: 1 })
+    await first
+    // Sent again (a controller unsure it arrived), then a new request: only the new one is run and answered.
+    await watcher.publishAsync(topics.command('speaker-0001', 'setVolume', 'a'), '{"level":20}', { qos: 1 })
+    const second = nextMessage(watcher, (t) => t === topics.reply('speaker-0001', 'b'), 'the reply to request b')
+    await watcher.publishAsync(topics.command('speaker-0001', 'setVolume', 'b'), '{"level":25}', { qos: 1 })
+    await second
+    expect(replies).toEqual([topics.reply('speaker-0001', 'a'), topics.reply('speaker-0001', 'b')])
+    expect(speaker.counters).toMatchObject({ commandsHandled: 2, repeatedRequests: 1 })
+  })
 })
 
 describe('a fleet and its devices, beyond the happy path', () => {
