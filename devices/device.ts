@@ -75,15 +75,17 @@ const ZERO_COUNTERS = {
   internalErrors: 0,
   /**
    * Commands that repeated one of the device's last {@link RECENT_REQUESTS} requests (same command, same request id):
-   * a controller sending again what may not have arrived. Not run again, not answered again.
+   * a controller sending again what may not have arrived, or whose reply it did not get. Not run again; answered
+   * again with the same reply.
    */
   repeatedRequests: 0
 }
 
 /**
- * How many of its last requests (command and request id) a device remembers, so that one sent again is not run twice.
- * A controller that could not tell whether a command reached the device (sent while the device was resubscribing
- * after a reconnect) sends it again with the same request id once the device announces itself `online`.
+ * How many of its last requests (command and request id, with the reply given) a device remembers, so that one sent
+ * again is not run twice but answered with the same reply. A controller that could not tell whether a command reached
+ * the device (sent while the device was resubscribing after a reconnect), or whose reply was lost, sends it again
+ * with the same request id once the device announces itself `online`.
  */
 export const RECENT_REQUESTS = 8
 
@@ -133,8 +135,11 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
   private eventSeq = 0
   private desiredVersion: number | undefined
   private desiredErrors: Record<string, string> = {}
-  /** The last {@link RECENT_REQUESTS} requests as `name/rid`, oldest overwritten first; made on the first command. */
-  private recentRequests: string[] | undefined
+  /**
+   * The last {@link RECENT_REQUESTS} requests as `name/rid` and the reply each was given (its JSON), oldest overwritten
+   * first; made on the first command.
+   */
+  private recentRequests: Array<{ key: string; reply: string }> | undefined
   private recentNext = 0
   /** This device's own topics, built once (they are on every publish). */
   private readonly topic: { info: string; telemetry: string; reported: string }
@@ -398,23 +403,21 @@ export abstract class Device<K extends DeviceKind = DeviceKind> {
   }
 
   private onCommand (name: string, rid: string, payload: Buffer): void {
-    if (this.isRepeat(`${name}/${rid}`)) {
-      // Answered already (its reply sent, or queued while offline): running it again would do it twice.
+    const key = `${name}/${rid}`
+    const recent = (this.recentRequests ??= [])
+    const earlier = recent.find((r) => r.key === key)
+    if (earlier !== undefined) {
+      // Run already: running it again would do it twice. Its reply goes out again, the same, for a controller that
+      // did not get the first one.
       this.counters.repeatedRequests++
-      this.log('debug', `command ${name} repeated`, { rid })
+      this.log('debug', `command ${name} repeated; answered with the earlier reply`, { rid })
+      this.session.publish(this.runtime.topics.reply(this.id, rid), earlier.reply, 1, false)
       return
     }
-    const full: Reply = { ...this.execute(name, payload), rid }
-    this.session.publish(this.runtime.topics.reply(this.id, rid), JSON.stringify(full), 1, false)
-  }
-
-  /** Whether `key` is among the last requests; remembers it when it is not. */
-  private isRepeat (key: string): boolean {
-    const recent = (this.recentRequests ??= [])
-    if (recent.includes(key)) return true
-    recent[this.recentNext] = key
+    const reply = JSON.stringify({ ...this.execute(name, payload), rid } satisfies Reply)
+    recent[this.recentNext] = { key, reply }
     this.recentNext = (this.recentNext + 1) % RECENT_REQUESTS
-    return false
+    this.session.publish(this.runtime.topics.reply(this.id, rid), reply, 1, false)
   }
 
   /**

@@ -145,25 +145,30 @@ describe('a device that loses its connection', () => {
     expect(fleet.get('band-0001')!.connected).toBe(false)
   })
 
-  it('does not run a repeated request (same command, same request id) a second time, nor answer it twice', async () => {
+  it('does not run a repeated request (same command, same request id) a second time, and answers it with the same reply', async () => {
     const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
     const fleet = td.add(new Fleet(planFleet({ demoHome: false, groups: [{ kind: 'speaker', count: 1 }] }), { target: { stream: () => broker.connectInProcess() } }), (f) => f.stop())
     await fleet.start()
     const speaker = fleet.get('speaker-0001')!
     const watcher = td.client(await connectClient(broker.url!))
     await watcher.subscribeAsync('home/speaker-0001/replies/+', { qos: 1 })
-    const replies: string[] = []
-    watcher.on('message', (t) => { replies.push(t) })
+    const replies: Array<[string, string]> = []
+    watcher.on('message', (t, p) => { replies.push([t, p.toString()]) })
     const first = nextMessage(watcher, (t) => t === topics.reply('speaker-0001', 'a'), 'the reply to request a')
     await watcher.publishAsync(topics.command('speaker-0001', 'setVolume', 'a'), '{"level":20}', { qos: 1 })
     await first
-    // Sent again (a controller unsure it arrived), then a new request: only the new one is run and answered.
-    await watcher.publishAsync(topics.command('speaker-0001', 'setVolume', 'a'), '{"level":20}', { qos: 1 })
-    const second = nextMessage(watcher, (t) => t === topics.reply('speaker-0001', 'b'), 'the reply to request b')
+    // Between the two: a change the repeat must not undo (were it run again, the volume would go back to 20).
+    const between = nextMessage(watcher, (t) => t === topics.reply('speaker-0001', 'b'), 'the reply to request b')
     await watcher.publishAsync(topics.command('speaker-0001', 'setVolume', 'b'), '{"level":25}', { qos: 1 })
-    await second
-    expect(replies).toEqual([topics.reply('speaker-0001', 'a'), topics.reply('speaker-0001', 'b')])
+    await between
+    // Sent again (a controller unsure it arrived, or that lost the reply): answered again, the same, and not run.
+    const again = nextMessage(watcher, (t) => t === topics.reply('speaker-0001', 'a'), 'the second reply to request a')
+    await watcher.publishAsync(topics.command('speaker-0001', 'setVolume', 'a'), '{"level":20}', { qos: 1 })
+    await again
+    expect(replies.map(([t]) => t)).toEqual([topics.reply('speaker-0001', 'a'), topics.reply('speaker-0001', 'b'), topics.reply('speaker-0001', 'a')])
+    expect(replies[2]?.[1]).toBe(replies[0]?.[1])
     expect(speaker.counters).toMatchObject({ commandsHandled: 2, repeatedRequests: 1 })
+    expect(speaker.reportedState()).toMatchObject({ volume: 25 })
   })
 })
 
