@@ -35,7 +35,10 @@ interface Pending {
  * A request published while its device was reconnecting (clean session: between its CONNACK and its SUBACK the broker
  * has no subscription for it) goes to nobody. {@link Commander.resend} publishes a device's unanswered requests again,
  * with the same request id, for a caller that sees the device announce itself `online` (devices do so only once
- * subscribed, and do not run a request id they have just answered a second time, docs/topics.md).
+ * subscribed, and answer a request id they have just run with the same reply instead of running it again,
+ * docs/topics.md). The same holds for the commander's own connection: a reply published while it was reconnecting
+ * goes to nobody (MQTT.js sends its queued publishes before its resubscription is acknowledged), so once reconnected
+ * the commander subscribes to replies again, waits for the SUBACK, and publishes every unanswered request again.
  */
 export class Commander {
   private readonly client: MqttClient
@@ -45,6 +48,17 @@ export class Commander {
   private counter = 0
   private subscribed: Promise<void> | undefined
   private closed = false
+  /** The client lost its connection since the commander subscribed to replies. */
+  private disconnected = false
+  private readonly onClose = (): void => { if (this.subscribed !== undefined) this.disconnected = true }
+  private readonly onConnect = (): void => {
+    if (!this.disconnected || this.closed) return
+    this.disconnected = false
+    this.subscribed = undefined
+    // A failure here is each request's to report, by its own time-out.
+    this.ready().then(() => { this.publishAgain(() => true) }, () => undefined)
+  }
+
   private readonly onMessage = (topic: string, payload: Buffer): void => {
     const parsed = this.topics.parse(topic)
     if (parsed?.channel !== 'reply') return
@@ -62,6 +76,8 @@ export class Commander {
     this.client = client
     this.topics = topics
     client.on('message', this.onMessage)
+    client.on('close', this.onClose)
+    client.on('connect', this.onConnect)
   }
 
   /** Requests waiting for their reply (each holds one timer). */
@@ -134,10 +150,15 @@ export class Commander {
    * reconnecting reached nobody. A device that did get the first one does not run it twice. Returns how many.
    */
   resend (deviceId: string): number {
+    return this.publishAgain((p) => p.deviceId === deviceId)
+  }
+
+  /** Publish again every request that was published, is waiting for its reply and matches `which`; how many. */
+  private publishAgain (which: (p: Pending) => boolean): number {
     if (this.closed || this.pending.size === 0) return 0
     let n = 0
     for (const [rid, p] of this.pending) {
-      if (p.deviceId !== deviceId || p.stage === 'subscribing') continue
+      if (p.stage === 'subscribing' || !which(p)) continue
       p.resent++
       n++
       this.publish(rid, p)
@@ -149,6 +170,8 @@ export class Commander {
   close (): void {
     this.closed = true
     this.client.off('message', this.onMessage)
+    this.client.off('close', this.onClose)
+    this.client.off('connect', this.onConnect)
     for (const [rid, p] of this.pending) {
       clearTimeout(p.timer)
       p.reject(new FleetError('FLEET_ERR_CLOSED', `commander closed before the reply to ${rid}`))
@@ -161,7 +184,7 @@ function timeoutError (deviceId: string, command: string, timeoutMs: number, p: 
   const notes: string[] = []
   if (p.stage === 'subscribing') notes.push('the broker never acknowledged the reply subscription')
   else if (p.stage === 'publishing') notes.push('the broker never acknowledged the command')
-  if (p.resent > 0) notes.push(`sent again ${p.resent === 1 ? 'once' : `${p.resent} times`} when the device announced itself online`)
+  if (p.resent > 0) notes.push(`sent again ${p.resent === 1 ? 'once' : `${p.resent} times`} (when the device announced itself online, or the commander reconnected)`)
   const why = notes.length === 0 ? '' : ` (${notes.join('; ')})`
   return new FleetError('FLEET_ERR_COMMAND_TIMEOUT', `no reply from ${deviceId} to ${command} within ${timeoutMs} ms${why}`)
 }

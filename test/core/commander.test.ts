@@ -6,11 +6,20 @@ import { Commander } from '../../core/commander.ts'
 import { endClient } from '../../core/mqtt-connect.ts'
 import { createTopics } from '../../core/topics.ts'
 import { Teardown } from '../helpers/teardown.ts'
-import { connectClient } from '../helpers/mqtt.ts'
+import { connectClient, WAIT_TIMEOUT_MS } from '../helpers/mqtt.ts'
+import { startLinkCutter } from '../helpers/net.ts'
 
 const td = new Teardown()
 afterEach(async () => { await td.run() })
 const topics = createTopics()
+
+/** Resolve when `what` happens (an event), reject after the wait time-out naming it. */
+function until<T> (what: string, subscribe: (resolve: (value: T) => void) => void, timeoutMs = WAIT_TIMEOUT_MS): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`waited ${timeoutMs} ms for ${what}`)) }, timeoutMs)
+    subscribe((value) => { clearTimeout(timer); resolve(value) })
+  })
+}
 
 describe('Commander', () => {
   it('matches each reply to its own pending request, and ignores a reply carrying a pending rid from another device', async () => {
@@ -115,6 +124,41 @@ describe('Commander', () => {
     expect(commander.resend('d1')).toBe(0) // answered: nothing left to send
     expect(commander.pendingCount).toBe(1) // d2's, sent once
     expect(seen.filter((t) => t.startsWith('home/d2/'))).toHaveLength(1)
+  })
+
+  it('publishes its unanswered requests again once its own connection is back, so a reply lost meanwhile comes again', async () => {
+    const broker = td.add(await createBroker({ port: 0 }), (b) => b.close())
+    const link = td.add(await startLinkCutter(broker.port as number), (l) => l.close())
+    // A device that answers every request it gets, as a device answers a repeated one: with the same reply.
+    const device = td.client(await connectClient(broker.url!))
+    await device.subscribeAsync(topics.filter('command'), { qos: 1 })
+    const rids: string[] = []
+    const ctl = td.client(await connectClient(link.url, { clientId: 'commander-under-test', reconnectPeriod: 50 }))
+    const commander = td.add(new Commander(ctl, topics), (c) => { c.close() })
+    const commanderGone = until<void>('the broker to see the commander\'s connection go', (resolve) => {
+      broker.on('clientDisconnect', (c) => { if (c.id === 'commander-under-test') resolve() })
+    })
+    let answeredOnce: () => void = () => undefined
+    const firstAnswered = until<void>('the device to publish its first reply', (resolve) => { answeredOnce = resolve })
+    device.on('message', (topic) => {
+      const p = topics.parse(topic)
+      if (p?.channel !== 'command') return
+      rids.push(p.rid)
+      const answer = (): void => {
+        device.publish(topics.reply(p.deviceId, p.rid), JSON.stringify({ rid: p.rid, command: p.name, ok: true, status: 200, result: { pong: true } }), { qos: 1 }, () => { answeredOnce() })
+      }
+      if (rids.length > 1) { answer(); return }
+      // The first time: the commander's connection goes down before the reply is published, so the reply reaches
+      // nobody; then the link comes back.
+      link.cut()
+      commanderGone.then(answer, () => undefined)
+    })
+    const reply = commander.send('d1', 'ping', {}, 15_000)
+    await firstAnswered
+    link.restore()
+    await expect(reply).resolves.toMatchObject({ ok: true, result: { pong: true } })
+    expect(rids.length).toBe(2)
+    expect(rids[1]).toBe(rids[0])
   })
 
   it('times out with FLEET_ERR_COMMAND_TIMEOUT when nobody answers', async () => {
