@@ -8,6 +8,7 @@ import { Fleet, planFleet } from '../devices/fleet.ts'
 import type { BrokerTarget } from '../core/mqtt-connect.ts'
 import { createMqttClient, endClient, waitConnected } from '../core/mqtt-connect.ts'
 import { createTopics } from '../core/topics.ts'
+import { OBSERVER_QUEUE_BYTES } from '../scenarios/runner.ts'
 import { Aedes } from 'aedes'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
@@ -62,13 +63,16 @@ let plain: { aedes: Aedes; close: () => Promise<void>; url: string } | undefined
 let target: BrokerTarget
 let published = (): number => 0
 
+// The observer gets the queue `fleet run` gives its own observer in the embedded broker.
+const OBSERVER_ID = 'bench-observer'
+const observerQueue = { subscriberQueueBytesById: { [OBSERVER_ID]: OBSERVER_QUEUE_BYTES } }
 if (c.broker === 'embedded') {
-  embedded = await createBroker({ port: 0, tcp: c.transport === 'tcp' })
+  embedded = await createBroker({ port: 0, tcp: c.transport === 'tcp', ...observerQueue })
   const b = embedded
   target = c.transport === 'inproc' ? { stream: () => b.connectInProcess() } : { url: b.url as string }
   published = () => b.stats().publishedIn
 } else if (c.broker === 'thread') {
-  const b = await createThreadBroker({ port: 0, tcp: c.transport === 'tcp' })
+  const b = await createThreadBroker({ port: 0, tcp: c.transport === 'tcp', ...observerQueue })
   threaded = b
   target = c.transport === 'inproc' ? { stream: () => b.connectInProcess() } : { url: b.url as string }
   published = () => b.stats().publishedIn
@@ -115,7 +119,7 @@ class TelemetryCheck {
   constructor (prefix: string) { this.prefix = `${prefix}/` }
 
   async connect (): Promise<void> {
-    const client = createMqttClient(target, { clientId: 'bench-observer', reconnectPeriod: 0 })
+    const client = createMqttClient(target, { clientId: OBSERVER_ID, reconnectPeriod: 0 })
     this.client = client
     await waitConnected(client, target, 30_000)
     client.on('message', (topic, payload) => { this.onMessage(topic, payload) })

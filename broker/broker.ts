@@ -94,6 +94,12 @@ export interface BrokerOptions extends BrokerHooks {
   subscriberPauseBytes: number
   /** Bytes queued for one subscriber above which its QoS 0 messages are dropped and counted. Default 1048576 (1 MiB). */
   subscriberQueueBytes: number
+  /**
+   * In place of `subscriberQueueBytes`, for the subscribers with these client ids: a subscriber whose every message
+   * matters more than the memory it may hold, such as a scenario run's own observer, whose losses would make the
+   * run's verdict inconclusive. Default none.
+   */
+  subscriberQueueBytesById: Readonly<Record<string, number>>
   /** Bytes queued for one subscriber above which its QoS 1 and 2 messages are dropped and counted. Default 4194304 (4 MiB). */
   subscriberQos1QueueBytes: number
   /** Milliseconds a subscriber may go without draining before it is lagging and no longer holds publishers. Default 1000. */
@@ -113,6 +119,7 @@ export const defaultBrokerOptions: Readonly<BrokerOptions> = Object.freeze({
   connectTimeout: 30_000,
   subscriberPauseBytes: 64 * 1024,
   subscriberQueueBytes: 1024 * 1024,
+  subscriberQueueBytesById: Object.freeze({}),
   subscriberQos1QueueBytes: 4 * 1024 * 1024,
   slowSubscriberMs: 1000,
   id: undefined,
@@ -191,6 +198,11 @@ export function validateBrokerOptions (given: Partial<BrokerOptions> = {}): Read
   // The pause threshold is at least a socket's default high-water mark (16 KiB), so a drain always follows a pause.
   c.integer('subscriberPauseBytes', given.subscriberPauseBytes, 16 * 1024, 1024 ** 3)
   c.integer('subscriberQueueBytes', given.subscriberQueueBytes, 1024, 1024 ** 3)
+  const byId = given.subscriberQueueBytesById
+  if (byId !== undefined) {
+    if (typeof byId !== 'object' || byId === null || Array.isArray(byId)) c.add('subscriberQueueBytesById', 'must be an object of client id → bytes')
+    else for (const [id, bytes] of Object.entries(byId)) c.integer(`subscriberQueueBytesById[${JSON.stringify(id)}]`, bytes, 1024, 1024 ** 3)
+  }
   c.integer('subscriberQos1QueueBytes', given.subscriberQos1QueueBytes, 1024, 1024 ** 3)
   c.integer('slowSubscriberMs', given.slowSubscriberMs, 10, 3_600_000)
   if (given.tcp !== undefined && typeof given.tcp !== 'boolean') c.add('tcp', 'must be true or false')
@@ -241,6 +253,7 @@ export async function createBroker (given: Partial<BrokerOptions> = {}): Promise
   const delivery = new DeliveryCore({
     pauseBytes: options.subscriberPauseBytes,
     queueBytes: options.subscriberQueueBytes,
+    queueBytesById: new Map(Object.entries(options.subscriberQueueBytesById)),
     qos1QueueBytes: options.subscriberQos1QueueBytes,
     slowMs: options.slowSubscriberMs
   })

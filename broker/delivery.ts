@@ -27,6 +27,8 @@ export interface DeliveryLimits {
   pauseBytes: number
   /** Bytes queued for one subscriber above which its QoS 0 messages are dropped. */
   queueBytes: number
+  /** In place of `queueBytes`, for the subscribers with these client ids (e.g. a scenario run's own observer). */
+  queueBytesById?: ReadonlyMap<string, number> | undefined
   /** Bytes queued for one subscriber above which its QoS 1 and 2 messages are dropped. */
   qos1QueueBytes: number
   /** Milliseconds without a drain after which a congested subscriber is lagging. */
@@ -96,6 +98,8 @@ class Outbound {
   droppedQos0 = 0
   droppedQos1 = 0
   held: Done[] | undefined = undefined
+  /** This subscriber's QoS 0 queue limit, looked up by client id on its first delivery (the id is known by then). */
+  private queueLimit = -1
   /** The socket's drain listener, bound the first time this subscriber congests (most connections never do). */
   private drainListener: (() => void) | undefined = undefined
   readonly deliver0: (packet: DeliveredPacket, done: Done) => void
@@ -117,7 +121,8 @@ class Outbound {
     if ((!client.connected && !client.connecting) || client.closed || !firstCopy(client, packet)) { done(); return }
     const conn = client.conn
     const queued = conn.writableLength
-    if (queued >= core.limits.queueBytes) {
+    if (this.queueLimit < 0) this.queueLimit = core.limits.queueBytesById?.get(client.id ?? '') ?? core.limits.queueBytes
+    if (queued >= this.queueLimit) {
       this.droppedQos0++
       core.droppedQos0++
       done()

@@ -148,6 +148,14 @@ const DEVICE_CHANNELS = CHANNELS.length
 
 /** After the marker, the retained burst is over once none has come for this long. */
 const RETAINED_QUIET_MS = 100
+/**
+ * The client ids of an observer's two connections (state at QoS 1; telemetry and logs at QoS 0), for a broker that
+ * gives them a queue of their own.
+ */
+export function observerClientIds (clientId: string): [state: string, stream: string] {
+  return [`${clientId}-state`, `${clientId}-stream`]
+}
+
 /** Where the observer marks the end of the retained burst: `{p}/.sync/{clientId}`; no device id starts with a dot. */
 const SYNC_LEVEL = '.sync'
 /**
@@ -232,16 +240,17 @@ export class Observer {
    */
   async start (): Promise<void> {
     const timeoutMs = this.options.connectTimeoutMs ?? 10_000
-    const make = (suffix: string, onMessage: (topic: string, payload: Buffer, packet: { retain?: boolean }) => void): MqttClient => {
-      const client = createMqttClient(this.options.target, { clientId: `${this.clientId}-${suffix}`, clean: true, reconnectPeriod: 250, connectTimeout: timeoutMs })
+    const make = (clientId: string, onMessage: (topic: string, payload: Buffer, packet: { retain?: boolean }) => void): MqttClient => {
+      const client = createMqttClient(this.options.target, { clientId, clean: true, reconnectPeriod: 250, connectTimeout: timeoutMs })
       client.on('message', onMessage)
       // Errors after the first connection are reconnects (MQTT.js retries); waitConnected reports the first one.
       client.on('error', noop)
       reconnectWithBackoff(client, { initialMs: 250, maxMs: 2000 })
       return client
     }
-    const state = this.state = make('state', this.onStateMessage)
-    const stream = this.stream = make('stream', this.onStreamMessage)
+    const [stateId, streamId] = observerClientIds(this.clientId)
+    const state = this.state = make(stateId, this.onStateMessage)
+    const stream = this.stream = make(streamId, this.onStreamMessage)
     try {
       await Promise.all([waitConnected(state, this.options.target, timeoutMs), waitConnected(stream, this.options.target, timeoutMs)])
       const t = this.options.topics

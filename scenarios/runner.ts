@@ -39,7 +39,7 @@ import { evaluateCondition, describeCondition, list, observerMissed, type Condit
 import { formatDuration } from '../core/duration.ts'
 import { Bridge } from '../bridge/bridge.ts'
 import { runHear } from './steps/hear.ts'
-import { Observer, RUN_LEVEL } from './observer.ts'
+import { Observer, observerClientIds, RUN_LEVEL } from './observer.ts'
 import { describeStep, observerNote, type ConditionReport, type ReplyTally, type ScenarioReport, type StepReport } from './report.ts'
 import { isBrokerUrl, type CheckStep, type CommandStep, type Condition, type DesiredStep, type Scenario, type Step } from './schema.ts'
 import { runRollouts, type RunRollouts } from './rollout.ts'
@@ -104,6 +104,14 @@ export type ProgressEvent =
 
 /** Fleets at least this large get the embedded broker in a thread of its own when `brokerThread` is `auto`. */
 export const BROKER_THREAD_MIN_DEVICES = 2000
+
+/**
+ * The QoS 0 queue the embedded broker keeps for the run's own observer before it drops messages to it (other
+ * subscribers keep the broker's default, 1 MiB). The observer's losses would make a verdict inconclusive; on a machine
+ * saturated by a large fleet (the observer shares the devices' thread) it can fall seconds behind, and a second of a
+ * 100,000-device fleet's telemetry is about 2 MB.
+ */
+export const OBSERVER_QUEUE_BYTES = 256 * 1024 * 1024
 
 /** How often a check step with `within` looks again. */
 const POLL_MS = 100
@@ -263,9 +271,11 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
   try {
     checkAbort()
     // ---- broker
+    const clientStem = `homefleet-${slugOf(prefix)}-${runId}`
+    const observerId = `${clientStem}-observer`
     let target: BrokerTarget
     if (brokerSetting === 'embedded') {
-      const brokerOptions = { port: options.port ?? 0, host: options.host ?? '127.0.0.1', logger: options.logger ?? silentLogger }
+      const brokerOptions = { port: options.port ?? 0, host: options.host ?? '127.0.0.1', logger: options.logger ?? silentLogger, subscriberQueueBytesById: Object.fromEntries(observerClientIds(observerId).map((id) => [id, OBSERVER_QUEUE_BYTES])) }
       const mode = options.brokerThread ?? 'auto'
       const threaded = mode === 'on' || (mode === 'auto' && specs.length >= BROKER_THREAD_MIN_DEVICES && availableParallelism() >= 2)
       const broker = threaded ? await createThreadBroker(brokerOptions) : await createBroker(brokerOptions)
@@ -282,8 +292,7 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
     checkAbort()
 
     // ---- observer and controller: connected before the fleet, so they see every device's first message
-    const clientStem = `homefleet-${slugOf(prefix)}-${runId}`
-    const observer = new Observer({ target, topics, clientId: `${clientStem}-observer`, connectTimeoutMs, runId })
+    const observer = new Observer({ target, topics, clientId: observerId, connectTimeoutMs, runId })
     res.observer = observer // the teardown stops it, even half-started
     await untilAborted(observer.start(), signal)
     checkAbort()

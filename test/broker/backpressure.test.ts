@@ -86,6 +86,30 @@ describe('slow subscribers', () => {
     expect(b.stats().delivery.lagging).toBe(1)
   })
 
+  it('one given a queue of its own by client id keeps what the default limit would drop, and gets all of it once it reads', async () => {
+    const queueBytes = 256 * 1024
+    const b = await broker({ subscriberQueueBytes: queueBytes, subscriberQueueBytesById: { 'run-observer': 64 * 1024 * 1024 }, slowSubscriberMs: 200 })
+    const slow = await rawSubscriber(b.port!, 'slow', 'load/#', 0)
+    const observer = await rawSubscriber(b.port!, 'run-observer', 'load/#', 0)
+    slow.stopReading()
+    observer.stopReading()
+    const fast = td.client(await connectClient(b.url!, { clientId: 'fast' }))
+    await fast.subscribeAsync('load/#', { qos: 0 })
+    let fastGot = 0
+    fast.on('message', () => { fastGot++ })
+    const pub = td.client(await connectClient(b.url!, { clientId: 'pub' }))
+    // 10 MB: beyond the kernel's socket buffers and the default limit, within the observer's own.
+    const n = 10_000
+    for (let i = 0; i < n; i++) pub.publish(`load/${i % 10}`, payload, { qos: 0 })
+    await until(() => fastGot === n, () => `the reading subscriber to get all ${n} messages (got ${fastGot}; broker ${JSON.stringify(b.stats().delivery)})`, 45_000)
+    expect(b.subscriberStats('slow')!.droppedQos0).toBeGreaterThan(0)
+    const held = b.subscriberStats('run-observer')!
+    expect(held.droppedQos0).toBe(0)
+    expect(held.queuedBytes).toBeGreaterThan(queueBytes)
+    observer.readAgain()
+    await until(() => observer.received() === n, () => `the observer to read all ${n} messages (read ${observer.received()})`, 45_000)
+  })
+
   it('one that is only busy holds the publishers (ingress backpressure) instead of losing messages', async () => {
     // With no lagging in sight (slowSubscriberMs of a minute), a subscriber that pauses its reading makes the
     // broker stop reading the publisher: what the broker holds stays bounded, nothing is dropped, and everything
