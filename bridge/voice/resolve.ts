@@ -18,6 +18,13 @@ export type Resolution =
 
 const asList = <T>(v: T | T[] | undefined): T[] => v === undefined ? [] : Array.isArray(v) ? v : [v]
 
+/**
+ * Devices in the order of their ids: the home learns them in whatever order their retained messages arrive, and an
+ * answer naming several ("I turned off the living room camera and the living room speaker") or a question listing them
+ * must read the same in every run.
+ */
+const byId = (devices: readonly KnownDevice[]): KnownDevice[] => [...devices].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+
 export function resolveTargets (intent: IntentName, slots: Slots, home: HomeModel, from: KnownDevice | undefined): Resolution {
   const inScope = (d: KnownDevice): boolean => from?.home === undefined || d.home === from.home
 
@@ -29,7 +36,7 @@ export function resolveTargets (intent: IntentName, slots: Slots, home: HomeMode
       const scoped = all.filter(inScope)
       const matches = scoped.length > 0 ? scoped : all
       if (matches.length === 0) return { type: 'notFound', name }
-      if (matches.length > 1) return { type: 'ambiguous', candidates: matches }
+      if (matches.length > 1) return { type: 'ambiguous', candidates: byId(matches) }
       out.push(matches[0] as KnownDevice)
     }
     // Named devices are targets even when offline or unable: the answer says so for each.
@@ -38,13 +45,14 @@ export function resolveTargets (intent: IntentName, slots: Slots, home: HomeMode
 
   const rooms = asList(slots.room)
   const kinds = asList(slots.kind)
-  const pool: KnownDevice[] = []
+  const found: KnownDevice[] = []
   for (const d of home.all()) {
     if (!inScope(d) || !supports(intent, d)) continue
     if (kinds.length > 0 && !(kinds as string[]).includes(d.kind)) continue
     if (rooms.length > 0 && !rooms.includes(d.room)) continue
-    pool.push(d)
+    found.push(d)
   }
+  const pool = byId(found)
   const online = pool.filter((d) => d.online)
   const notFound = (): Resolution => {
     const r: Resolution = { type: 'notFound' }
