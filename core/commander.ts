@@ -147,7 +147,8 @@ export class Commander {
   /**
    * Publish again, with the same request id, every request to `deviceId` that was published and is still waiting
    * for its reply: call it when the device announces itself `online`, as a request published while it was
-   * reconnecting reached nobody. A device that did get the first one does not run it twice. Returns how many.
+   * reconnecting reached nobody. A device that did get the first one does not run it twice: it answers with the reply
+   * it gave. Returns how many.
    */
   resend (deviceId: string): number {
     return this.publishAgain((p) => p.deviceId === deviceId)

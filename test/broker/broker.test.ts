@@ -135,6 +135,13 @@ describe('embedded broker', () => {
     expect(issues).toEqual(['port', 'host', 'concurrency'])
   })
 
+  it('names a bad per-subscriber queue size by its client id, and takes no other shape than an object', async () => {
+    const err = await createBroker({ port: 0, subscriberQueueBytesById: { 'run-observer': 10, ok: 2048 } }).catch((e: unknown) => e)
+    expect((err as FleetError).issues.map((i) => i.path)).toEqual(['subscriberQueueBytesById["run-observer"]'])
+    const list = await createBroker({ port: 0, subscriberQueueBytesById: [4096] as unknown as Record<string, number> }).catch((e: unknown) => e)
+    expect((list as FleetError).issues.map((i) => i.path)).toEqual(['subscriberQueueBytesById'])
+  })
+
   it('close() disconnects clients and is idempotent', async () => {
     const b = await createBroker({ port: 0 })
     const c = td.client(await connectClient(b.url!))
