@@ -313,7 +313,8 @@ export async function runScenario (scenario: Scenario, options: RunOptions = {})
     const commander = res.commander = new Commander(controller, topics)
     // A command published while its device was reconnecting (after a broker outage, a reboot) reached nobody: the
     // device had no subscription yet. Devices announce `online` only once subscribed, so when one does, whatever it
-    // has not answered is sent again, with the same request id (a device does not run one it has run already; it answers with the reply it gave).
+    // has not answered is sent again, with the same request id (a device does not run one it has run already: it
+    // answers with the reply it gave).
     observer.onOnline((id) => {
       const n = commander.resend(id)
       if (n > 0) logger.info({ deviceId: id, commands: n }, 'device online again: unanswered commands sent again')
